@@ -1,0 +1,37 @@
+"""pip install for hand_mesh_ros (the pip-installed-ROS path; colcon uses CMakeLists.txt).
+
+The generated message modules are built by CMake (see bootstrap.sh); this file installs the
+hand-written Python package and the console scripts.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name='hand_mesh_ros',
+    version='0.1.0',
+    description='Hand mesh perception for ROS 2: TF joint frames, RViz meshes, hand messages.',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=find_packages(include=['hand_mesh_ros', 'hand_mesh_ros.*']),
+    install_requires=[
+        'numpy',
+        'scipy',
+        'opencv-python-headless',
+        'onnxruntime',
+        'PyYAML',
+        'transforms3d',
+        'trimesh',
+    ],
+    extras_require={
+        'setup': ['onnx', 'tflite', 'flatbuffers'],
+        'bags': ['mcap', 'mcap-ros2-support'],
+        'tensorrt': ['tensorrt', 'pycuda'],
+    },
+    entry_points={
+        'console_scripts': [
+            'hand_mesh_node = hand_mesh_ros.ros.node:main',
+            'camera_source = hand_mesh_ros.ros.camera_source:main',
+            'hand-mesh = hand_mesh_ros.tools.cli:main',
+        ],
+    },
+)
