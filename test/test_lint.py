@@ -1,6 +1,7 @@
 """Lint with ament's own checkers, as `colcon test` would on a ROS build farm.
 
-flake8 uses ament's configuration (99 columns, single quotes, google import order);
+flake8 uses ament's configuration (99 columns, single quotes, google import order) plus
+the package's own import group (setup.cfg);
 ament_pep257 checks the PEP 257 convention (pydocstyle's 'pep257' set, which lets a
 multi-line summary start on the first line and allows Google-style sections).
 """
@@ -17,7 +18,7 @@ PATHS = [str(ROOT / p) for p in ('hand_mesh_ros', 'launch', 'test', 'setup.py')
 def test_flake8():
     main_with_errors = pytest.importorskip(
         'ament_flake8.main', reason='ament_flake8 is installed by bootstrap.sh').main_with_errors
-    rc, errors = main_with_errors(argv=PATHS)
+    rc, errors = main_with_errors(argv=['--config', str(ROOT / 'setup.cfg')] + PATHS)
     assert rc == 0, 'flake8 found %d error(s):\n%s' % (len(errors), '\n'.join(errors))
 
 
