@@ -19,7 +19,7 @@ x/y axes are aligned with the image (x right, y down, z away from the camera, me
 frame MediaPipe publishes. They stay root-relative (no absolute translation).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,7 +49,8 @@ class HandLandmarks:
     metres, image-aligned axes; presence in [0, 1]; handedness_raw: the model's raw handedness
     output (MediaPipe's P("Left") in its mirrored convention); side: 'left' or 'right' for the
     caller's camera; handedness_score: probability of ``side``; roi and crop_transform: the
-    crop used.
+    crop used; extra_outputs: this hand's slice of every further output of the session (e.g.
+    the mesh network's pose, shape and vertices), by output name.
     """
 
     keypoints_px: np.ndarray
@@ -62,6 +63,7 @@ class HandLandmarks:
     handedness_score: float
     roi: RotatedRect
     crop_transform: object
+    extra_outputs: dict = field(default_factory=dict)
 
 
 def side_from_score(handedness_raw, image_is_mirrored=False):
@@ -116,7 +118,7 @@ def preprocess_hand_crop(rgb, roi, input_size_px):
 
 
 def decode_hand_landmarks(landmarks, presence, handedness, world, roi, transform,
-                          image_is_mirrored=False):
+                          image_is_mirrored=False, extra_outputs=None):
     """Decode one hand's raw outputs into a :class:`HandLandmarks` in raw-image pixels.
 
     landmarks, world: (63,) arrays; presence, handedness: scalars; ``transform`` is the
@@ -131,7 +133,7 @@ def decode_hand_landmarks(landmarks, presence, handedness, world, roi, transform
     side, side_score = side_from_score(score, image_is_mirrored)
     return HandLandmarks(keypoints, z, crop_lm, world_m,
                          float(np.asarray(presence).reshape(-1)[0]), score, side, side_score,
-                         roi, transform)
+                         roi, transform, dict(extra_outputs or {}))
 
 
 def _is_dynamic(dim):
@@ -163,6 +165,7 @@ class HandLandmarker:
             self._outputs = tuple(names)
         else:
             raise ValueError('landmark model must have 4 outputs, got %r' % (names,))
+        self._extra = tuple(n for n in names if n not in self._outputs)
 
     def run(self, rgb, rois):
         """Return one :class:`HandLandmarks` per ROI in ``rois`` for ``rgb`` (H, W, 3) uint8."""
@@ -175,8 +178,7 @@ class HandLandmarker:
             step = self.max_batch or len(crops)
             for start in range(0, len(crops), step):
                 out = self._session.run({self._input_name: np.stack(crops[start:start + step])})
-                raw += [[np.asarray(out[n])[i] for n in self._outputs]
-                        for i in range(len(crops[start:start + step]))]
+                raw += [self._slice(out, i) for i in range(len(crops[start:start + step]))]
         else:
             batch = self.fixed_batch or 1
             for start in range(0, len(crops), batch):
@@ -184,6 +186,11 @@ class HandLandmarker:
                 used = len(chunk)
                 chunk += [np.zeros_like(crops[0])] * (batch - used)
                 out = self._session.run({self._input_name: np.stack(chunk)})
-                raw += [[np.asarray(out[n])[i] for n in self._outputs] for i in range(used)]
-        return [decode_hand_landmarks(*values, roi, transform, self.image_is_mirrored)
-                for values, roi, transform in zip(raw, rois, transforms)]
+                raw += [self._slice(out, i) for i in range(used)]
+        return [decode_hand_landmarks(*values, roi, transform, self.image_is_mirrored, extra)
+                for (values, extra), roi, transform in zip(raw, rois, transforms)]
+
+    def _slice(self, out, i):
+        """Return (landmark outputs, {extra name: array}) of batch item ``i``."""
+        return ([np.asarray(out[n])[i] for n in self._outputs],
+                {n: np.asarray(out[n])[i] for n in self._extra})

@@ -9,7 +9,7 @@ and is re-associated when a detection reappears where it was. Track ids increase
 and are never reused.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import time
 
 import numpy as np
@@ -30,7 +30,8 @@ class TrackedHand:
     gave them; roi: the crop's RotatedRect; crop_transform: its CropTransform; side: 'left' or
     'right' (for the tracker's ``image_is_mirrored``), handedness_score: its probability,
     smoothed over the track; frames_tracked: frames this track has been seen, this one included;
-    from_detection: whether this frame's crop came from the palm detector.
+    from_detection: whether this frame's crop came from the palm detector; extra_outputs: the
+    landmark session's further outputs for this hand (e.g. the mesh network's), by name.
     """
 
     track_id: int
@@ -45,6 +46,7 @@ class TrackedHand:
     crop_landmarks: np.ndarray
     frames_tracked: int
     from_detection: bool
+    extra_outputs: dict = field(default_factory=dict)
 
 
 class _TimedSession:
@@ -283,4 +285,4 @@ class HandTracker:
         return TrackedHand(track.track_id, side, float(score), result.presence,
                            result.keypoints_px, result.keypoint_z, result.world_joints_m,
                            result.roi, result.crop_transform, result.crop_landmarks,
-                           track.frames_tracked, from_detection)
+                           track.frames_tracked, from_detection, result.extra_outputs)

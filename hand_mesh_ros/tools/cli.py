@@ -14,6 +14,8 @@ COMMANDS = {
                      'fetch + convert released weights, check the hand model (idempotent)'),
     'build-engine': ('hand_mesh_ros.tools.build_engine',
                      'build TensorRT engines ahead of time (Jetson deployment)'),
+    'eval': ('hand_mesh_ros.tools.evaluate',
+             'accuracy, temporal and root-recovery metrics (keypoints, root, mesh, jitter)'),
     'smoke': ('hand_mesh_ros.ros.smoke',
               'publish and receive the package messages across two processes over DDS'),
 }
