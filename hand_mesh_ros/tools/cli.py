@@ -14,6 +14,8 @@ COMMANDS = {
                      'fetch + convert released weights, check the hand model (idempotent)'),
     'build-engine': ('hand_mesh_ros.tools.build_engine',
                      'build TensorRT engines ahead of time (Jetson deployment)'),
+    'demo': ('hand_mesh_ros.tools.demo',
+             'the sample video through camera_source and hand_mesh_node over DDS, recorded'),
     'eval': ('hand_mesh_ros.tools.evaluate',
              'accuracy, temporal and root-recovery metrics (keypoints, root, mesh, jitter)'),
     'smoke': ('hand_mesh_ros.ros.smoke',

@@ -1,0 +1,93 @@
+"""The one typed configuration tree of the pipeline (built once from ROS parameters).
+
+Field names match the ROS parameter names (``<section>.<field>``); descriptions and ranges
+live in the ROS layer's parameter table. ``dynamic`` fields may change while running.
+"""
+
+from dataclasses import dataclass, field, fields, replace
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which networks run and where (read-only: a change needs a restart)."""
+
+    models_dir: str = ''          # '' = hand_mesh_ros.paths.models_dir()
+    variant: str = 'full'         # 'full' | 'lite'
+    backend: str = 'auto'         # 'auto' | 'onnxruntime' | 'tensorrt'
+    num_threads: int = 2
+    fp16: bool = True
+    hand_model: str = 'anny'      # 'anny' | 'mano'
+    mano_path: str = ''           # the user's MANO_RIGHT.pkl (left is mirrored)
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Detection and tracking (dynamic)."""
+
+    max_hands: int = 2
+    min_detection_score: float = 0.5
+    min_presence: float = 0.5
+    detect_interval: int = 10       # frames between detector runs while tracking
+    lost_timeout_s: float = 0.5
+    image_is_mirrored: bool = False  # True for selfie-style (mirrored) cameras
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """What to do without usable camera_info."""
+
+    fallback_mode: str = 'assumed_fov'  # 'assumed_fov' | 'weak_perspective'
+    assumed_hfov_deg: float = 60.0
+
+
+@dataclass(frozen=True)
+class TailorConfig:
+    """Weights of the tailor refinement (dynamic)."""
+
+    enabled: bool = True
+    iterations: int = 5
+    min_relative_gain: float = 0.01     # stop when a step lowers the cost by less (0: never)
+    temporal: bool = True               # use the track's previous state (priors, prediction)
+    w_reprojection: float = 1.0         # per px^2 (Huber beyond robust_scale_px)
+    w_joints3d: float = 0.01            # per mm^2 of the network's root-relative 3D joints
+    w_pose_prior: float = 1.0           # per rad^2, towards the network's pose
+    w_temporal_pose: float = 300.0      # per rad^2, towards the track's previous pose
+    w_temporal_translation: float = 1.0  # per mm^2, towards the constant-velocity prediction
+    w_limits: float = 1000.0            # per rad^2 beyond a joint limit
+    w_twist: float = 20.0               # per rad^2 of twist / sideways / backward bending
+    w_shape: float = 1.0                # identity prior: shape coefficients towards zero
+    w_shape_track: float = 10.0         # towards the track's shape, times its confidence
+    robust_scale_px: float = 3.0        # Huber threshold of the reprojection term
+    hand_scale_prior_m: float = 0.095   # wrist -> middle-finger MCP (adult median ~9-10 cm)
+    hand_scale_prior_frames: float = 30.0  # weight of the size prior, in frames of evidence
+    max_gap_s: float = 0.5              # longer gaps restart the track's motion model
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The whole pipeline configuration."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    tailor: TailorConfig = field(default_factory=TailorConfig)
+
+    def with_values(self, values):
+        """Return a copy with ``{'section.field': value}`` entries applied.
+
+        Raises:
+            KeyError: for an unknown name.
+
+        """
+        sections = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, value in values.items():
+            section, _, key = name.partition('.')
+            if section not in sections or key not in {f.name for f in fields(sections[section])}:
+                raise KeyError('unknown pipeline setting %r' % name)
+            sections[section] = replace(sections[section], **{key: value})
+        return replace(self, **sections)
+
+    def as_flat_dict(self):
+        """Return ``{'section.field': value}`` for every setting."""
+        return {'%s.%s' % (s.name, f.name): getattr(getattr(self, s.name), f.name)
+                for s in fields(self) for f in fields(getattr(self, s.name))}

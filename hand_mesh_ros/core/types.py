@@ -1,0 +1,112 @@
+"""The data that flows between the core pipeline and the ROS layer.
+
+Frames and units: camera optical frame (x right, y down, z forward), metres, seconds, pixels
+of the raw image. Keypoint order is MediaPipe's 21.
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+SIDES = ('left', 'right')
+POSITION_MODES = ('full_intrinsics', 'assumed_fov', 'weak_perspective')
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera image with its time, frame id and (optional) camera model.
+
+    Attributes:
+        rgb: (H, W, 3) uint8 image in RGB order (never modified by the pipeline).
+        stamp_ns: image stamp in nanoseconds (the ROS header stamp).
+        frame_id: the camera optical frame id.
+        camera: a ``CameraModel`` built from camera_info, or None when there is none.
+
+    """
+
+    rgb: np.ndarray
+    stamp_ns: int
+    frame_id: str = 'camera_optical_frame'
+    camera: Optional[object] = None
+
+
+@dataclass(frozen=True)
+class HandEstimate:
+    """One hand in one frame, in the camera optical frame (metres).
+
+    Attributes:
+        track_id: stable id of the hand's track (never reused).
+        side: 'left' or 'right' (anatomical, for a non-mirrored camera).
+        side_score: confidence of ``side`` in [0, 1].
+        score: confidence that this is a hand, in [0, 1].
+        keypoints_px: (21, 2) the model's 21 keypoints projected into the raw image.
+        observed_keypoints_px: (21, 2) the network's 2D keypoints in the raw image.
+        joints_m: (21, 3) the model's 21 keypoints in the camera frame.
+        vertices_m: (V, 3) mesh vertices in the camera frame.
+        faces: (F, 3) int32 triangles, counter-clockwise seen from outside for ``side``.
+        bone_transforms: (B, 4, 4) T_cam_bone: each bone frame of the hand model in the
+            camera frame (rotation from the model's bone rotations, origin at the joint).
+        bone_parents: (B,) parent index per bone (-1 for the root).
+        bone_names: B names, e.g. 'wrist', 'index1'.
+        pose_coefficients: (B, 3) axis-angle per bone relative to its rest frame (bone 0:
+            global orientation in the camera frame), radians.
+        shape_coefficients: (S,) the hand model's shape coefficients.
+        hand_model: 'anny' or 'mano'.
+        hand_scale_m: the track's estimate of the wrist -> middle-MCP length, metres.
+        reprojection_error_px: mean distance keypoints_px <-> observed_keypoints_px.
+        position_mode: one of POSITION_MODES.
+
+    """
+
+    track_id: int
+    side: str
+    side_score: float
+    score: float
+    keypoints_px: np.ndarray
+    observed_keypoints_px: np.ndarray
+    joints_m: np.ndarray
+    vertices_m: np.ndarray
+    faces: np.ndarray
+    bone_transforms: np.ndarray
+    bone_parents: np.ndarray
+    bone_names: Tuple[str, ...]
+    pose_coefficients: np.ndarray
+    shape_coefficients: np.ndarray
+    hand_model: str
+    hand_scale_m: float
+    reprojection_error_px: float
+    position_mode: str
+
+    def is_finite(self):
+        """Return True when every number of the estimate is finite."""
+        arrays = (self.keypoints_px, self.observed_keypoints_px, self.joints_m,
+                  self.vertices_m, self.bone_transforms, self.pose_coefficients,
+                  self.shape_coefficients)
+        scalars = (self.side_score, self.score, self.hand_scale_m, self.reprojection_error_px)
+        return (all(np.all(np.isfinite(a)) for a in arrays)
+                and all(np.isfinite(s) for s in scalars))
+
+
+@dataclass
+class FrameResult:
+    """Everything the pipeline found in one frame.
+
+    Attributes:
+        stamp_ns: the frame's stamp (copied to every published message).
+        frame_id: the camera optical frame id.
+        image_size: (width, height) of the raw image.
+        hands: the hands that passed every check.
+        position_mode: how 3D positions were obtained for this frame.
+        timings_ms: per-stage wall time in milliseconds.
+        rejected: counts of hands dropped by checks this frame, by reason.
+
+    """
+
+    stamp_ns: int
+    frame_id: str
+    image_size: Tuple[int, int]
+    hands: List[HandEstimate] = field(default_factory=list)
+    position_mode: str = 'full_intrinsics'
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+    rejected: Dict[str, int] = field(default_factory=dict)

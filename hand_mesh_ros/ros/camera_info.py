@@ -1,0 +1,165 @@
+"""CameraInfo -> CameraModel, pairing images with camera_info, and the fallback modes.
+
+Each image is paired with the camera_info of the same stamp from a small bounded cache. When
+none has that stamp the latest camera_info is used (a warning is logged once). When there is
+no camera_info, or it is unusable (zeros, NaN, a non-positive focal length, an unknown
+distortion model, a size that differs from the image's), the configured fallback is used:
+``camera.fallback_mode`` = 'assumed_fov' (a pinhole with ``camera.assumed_hfov_deg``,
+principal point at the image centre) or 'weak_perspective' (no camera model; the pipeline fits
+a weak-perspective camera). The reason is reported in :class:`CameraResolution`, counted in
+diagnostics and carried in every message's position status.
+"""
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Optional
+
+from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.errors import CameraModelError
+
+#: CameraResolution.status values.
+STATUS_OK = 'ok'                      # camera_info of the image's stamp, valid
+STATUS_UNPAIRED = 'unpaired'          # no camera_info with that stamp: latest one used
+STATUS_MISSING = 'missing'            # no camera_info received yet: fallback
+STATUS_INVALID = 'invalid'            # camera_info rejected: fallback
+STATUS_SIZE_MISMATCH = 'size_mismatch'  # camera_info is for another image size: fallback
+
+
+def stamp_to_ns(stamp):
+    """Return a builtin_interfaces/Time as integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def camera_info_fields(msg):
+    """Return a hashable tuple of the CameraInfo fields that define a camera model."""
+    roi = msg.roi
+    return (int(msg.width), int(msg.height), str(msg.distortion_model),
+            tuple(float(v) for v in msg.d), tuple(float(v) for v in msg.k),
+            tuple(float(v) for v in msg.r), tuple(float(v) for v in msg.p),
+            int(msg.binning_x), int(msg.binning_y),
+            (int(roi.x_offset), int(roi.y_offset), int(roi.height), int(roi.width),
+             bool(roi.do_rectify)))
+
+
+def camera_model_from_msg(msg):
+    """Build a validated CameraModel from a sensor_msgs/CameraInfo.
+
+    Raises:
+        CameraModelError: the camera_info is unusable.
+
+    """
+    return CameraModel.from_camera_info_fields(*camera_info_fields(msg))
+
+
+class CameraInfoCache:
+    """The last ``capacity`` CameraInfo messages by stamp (bounded; oldest dropped first)."""
+
+    def __init__(self, capacity=10):
+        """Create an empty cache holding at most ``capacity`` messages."""
+        self._capacity = max(1, int(capacity))
+        self._by_stamp = OrderedDict()
+
+    def __len__(self):
+        """Return the number of cached messages."""
+        return len(self._by_stamp)
+
+    def add(self, msg):
+        """Store ``msg`` under its header stamp."""
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        self._by_stamp.pop(stamp_ns, None)
+        self._by_stamp[stamp_ns] = msg
+        while len(self._by_stamp) > self._capacity:
+            self._by_stamp.popitem(last=False)
+
+    def lookup(self, stamp_ns):
+        """Return ``(msg, exact)``: the message of ``stamp_ns``, else the latest, else None."""
+        msg = self._by_stamp.get(int(stamp_ns))
+        if msg is not None:
+            return msg, True
+        if not self._by_stamp:
+            return None, False
+        return next(reversed(self._by_stamp.values())), False
+
+
+@dataclass(frozen=True)
+class CameraResolution:
+    """The camera model chosen for one image, and why.
+
+    Attributes:
+        camera: the CameraModel for the image, or None (weak-perspective mode).
+        mode: 'full_intrinsics', 'assumed_fov' or 'weak_perspective'.
+        status: one of the STATUS_* values.
+        problem: a human-readable reason when the status is not 'ok', else ''.
+
+    """
+
+    camera: Optional[CameraModel]
+    mode: str
+    status: str
+    problem: str = ''
+
+
+class CameraResolver:
+    """Choose the camera model for each image (cached conversions, documented fallbacks)."""
+
+    def __init__(self, capacity=10, fallback_mode='assumed_fov', assumed_hfov_deg=60.0):
+        """Create a resolver with a cache of ``capacity`` camera_info messages."""
+        self.cache = CameraInfoCache(capacity)
+        self.fallback_mode = fallback_mode
+        self.assumed_hfov_deg = float(assumed_hfov_deg)
+        self._models = OrderedDict()   # fields tuple -> CameraModel or CameraModelError
+        self._fallbacks = {}           # (w, h, mode, hfov) -> CameraModel
+
+    def set_fallback(self, fallback_mode, assumed_hfov_deg):
+        """Change the fallback mode and assumed FOV (a dynamic parameter change)."""
+        self.fallback_mode = fallback_mode
+        self.assumed_hfov_deg = float(assumed_hfov_deg)
+
+    def add_camera_info(self, msg):
+        """Store a received camera_info."""
+        self.cache.add(msg)
+
+    def _model_for(self, msg):
+        """Return the CameraModel of ``msg`` or raise CameraModelError (results memoised)."""
+        key = camera_info_fields(msg)
+        cached = self._models.get(key)
+        if cached is None:
+            try:
+                cached = camera_model_from_msg(msg)
+            except CameraModelError as exc:
+                cached = exc
+            self._models[key] = cached
+            while len(self._models) > 8:
+                self._models.popitem(last=False)
+        if isinstance(cached, CameraModelError):
+            raise cached
+        return cached
+
+    def fallback(self, width, height, status, problem):
+        """Return the fallback CameraResolution for an image of ``width`` x ``height``."""
+        if self.fallback_mode == CameraMode.WEAK_PERSPECTIVE.value:
+            return CameraResolution(None, CameraMode.WEAK_PERSPECTIVE.value, status, problem)
+        key = (int(width), int(height), self.assumed_hfov_deg)
+        camera = self._fallbacks.get(key)
+        if camera is None:
+            camera = CameraModel.assumed_fov(width, height, self.assumed_hfov_deg)
+            self._fallbacks = {key: camera}
+        return CameraResolution(camera, CameraMode.ASSUMED_FOV.value, status, problem)
+
+    def resolve(self, stamp_ns, width, height):
+        """Return the CameraResolution for an image (stamp in ns, size in px)."""
+        msg, exact = self.cache.lookup(stamp_ns)
+        if msg is None:
+            return self.fallback(width, height, STATUS_MISSING, 'no camera_info received')
+        try:
+            camera = self._model_for(msg)
+        except CameraModelError as exc:
+            return self.fallback(width, height, STATUS_INVALID, 'camera_info rejected: %s' % exc)
+        try:
+            camera.check_image_size(width, height)
+        except CameraModelError as exc:
+            return self.fallback(width, height, STATUS_SIZE_MISMATCH, str(exc))
+        if exact:
+            return CameraResolution(camera, camera.mode.value, STATUS_OK)
+        return CameraResolution(camera, camera.mode.value, STATUS_UNPAIRED,
+                                'no camera_info with the image stamp; latest one used')

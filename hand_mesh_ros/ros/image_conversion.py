@@ -1,0 +1,174 @@
+"""sensor_msgs/Image and CompressedImage <-> numpy RGB (what the core pipeline consumes).
+
+``image_to_rgb`` returns an (H, W, 3) uint8 RGB array that owns its memory, for the encodings
+rgb8, bgr8, rgba8, bgra8, mono8 and the 16-bit rgb16, bgr16, rgba16, bgra16, mono16 (scaled to
+8 bit by dropping the low byte, ``v >> 8``); mono is replicated to three channels and alpha is
+dropped. ``step`` (row padding) and ``is_bigendian`` (16-bit data) are honoured.
+
+cv_bridge is used for the 8-bit encodings when it is importable
+(``CvBridge().imgmsg_to_cv2(msg, 'rgb8')``); otherwise this module's own conversion, which
+gives identical results, is used. Either way the message is checked first, so a bad message
+always raises :class:`hand_mesh_ros.core.errors.ImageConversionError` with a ``reason`` code.
+"""
+
+import numpy as np
+
+from hand_mesh_ros.core.errors import ImageConversionError
+
+#: Default largest accepted image, in pixels (4096 x 4096; an 8K frame is refused).
+DEFAULT_MAX_PIXELS = 4096 * 4096
+
+#: encoding -> (channels, bytes per channel, channel order of the data).
+ENCODINGS = {
+    'rgb8': (3, 1, 'rgb'),
+    'bgr8': (3, 1, 'bgr'),
+    'rgba8': (4, 1, 'rgba'),
+    'bgra8': (4, 1, 'bgra'),
+    'mono8': (1, 1, 'mono'),
+    'rgb16': (3, 2, 'rgb'),
+    'bgr16': (3, 2, 'bgr'),
+    'rgba16': (4, 2, 'rgba'),
+    'bgra16': (4, 2, 'bgra'),
+    'mono16': (1, 2, 'mono'),
+}
+
+#: Channel indices that turn each data order into RGB.
+_TO_RGB = {'rgb': (0, 1, 2), 'bgr': (2, 1, 0), 'rgba': (0, 1, 2), 'bgra': (2, 1, 0),
+           'mono': (0, 0, 0)}
+
+_BRIDGE = []  # [CvBridge instance or None], filled on first use
+
+
+def _cv_bridge():
+    """Return a shared ``CvBridge`` or None when cv_bridge is not importable."""
+    if not _BRIDGE:
+        try:
+            from cv_bridge import CvBridge
+            _BRIDGE.append(CvBridge())
+        except Exception:  # noqa: B902 - absent, or a ROS 1 package of the same name
+            _BRIDGE.append(None)
+    return _BRIDGE[0]
+
+
+def cv_bridge_available():
+    """Return True when cv_bridge is importable and is used for 8-bit encodings."""
+    return _cv_bridge() is not None
+
+
+def check_image_size(width, height, max_pixels=DEFAULT_MAX_PIXELS):
+    """Raise ImageConversionError for a zero or absurd image size."""
+    width, height = int(width), int(height)
+    if width <= 0 or height <= 0:
+        raise ImageConversionError('image has zero size (%dx%d)' % (width, height), 'empty')
+    if width * height > int(max_pixels):
+        raise ImageConversionError(
+            'image is %dx%d = %d pixels, more than the limit of %d (input.max_image_pixels)'
+            % (width, height, width * height, int(max_pixels)), 'too_large')
+
+
+def image_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS, use_cv_bridge=True):
+    """Convert a sensor_msgs/Image to an (H, W, 3) uint8 RGB array (a new, owned array).
+
+    Args:
+        msg: sensor_msgs/Image (or any object with its fields).
+        max_pixels: the largest accepted width * height.
+        use_cv_bridge: use cv_bridge for 8-bit encodings when it is importable.
+
+    Raises:
+        ImageConversionError: unknown encoding, step smaller than a row, truncated data,
+            zero or absurd size.
+
+    """
+    encoding = str(msg.encoding).lower()
+    if encoding not in ENCODINGS:
+        raise ImageConversionError(
+            'unsupported image encoding %r (supported: %s)'
+            % (msg.encoding, ', '.join(sorted(ENCODINGS))), 'unknown_encoding')
+    width, height, step = int(msg.width), int(msg.height), int(msg.step)
+    check_image_size(width, height, max_pixels)
+    channels, depth_bytes, order = ENCODINGS[encoding]
+    row_bytes = width * channels * depth_bytes
+    if step < row_bytes:
+        raise ImageConversionError(
+            'step %d is smaller than a %s row of width %d (%d bytes)'
+            % (step, encoding, width, row_bytes), 'bad_step')
+    if depth_bytes > 1 and step % depth_bytes:
+        raise ImageConversionError('step %d is not a multiple of %d for %s'
+                                   % (step, depth_bytes, encoding), 'bad_step')
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if data.size < step * height:
+        raise ImageConversionError(
+            'image data has %d bytes, %dx%d %s with step %d needs %d'
+            % (data.size, width, height, encoding, step, step * height), 'truncated')
+    bridge = _cv_bridge() if use_cv_bridge and depth_bytes == 1 else None
+    if bridge is not None:
+        return np.ascontiguousarray(bridge.imgmsg_to_cv2(msg, 'rgb8'), dtype=np.uint8)
+    return _convert(data, width, height, step, channels, depth_bytes, order,
+                    bool(msg.is_bigendian))
+
+
+def _convert(data, width, height, step, channels, depth_bytes, order, is_bigendian):
+    """Return (H, W, 3) uint8 RGB from raw bytes (already checked)."""
+    rows = data[:step * height].reshape(height, step)[:, :width * channels * depth_bytes]
+    if depth_bytes == 2:
+        dtype = np.dtype('>u2' if is_bigendian else '<u2')
+        pixels = (rows.copy().view(dtype) >> 8).astype(np.uint8)
+    else:
+        pixels = rows
+    pixels = pixels.reshape(height, width, channels)
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    for out_channel, in_channel in enumerate(_TO_RGB[order]):
+        rgb[:, :, out_channel] = pixels[:, :, in_channel]
+    return rgb
+
+
+def compressed_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
+    """Decode a sensor_msgs/CompressedImage (jpeg, png, ...) to (H, W, 3) uint8 RGB.
+
+    Raises:
+        ImageConversionError: empty data, undecodable data, zero or absurd size.
+
+    """
+    import cv2
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if data.size == 0:
+        raise ImageConversionError('compressed image has no data', 'empty')
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageConversionError('cannot decode compressed image (format %r): %s'
+                                   % (msg.format, exc), 'decode_failed') from exc
+    if bgr is None:
+        raise ImageConversionError('cannot decode compressed image (format %r)' % msg.format,
+                                   'decode_failed')
+    check_image_size(bgr.shape[1], bgr.shape[0], max_pixels)
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def rgb_to_image(rgb, stamp=None, frame_id='', encoding='rgb8'):
+    """Return a sensor_msgs/Image holding ``rgb`` ((H, W, 3) uint8 RGB) as rgb8 or bgr8.
+
+    Args:
+        rgb: (H, W, 3) uint8 RGB image (not modified).
+        stamp: builtin_interfaces/Time for the header, or None.
+        frame_id: header frame id.
+        encoding: 'rgb8' or 'bgr8' (the channels are reordered for bgr8).
+
+    """
+    from sensor_msgs.msg import Image
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError('rgb must be (H, W, 3) uint8, got %r %s' % (rgb.shape, rgb.dtype))
+    if encoding not in ('rgb8', 'bgr8'):
+        raise ValueError('encoding must be rgb8 or bgr8, got %r' % encoding)
+    pixels = rgb if encoding == 'rgb8' else rgb[:, :, ::-1]
+    msg = Image()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = 3 * msg.width
+    msg.data = np.ascontiguousarray(pixels).tobytes()
+    return msg

@@ -1,0 +1,315 @@
+"""hand_mesh_node: camera images in; hand poses, meshes, TF, markers and diagnostics out.
+
+Topics (relative names are remapped in launch files):
+
+- in  ``image`` (sensor_msgs/Image), or ``image/compressed`` (sensor_msgs/CompressedImage)
+  when ``input.compressed``; ``camera_info`` (sensor_msgs/CameraInfo); sensor_data QoS.
+- out ``/hand/poses`` (HandPoseArray) and ``/hand/mesh`` (HandMeshArray): reliable, depth 10,
+  one message per processed image, empty when no hand is seen; ``/tf`` (tf2_msgs/TFMessage);
+  ``/hand/markers`` (MarkerArray); ``/hand/debug_image`` (Image, drawn only while subscribed);
+  ``/diagnostics`` (DiagnosticArray, every ``output.diagnostics_period_s``).
+
+The image callback only stores the message in a latest-frame-wins slot; one worker thread
+converts, pairs it with camera_info, runs the pipeline and publishes. A newer image replaces
+one still waiting (counted as dropped).
+
+Bad input: an image that cannot be converted (unknown encoding, bad step, truncated, empty,
+too large) and an image on which the pipeline raises HandMeshError publish *nothing* (no
+empty arrays: those mean "processed, no hand"); the kind is logged (throttled, one line) and
+counted in /diagnostics. Unusable camera_info switches to ``camera.fallback_mode`` (logged,
+counted, reported in each HandPose.position_status and in /diagnostics).
+"""
+
+import sys
+import time
+import traceback
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+
+from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
+from hand_mesh_ros.core.types import Frame
+from hand_mesh_ros.ros import camera_info, diagnostics, image_conversion, marker_serialization
+from hand_mesh_ros.ros import messages, parameters, tf_frames
+from hand_mesh_ros.ros.markers import MarkerBuilder
+from hand_mesh_ros.ros.worker import FrameWorker
+
+RESULT_QOS_DEPTH = 10
+
+
+def level_logger(logger):
+    """Return ``log(level, message)`` ('debug', 'info', 'warn', 'error') over an rclpy logger.
+
+    Each level has its own call site: rclpy ties a call site to one severity.
+    """
+    def log(level, message):
+        level = str(level).lower()
+        if level == 'debug':
+            logger.debug(str(message))
+        elif level in ('warn', 'warning'):
+            logger.warning(str(message))
+        elif level in ('error', 'fatal'):
+            logger.error(str(message))
+        else:
+            logger.info(str(message))
+    return log
+
+
+def default_pipeline_factory(config, log=None):
+    """Return the core HandMeshPipeline (imported only when the node starts)."""
+    from hand_mesh_ros.core.pipeline import HandMeshPipeline
+    return HandMeshPipeline(config, log=log)
+
+
+class HandMeshNode(Node):
+    """The hand mesh ROS 2 node (see the module docstring for topics and behaviour)."""
+
+    def __init__(self, pipeline_factory=None, **kwargs):
+        """Declare parameters, build the pipeline, create topics and start the worker.
+
+        Args:
+            pipeline_factory: ``factory(config, log=log)`` (``log(level, message)``,
+                see :func:`level_logger`) returning an object with
+                ``process(frame) -> FrameResult``, ``update_config(config)``,
+                ``backend_name`` and ``close()``; default: the core HandMeshPipeline.
+            **kwargs: passed to rclpy.node.Node (context, parameter_overrides, ...).
+
+        """
+        super().__init__('hand_mesh_node', **kwargs)
+        self._log = self.get_logger()
+        values = parameters.declare_all(self)
+        self._values = values
+        self._config = parameters.pipeline_config(values)
+        self._pending_config = None
+        factory = pipeline_factory or default_pipeline_factory
+        self._pipeline = factory(self._config, log=level_logger(self._log))
+        self._backend = str(getattr(self._pipeline, 'backend_name', 'unknown'))
+        self._stats = diagnostics.NodeStats()
+        self._throttle = diagnostics.ThrottledLog(period_s=5.0)
+        self._seen_tracebacks = set()
+        self._unpaired_warned = False
+        self._camera = camera_info.CameraResolver(
+            capacity=values['input.camera_info_cache_size'],
+            fallback_mode=values['camera.fallback_mode'],
+            assumed_hfov_deg=values['camera.assumed_hfov_deg'])
+        self._markers = MarkerBuilder(lifetime_s=values['output.marker_lifetime_s'])
+        self._fast_markers = marker_serialization.self_test()
+        self._last_report = None
+        self._params = parameters.ParameterHandler(self, values, self._apply_parameters)
+        self._create_topics(values)
+        self._closed = False
+        self._worker = FrameWorker(self._process, self._on_worker_error)
+        self._worker.start()
+        self._diag_timer = self.create_timer(values['output.diagnostics_period_s'],
+                                             self._publish_diagnostics)
+        self._log.info('hand_mesh_node ready: backend %s, input %s, camera fallback %s'
+                       % (self._backend, 'image/compressed' if values['input.compressed']
+                          else 'image', values['camera.fallback_mode']))
+
+    # ------------------------------------------------------------------ set-up
+    def _create_topics(self, values):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from hand_mesh_ros.msg import HandMeshArray, HandPoseArray
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+        from tf2_msgs.msg import TFMessage
+        from visualization_msgs.msg import MarkerArray
+        sensor_qos = QoSProfile(depth=values['input.queue_size'],
+                                reliability=qos_profile_sensor_data.reliability,
+                                durability=qos_profile_sensor_data.durability,
+                                history=qos_profile_sensor_data.history)
+        if values['input.compressed']:
+            self._image_sub = self.create_subscription(
+                CompressedImage, 'image/compressed', self._on_image, sensor_qos)
+        else:
+            self._image_sub = self.create_subscription(Image, 'image', self._on_image,
+                                                       sensor_qos)
+        self._info_sub = self.create_subscription(CameraInfo, 'camera_info',
+                                                  self._on_camera_info, sensor_qos)
+        reliable = QoSProfile(depth=RESULT_QOS_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
+        self._pose_pub = self.create_publisher(HandPoseArray, '/hand/poses', reliable)
+        self._mesh_pub = self.create_publisher(HandMeshArray, '/hand/mesh', reliable)
+        self._tf_pub = self.create_publisher(TFMessage, '/tf', QoSProfile(depth=100))
+        self._marker_pub = self.create_publisher(MarkerArray, '/hand/markers', reliable)
+        self._debug_pub = self.create_publisher(Image, '/hand/debug_image', QoSProfile(depth=1))
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                               QoSProfile(depth=10))
+
+    def _apply_parameters(self, changes, new_values):
+        """Apply validated run-time changes (called by the set-parameters callback)."""
+        if any(name in parameters.SPECS and parameters.SPECS[name].pipeline
+               for name in changes):
+            config = parameters.pipeline_config(new_values, base=self._config)
+            self._config = config
+            self._pending_config = config   # the worker applies it before its next frame
+        if 'camera.fallback_mode' in changes or 'camera.assumed_hfov_deg' in changes:
+            self._camera.set_fallback(new_values['camera.fallback_mode'],
+                                      new_values['camera.assumed_hfov_deg'])
+        if 'output.marker_lifetime_s' in changes:
+            self._markers.lifetime_s = new_values['output.marker_lifetime_s']
+        self._values = new_values
+        self._log.info('parameters changed: %s' % ', '.join(
+            '%s=%r' % item for item in sorted(changes.items())))
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_image(self, msg):
+        """Store the newest image for the worker (never blocks)."""
+        dropped = self._worker.submit((msg, time.monotonic_ns(), time.time_ns()))
+        self._stats.image_received(dropped)
+
+    def _on_camera_info(self, msg):
+        """Store a camera_info for pairing by stamp."""
+        self._camera.add_camera_info(msg)
+
+    # ------------------------------------------------------------------ worker
+    def _warn(self, kind, message):
+        """Log a warning of ``kind``, throttled (one line per kind every few seconds)."""
+        text = self._throttle(kind, message)
+        if text:
+            self._log.warning(text)
+
+    def _bad_input(self, kind, message):
+        self._stats.count(self._stats.bad_input, kind)
+        self._warn(kind, message)
+
+    def _on_worker_error(self, exc):
+        """Log an unexpected worker exception (traceback once per kind) and count it."""
+        kind = 'unexpected_%s' % type(exc).__name__
+        self._stats.count(self._stats.errors, kind)
+        if kind not in self._seen_tracebacks:
+            self._seen_tracebacks.add(kind)
+            self._log.error('unexpected error while processing an image (the node keeps '
+                            'running):\n%s' % ''.join(traceback.format_exception(
+                                type(exc), exc, exc.__traceback__)))
+        else:
+            text = self._throttle(kind, '%s: %s' % (type(exc).__name__, exc))
+            if text:
+                self._log.error(text)
+
+    def _to_rgb(self, msg):
+        max_pixels = self._values['input.max_image_pixels']
+        if hasattr(msg, 'encoding'):
+            return image_conversion.image_to_rgb(msg, max_pixels=max_pixels)
+        return image_conversion.compressed_to_rgb(msg, max_pixels=max_pixels)
+
+    def _process(self, item):
+        """Convert, pair with camera_info, run the pipeline and publish (worker thread)."""
+        msg, received_mono_ns, _ = item
+        stamp_ns = camera_info.stamp_to_ns(msg.header.stamp)
+        frame_id = msg.header.frame_id or self._values['input.default_frame_id']
+        if not msg.header.frame_id:
+            self._warn('empty_frame_id', 'image has an empty frame_id; using %r' % frame_id)
+        try:
+            rgb = self._to_rgb(msg)
+        except ImageConversionError as exc:
+            self._bad_input('image_' + exc.reason, 'image dropped: %s' % exc)
+            return
+        height, width = rgb.shape[:2]
+        resolution = self._camera.resolve(stamp_ns, width, height)
+        self._stats.camera(resolution)
+        if resolution.status == camera_info.STATUS_UNPAIRED:
+            if not self._unpaired_warned:   # the documented fallback: warn once
+                self._unpaired_warned = True
+                self._log.warning('%s (warned once)' % resolution.problem)
+        elif resolution.status != camera_info.STATUS_OK:
+            self._stats.count(self._stats.bad_input, 'camera_info_' + resolution.status)
+            self._warn('camera_info_' + resolution.status,
+                       '%s; using %s mode' % (resolution.problem, resolution.mode))
+        if self._pending_config is not None:
+            config, self._pending_config = self._pending_config, None
+            self._pipeline.update_config(config)
+        frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera)
+        try:
+            result = self._pipeline.process(frame)
+        except HandMeshError as exc:
+            kind = 'pipeline_%s' % getattr(exc, 'reason', type(exc).__name__)
+            self._stats.count(self._stats.errors, kind)
+            self._warn(kind, 'image not processed: %s' % exc)
+            return
+        hands, non_finite = messages.finite_hands(result.hands)
+        if non_finite:
+            self._stats.count(self._stats.rejected_hands, 'non_finite', non_finite)
+            self._warn('non_finite_hand', '%d hand(s) with NaN/inf dropped' % non_finite)
+        for reason, count in (result.rejected or {}).items():
+            self._stats.count(self._stats.rejected_hands, reason, count)
+        self._publish(stamp_ns, frame_id, hands, rgb, resolution.camera)
+        self._stats.published((time.monotonic_ns() - received_mono_ns) / 1e6,
+                              (time.time_ns() - stamp_ns) / 1e6)
+
+    def _publish(self, stamp_ns, frame_id, hands, rgb, camera):
+        """Publish every output of one processed image (``hands`` are finite)."""
+        header = messages.make_header(stamp_ns, frame_id)
+        values = self._values
+        self._pose_pub.publish(messages.pose_array_msg(header, hands))
+        self._mesh_pub.publish(messages.mesh_array_msg(header, hands))
+        if values['output.publish_tf'] and hands:
+            self._tf_pub.publish(tf_frames.tf_message(hands, header, values['output.tf_prefix']))
+        if values['output.publish_markers'] and self._marker_pub.get_subscription_count() > 0:
+            if hands or self._markers.has_live_markers:
+                if self._fast_markers:
+                    self._marker_pub.publish(self._markers.build_serialized(header, hands))
+                else:
+                    self._marker_pub.publish(self._markers.build(header, hands))
+        if values['output.debug_image'] and self._debug_pub.get_subscription_count() > 0:
+            from hand_mesh_ros.ros.debug_image import draw_hands
+            drawn = draw_hands(rgb, hands, camera)
+            self._debug_pub.publish(image_conversion.rgb_to_image(
+                drawn, stamp=header.stamp, frame_id=frame_id))
+
+    def _publish_diagnostics(self):
+        snapshot = self._stats.snapshot()
+        header = messages.make_header(self.get_clock().now().nanoseconds,
+                                      self._values['input.default_frame_id'])
+        self._diag_pub.publish(diagnostics.diagnostic_array(
+            snapshot, header, self._backend, previous=self._last_report))
+        self._last_report = snapshot
+
+    # ------------------------------------------------------------------ public
+    @property
+    def stats(self):
+        """Return the node's NodeStats (counters used for /diagnostics)."""
+        return self._stats
+
+    def close(self):
+        """Stop the worker and close the pipeline (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._worker.stop()
+            close = getattr(self._pipeline, 'close', None)
+            if close is not None:
+                close()
+
+
+def main(argv=None):
+    """Run hand_mesh_node until Ctrl-C or SIGTERM; return the exit code."""
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from hand_mesh_ros.inference.base import InferenceError
+    rclpy.init(args=argv)
+    node = None
+    code = 0
+    try:
+        node = HandMeshNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok():
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except Exception:  # noqa: B902 - a signal may shut rcl down mid-call
+                if rclpy.ok():
+                    raise
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (HandMeshError, InferenceError, ValueError) as exc:
+        print('hand_mesh_node: cannot start: %s: %s' % (type(exc).__name__, exc),
+              file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())

