@@ -1,0 +1,447 @@
+"""The tailor: per-frame refinement of a hand's pose, shape and position (HandTailor 3.4).
+
+For each hand and frame:
+
+1. **Scale step** (HandTailor eq. 12): the closed-form scale aligning the model's bone lengths
+   to the network's root-relative 3D joints gives this frame's hand size; it is fused with
+   the metric prior (``hand_scale_prior_m``) and the track's running estimate. The model's
+   size shape coefficient is set to the fused size, the network's joints are rescaled to it
+   and the initial translation follows (depth scales with size for the same image).
+2. **Levenberg-Marquardt** on the free bone rotations, the other shape coefficients and the
+   translation, minimising (units: px, mm, rad)
+
+   - robust (Huber) 2D reprojection of the 21 model keypoints through the full camera model
+     (distortion included), weighted by the keypoint confidences,
+   - consistency with the network's (rescaled) root-relative 3D joints,
+   - soft joint limits and the unnatural-twist constraints (HAMR eq. 6-7, HandTailor eq. 10),
+   - an identity prior on the shape (eq. 11) and a weak prior towards the network's pose,
+   - temporal terms from the track: the previous pose, one running shape per track, and a
+     constant-velocity prediction of the translation.
+
+   Jacobians are analytic (:mod:`hand_mesh_ros.core.kinematics_jacobian`), the start is the
+   better of the network's estimate and the track's prediction.
+
+Without a camera model the projection is weak perspective (HandTailor 3.5); ``refine`` then
+needs ``image_size`` for its nominal camera (a CameraModel in ``weak_perspective`` mode
+works too). Left hands are fitted with the native (right) model mirrored (x -> -x) and the
+mirror enters the Jacobian. Bones that rotate about the root's centre like the root (anny's
+'wrist') are redundant for the keypoints; their rotation is folded into the root and
+returned as zero. The hand's size lives in the model's size shape coefficient, so
+``model.forward(result.pose_aa, result.shape, side).keypoints + result.translation_m``
+equals ``result.joints_m``.
+"""
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+
+from hand_mesh_ros.core.camera import CameraMode
+from hand_mesh_ros.core.config import TailorConfig
+from hand_mesh_ros.core.errors import TailorError
+from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics, rodrigues_right_jacobian
+from hand_mesh_ros.core.tailor_terms import (bone_length_scale, check_inputs, gram_matrix,
+                                             levenberg_marquardt, mean_pixel_error,
+                                             nearest_equivalent_rotation,
+                                             PoseConstraints, Projector, rotation_log,
+                                             SizeDirection, TrackState)
+
+#: Frames after which running estimates (shape, size) forget older evidence.
+_MEMORY_FRAMES = 300
+#: Smoothing of the translation velocity of the constant-velocity model.
+_VELOCITY_SMOOTHING = 0.5
+#: Network 3D joints whose bone lengths are outside this ratio of the model's are ignored.
+_SCALE_RANGE = (0.5, 2.0)
+#: Square root of the weight (per mm^2) holding the hand size at the track's estimate.
+_SQRT_W_SIZE = 10.0
+#: Tracks with fewer size observations repeat the scale step inside a frame.
+_YOUNG_FRAMES = 5
+
+
+@dataclass(frozen=True, eq=False)
+class TailorResult:
+    """Result of :meth:`HandTailor.refine` (camera optical frame, metres, raw-image pixels).
+
+    Attributes:
+        pose_aa: (J, 3) refined pose, native parametrisation (``model.forward(pose_aa,
+            shape, side)`` gives the hand; bone 0 is the orientation in the camera frame).
+        shape: (S,) refined shape coefficients (the hand's size included).
+        translation_m: (3,) root (wrist) position.
+        keypoints_px: (21, 2) the refined model keypoints projected.
+        joints_m: (21, 3) the refined model keypoints.
+        reprojection_error_before_px: mean 2D error of the network's initial mesh (inf when
+            that mesh is behind the camera).
+        reprojection_error_after_px: mean 2D error after refinement.
+        hand_scale_m: the track's hand size (wrist -> middle MCP), metres.
+        iterations: Levenberg-Marquardt iterations run.
+        converged: the last iteration met the convergence test.
+        mode: the :class:`CameraMode` of the projection used.
+        temporal: whether the track's temporal terms were used.
+
+    """
+
+    pose_aa: np.ndarray
+    shape: np.ndarray
+    translation_m: np.ndarray
+    keypoints_px: np.ndarray
+    joints_m: np.ndarray
+    reprojection_error_before_px: float
+    reprojection_error_after_px: float
+    hand_scale_m: float
+    iterations: int
+    converged: bool
+    mode: CameraMode
+    temporal: bool
+
+
+class HandTailor:
+    """Refine hands against 2D keypoints, network 3D joints, priors and their track's history."""
+
+    def __init__(self, model, config: TailorConfig = None):
+        """Prepare the kinematics of ``model`` (a HandModel) and empty track state."""
+        self.model = model
+        self.config = TailorConfig() if config is None else config
+        rest_rot = model.rest_bone_rotations
+        self._folded = []  # (bone, rel rotation) of bones folded into the root
+        for bone in range(1, model.n_bones):
+            if (model.parents[bone] == 0
+                    and np.allclose(model.rest_joints_m[bone], model.rest_joints_m[0])):
+                self._folded.append((bone, rest_rot[0].T @ rest_rot[bone]))
+        folded = {bone for bone, _ in self._folded}
+        self.free_bones = np.array([j for j in range(model.n_bones) if j not in folded])
+        self.kinematics = KeypointKinematics(model, self.free_bones)
+        self.size = SizeDirection(self.kinematics, model)
+        self.free_shapes = np.array([s for s in range(model.n_shapes) if s != self.size.index])
+        self.constraints = PoseConstraints(model, self.free_bones, self.kinematics.levels)
+        self._n_pose = 3 * len(self.free_bones)
+        self._n_shape = len(self.free_shapes)
+        self._n = self._n_pose + self._n_shape + 3
+        self._tracks = {}
+        self._free_size_basis = self.size.basis[:, self.free_shapes]
+        # Rest keypoints are linear in the shape: (21, 3) + (21, 3, S) . beta.
+        zero_pose = model.zero_pose()
+        self._kp_rest0 = self.kinematics.evaluate(zero_pose, model.zero_shape(), False)[0]
+        self._kp_rest_basis = np.stack([
+            self.kinematics.evaluate(zero_pose, unit, False)[0] - self._kp_rest0
+            for unit in np.eye(model.n_shapes)], axis=-1)
+
+    # ------------------------------------------------------------------ track state
+    def forget(self, track_id):
+        """Drop the temporal state of ``track_id`` (no error if unknown)."""
+        self._tracks.pop(track_id, None)
+
+    def reset(self):
+        """Drop every track's temporal state."""
+        self._tracks.clear()
+
+    def has_track(self, track_id):
+        """Return True when ``track_id`` has temporal state."""
+        return track_id in self._tracks
+
+    def hand_scale_m(self, track_id):
+        """Return the track's hand-size estimate, or the prior for an unknown track."""
+        track = self._tracks.get(track_id)
+        return self._fused_size(track, None)[0]
+
+    # ------------------------------------------------------------------ helpers
+    def fold_pose(self, pose_aa):
+        """Return (J, 3) ``pose_aa`` with redundant bones' rotations folded into the root."""
+        pose = np.array(pose_aa, dtype=np.float64)
+        bones = [bone for bone, _ in self._folded]
+        if not bones or not np.any(pose[bones]):
+            return pose
+        rots = rodrigues_right_jacobian(pose[[0] + bones])[0]
+        rot0 = rots[0]
+        for (bone, rel), rot in zip(self._folded, rots[1:]):
+            rot0 = rot0 @ rel @ rot @ rel.T
+            pose[bone] = 0.0
+        pose[0] = rotation_log(rot0)
+        return pose
+
+    def _fused_size(self, track, size_obs_m):
+        """Return (size, mean of observations, their count) after adding ``size_obs_m``."""
+        cfg = self.config
+        mean, count = (0.0, 0) if track is None else (track.size_obs_mean_m, track.size_frames)
+        if size_obs_m is not None:
+            count = min(count + 1, _MEMORY_FRAMES)
+            mean += (size_obs_m - mean) / count
+        prior_w = max(cfg.hand_scale_prior_frames, 0.0)
+        if count == 0:
+            return cfg.hand_scale_prior_m, mean, count
+        size = (prior_w * cfg.hand_scale_prior_m + count * mean) / (prior_w + count)
+        return size, mean, count
+
+    def _size_observation(self, shape, net, valid3d):
+        """Return the hand size implied by the network's joints (eq. 12), or None.
+
+        The model's bone lengths do not depend on the pose, so they are taken from the rest
+        keypoints of ``shape``.
+        """
+        rest = self._kp_rest0 + self._kp_rest_basis @ shape
+        valid = valid3d.copy()
+        valid[0] = True
+        ratio = bone_length_scale(rest, net, valid)
+        if ratio is None or not _SCALE_RANGE[0] < ratio < _SCALE_RANGE[1]:
+            return None
+        return ratio * self.size.size_m(shape)
+
+    def _params(self, pose, shape, translation):
+        """Pack the free parameters (n,)."""
+        return np.concatenate([pose[self.free_bones].reshape(-1), shape[self.free_shapes],
+                               translation])
+
+    def _unpack(self, x, shape_fixed):
+        """Return pose (J, 3), shape (S,), translation (3,) of parameters ``x``."""
+        pose = np.zeros((self.model.n_bones, 3))
+        pose[self.free_bones] = x[:self._n_pose].reshape(-1, 3)
+        shape = shape_fixed.copy()
+        shape[self.free_shapes] = x[self._n_pose:self._n_pose + self._n_shape]
+        return pose, shape, x[-3:]
+
+    # ------------------------------------------------------------------ refinement
+    def refine(self, track_id, keypoints_px, keypoint_weights, joints_rel_m, init_pose_aa,
+               init_shape, init_translation_m, camera, timestamp_s, side, *, image_size=None,
+               temporal=None):
+        """Refine one hand in one frame; update (if temporal) and use its track's state.
+
+        Args:
+            track_id: hashable id of the hand's track.
+            keypoints_px: (21, 2) observed keypoints in raw-image pixels (NaN rows ignored).
+            keypoint_weights: (21,) confidences >= 0, or None for ones.
+            joints_rel_m: (21, 3) network root-relative joints, camera-frame orientation.
+            init_pose_aa: (J, 3) network pose (native parametrisation, bone 0 in camera axes).
+            init_shape: (S,) network shape coefficients.
+            init_translation_m: (3,) root position, e.g. from root recovery.
+            camera: a CameraModel, or None for weak perspective (needs ``image_size``).
+            timestamp_s: the frame's time in seconds.
+            side: 'left' or 'right'.
+            image_size: (width, height) px, used only without a camera model.
+            temporal: override ``config.temporal`` for this call.
+
+        Returns:
+            TailorResult with finite values.
+
+        Raises:
+            TailorError: degenerate or non-finite input or result.
+            ValueError: wrongly shaped arguments or an unknown side.
+
+        """
+        cfg = self.config
+        temporal = cfg.temporal if temporal is None else bool(temporal)
+        obs, kp_w, net, valid3d, pose0, shape0, t0 = check_inputs(
+            self.model, keypoints_px, keypoint_weights, joints_rel_m, init_pose_aa, init_shape,
+            init_translation_m, side)
+        projector = Projector(camera, image_size)
+        mirror = np.array([-1.0 if side != self.model.native_side else 1.0, 1.0, 1.0])
+        track = self._tracks.get(track_id) if temporal else None
+        dt = None if track is None else float(timestamp_s) - track.timestamp_s
+        moving = track is not None and 0.0 < dt <= cfg.max_gap_s
+        pose0 = self.fold_pose(pose0)
+        if track is not None:
+            # The same orientation has many rotation vectors: use the one nearest the track's.
+            pose0[0] = nearest_equivalent_rotation(pose0[0], track.pose[0])
+
+        # Error of the network's mesh, then the scale step (eq. 12) and the size fusion.
+        kp_model0 = self.kinematics.evaluate(pose0, shape0, jacobians=False)[0]
+        init_points = kp_model0 * mirror + t0
+        # Projected together with the first linearisation (one camera call) when possible.
+        merge = not projector.weak and np.min(init_points[:, 2]) >= projector.min_depth_m
+        before = None
+        if not merge:
+            before = self._reprojection_error(projector, init_points, t0, obs, kp_w)
+        shape_ref = shape0 if track is None else track.shape
+        net_raw = net
+        size_obs = self._size_observation(shape_ref, net_raw, valid3d)
+        size_m, size_mean, size_count = self._fused_size(track, size_obs)
+        shape_fixed = self.size.with_size(shape_ref, size_m)
+        if size_obs is not None:
+            net = net_raw * (size_m / size_obs)
+            t0 = t0 * (size_m / size_obs)
+        else:
+            valid3d = np.zeros(21, dtype=bool)
+
+        # Quadratic priors, diagonal: weights (n,) and centres (n,).
+        n_pose, n_shape = self._n_pose, self._n_shape
+        x_init = self._params(pose0, shape_fixed, t0)
+        prior_w = np.zeros(self._n)
+        prior_wc = np.zeros(self._n)
+        prior_w[:n_pose] += cfg.w_pose_prior
+        prior_wc[:n_pose] += cfg.w_pose_prior * x_init[:n_pose]
+        shape_conf = 1.0 if track is None else float(track.shape_frames)
+        shape_sl = slice(n_pose, n_pose + n_shape)
+        prior_w[shape_sl] += cfg.w_shape + cfg.w_shape_track * shape_conf
+        prior_wc[shape_sl] += cfg.w_shape_track * shape_conf * shape_ref[self.free_shapes]
+        starts = [x_init]
+        t_pred = None
+        if moving:
+            x_prev = self._params(track.pose, shape_fixed, track.translation)
+            prior_w[:n_pose] += cfg.w_temporal_pose
+            prior_wc[:n_pose] += cfg.w_temporal_pose * x_prev[:n_pose]
+            t_pred = track.translation + track.velocity * dt
+            # Depth is observed about (depth / size) times less precisely than x and y.
+            depth_ratio = size_m / max(float(track.translation[2]), size_m)
+            w_t = cfg.w_temporal_translation * 1e6 * np.array([1.0, 1.0, depth_ratio ** 2])
+            prior_w[-3:] += w_t
+            prior_wc[-3:] += w_t * t_pred
+            x_prev[-3:] = t_pred
+            starts.append(x_prev)
+        prior_centre = np.divide(prior_wc, prior_w, out=np.zeros(self._n), where=prior_w > 0.0)
+
+        problem = (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, size_m, prior_w,
+                   prior_centre)
+        # Warm start from the track's prediction; the network's estimate if that fails.
+        x = starts[-1]
+        lin = self._linearise(x, problem, init_points if merge else None)
+        if merge:
+            before = (mean_pixel_error(lin[5], obs, kp_w) if lin[5] is not None
+                      else self._reprojection_error(projector, init_points, t0, obs, kp_w))
+        if not math.isfinite(lin[0]) and len(starts) > 1:
+            x = starts[0]
+            lin = self._linearise(x, problem)
+        if not math.isfinite(lin[0]):
+            raise TailorError('the initial hand is behind the camera or not finite')
+        # A young track's size came from the network's shape: after a first half of the
+        # iterations the scale step is repeated with the refined shape's proportions.
+        young = size_obs is not None and (track is None or track.size_frames < _YOUNG_FRAMES)
+        total = max(int(cfg.iterations), 0)
+        first = (total + 1) // 2 if young else total
+        x, lin, iterations, converged = levenberg_marquardt(
+            lambda v: self._linearise(v, problem), x, lin, first, cfg.min_relative_gain)
+        if young and total > first:
+            _, shape_c, _ = self._unpack(x, shape_fixed)
+            size_obs2 = self._size_observation(shape_c, net_raw, valid3d)
+            if size_obs2 is not None:
+                size_m2, size_mean, size_count = self._fused_size(track, size_obs2)
+                shape_fixed = self.size.with_size(shape_c, size_m2)
+                net = net_raw * (size_m2 / size_obs2)
+                x = x.copy()
+                x[-3:] *= size_m2 / size_m
+                problem = problem[:3] + (net, valid3d, mirror, shape_fixed, size_m2) + problem[8:]
+                lin = self._linearise(x, problem)
+                if not math.isfinite(lin[0]):
+                    raise TailorError('the rescaled hand is behind the camera or not finite')
+            x, lin, more, converged = levenberg_marquardt(
+                lambda v: self._linearise(v, problem), x, lin, total - first,
+                cfg.min_relative_gain)
+            iterations += more
+        pose, shape, translation = self._unpack(x, shape_fixed)
+        joints_m, px = lin[3], lin[4]
+        after = mean_pixel_error(px, obs, kp_w)
+        values = (pose, shape, translation, joints_m, px, after)
+        if not all(np.all(np.isfinite(v)) for v in values):
+            raise TailorError('the refined hand is not finite')
+        if temporal:
+            self._update_track(track_id, track, moving, dt, timestamp_s, pose, shape,
+                               translation, size_mean, size_count)
+        return TailorResult(
+            pose_aa=pose, shape=shape, translation_m=translation.copy(), keypoints_px=px,
+            joints_m=joints_m, reprojection_error_before_px=before,
+            reprojection_error_after_px=after, hand_scale_m=self.size.size_m(shape),
+            iterations=iterations, converged=converged, mode=projector.mode,
+            temporal=temporal)
+
+    def _update_track(self, track_id, track, moving, dt, timestamp_s, pose, shape, translation,
+                      size_mean, size_count):
+        """Store this frame's solution as the track's state."""
+        if track is None:
+            self._tracks[track_id] = TrackState(
+                pose=pose, shape=shape, shape_frames=1, translation=translation.copy(),
+                velocity=np.zeros(3), timestamp_s=float(timestamp_s),
+                size_obs_mean_m=size_mean, size_frames=size_count)
+            return
+        velocity = np.zeros(3)
+        if moving:
+            measured = (translation - track.translation) / dt
+            velocity = track.velocity + _VELOCITY_SMOOTHING * (measured - track.velocity)
+        frames = min(track.shape_frames + 1, _MEMORY_FRAMES)
+        track.shape = track.shape + (shape - track.shape) / frames
+        track.shape_frames = frames
+        track.pose = pose
+        track.translation = translation.copy()
+        track.velocity = velocity
+        track.timestamp_s = float(timestamp_s)
+        track.size_obs_mean_m = size_mean
+        track.size_frames = size_count
+
+    def _reprojection_error(self, projector, points_m, translation_m, obs, kp_w):
+        """Return the mean reprojection error of camera-frame keypoints (inf if invisible)."""
+        px = projector.project(points_m, translation_m)[0]
+        return math.inf if px is None else mean_pixel_error(px, obs, kp_w)
+
+    def _linearise(self, x, problem, extra_points=None):
+        """Return (cost, H (n, n), g (n,), joints (21, 3), px (21, 2), extra px) at ``x``.
+
+        ``cost`` is the sum of the weighted squared residuals (Huber on the pixels), ``g`` and
+        ``H`` half its gradient and Gauss-Newton Hessian. ``extra_points`` (M, 3) are
+        projected in the same camera call (perspective only); their pixels (M, 2) are the
+        last item (None when not given or not projectable).
+        """
+        (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, size_target, prior_w,
+         prior_c) = problem
+        cfg = self.config
+        n, n_model = self._n, self._n - 3
+        pose, shape, translation = self._unpack(x, shape_fixed)
+        kp, jac_pose, jac_shape = self.kinematics.evaluate(pose, shape)
+        kp_rel = kp * mirror
+        joints = kp_rel + translation
+        extra_px = None
+        if extra_points is not None:
+            px, jac_proj, jac_depth = projector.project(np.vstack([joints, extra_points]),
+                                                        translation)
+            if px is not None:
+                px, jac_proj, extra_px = px[:21], jac_proj[:21], px[21:]
+        else:
+            px, jac_proj, jac_depth = projector.project(joints, translation)
+        if px is None or not np.isfinite(px).all():
+            return math.inf, None, None, None, None, extra_px
+        # Weighted residuals r (106,) and their Jacobian A (106, n), stacked: 42 pixel rows
+        # (Huber IRLS weights), 63 rows of root-relative joints (mm; the root row is zero in
+        # both, it never moves) and one row holding the hand size at the fused estimate.
+        rows = np.empty((106, n))
+        r = np.empty(106)
+        jac = np.concatenate([jac_pose, jac_shape[:, :, self.free_shapes]], axis=2)
+        if mirror[0] < 0.0:
+            jac[:, 0] *= -1.0
+        jac_px = rows[:42].reshape(21, 2, n)
+        np.matmul(jac_proj, jac, out=jac_px[:, :, :n_model])
+        jac_px[:, :, n_model:] = jac_proj
+        if jac_depth is not None:
+            jac_px[:, :, -1] += jac_depth
+        resid = px - obs
+        err2 = np.einsum('ka,ka->k', resid, resid)
+        err = np.sqrt(err2)
+        scale = cfg.robust_scale_px
+        outside = err > scale
+        w = cfg.w_reprojection * kp_w
+        sqrt_w = np.sqrt(w * np.where(outside, scale / np.maximum(err, 1e-12), 1.0))
+        cost = float(w @ np.where(outside, scale * (2.0 * err - scale), err2))
+        jac_px *= sqrt_w[:, None, None]
+        r[:42] = (resid * sqrt_w[:, None]).reshape(42)
+        s3 = 1e3 * math.sqrt(cfg.w_joints3d)
+        np.multiply(jac.reshape(63, n_model), s3, out=rows[42:105, :n_model])
+        rows[42:105, n_model:] = 0.0
+        r[42:105] = ((kp_rel - net) * s3).reshape(63)
+        if not valid3d[1:].all():
+            dropped = np.repeat(~valid3d, 3)
+            dropped[:3] = False
+            rows[42:105][dropped] = 0.0
+            r[42:105][dropped] = 0.0
+        size_vec = self.size.d0 + self.size.basis @ shape
+        size_now = math.sqrt(float(size_vec @ size_vec))
+        rows[105] = 0.0
+        rows[105, self._n_pose:n_model] = (_SQRT_W_SIZE * 1e3 / size_now) * (
+            size_vec @ self._free_size_basis)
+        r[105] = _SQRT_W_SIZE * 1e3 * (size_now - size_target)
+        cost += float(r[42:] @ r[42:])
+        hess = gram_matrix(rows)
+        grad = rows.T @ r
+        # Diagonal quadratic priors, then the limit and twist terms on the pose.
+        delta = x - prior_c
+        cost += float(prior_w @ (delta * delta))
+        grad += prior_w * delta
+        hess.flat[::n + 1] += prior_w
+        c_cost, c_grad, c_hess = self.constraints.terms(
+            x[:self._n_pose], cfg.w_limits, cfg.w_twist)
+        grad[:self._n_pose] += c_grad
+        hess.flat[:self._n_pose * (n + 1):n + 1] += c_hess
+        return cost + c_cost, hess, grad, joints, px, extra_px

@@ -1,0 +1,327 @@
+"""Terms of the tailor's cost: projection, robust weights, pose priors and the hand-size step.
+
+Everything here is small and vectorised; :mod:`hand_mesh_ros.core.tailor` assembles it.
+Units: pixels for 2D residuals, millimetres for 3D residuals, radians for pose components.
+"""
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+from scipy.linalg import lapack
+
+from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG
+from hand_mesh_ros.core.errors import TailorError
+from hand_mesh_ros.core.rotations import matrix_to_axis_angle
+
+#: MediaPipe keypoint tree: parent of each keypoint (-1 for the wrist).
+KEYPOINT_PARENTS = np.array([-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11,
+                             0, 13, 14, 15, 0, 17, 18, 19])
+#: Keypoints defining the hand size: wrist and middle-finger MCP.
+SIZE_KEYPOINTS = (0, 9)
+#: OpenBLAS multi-threads a GEMM from m * n * k >= 2^18 (4 x SMP_THRESHOLD_MIN).
+_BLAS_SINGLE_THREAD_MNK = 1 << 18
+#: Fewest finite, positively weighted 2D keypoints accepted.
+MIN_KEYPOINTS = 6
+
+
+@dataclass
+class TrackState:
+    """Temporal state of one track of the tailor (its last solution and running estimates)."""
+
+    pose: np.ndarray
+    shape: np.ndarray
+    shape_frames: int
+    translation: np.ndarray
+    velocity: np.ndarray
+    timestamp_s: float
+    size_obs_mean_m: float
+    size_frames: int
+
+
+class Projector:
+    """Projection of camera-frame points to raw-image pixels, with Jacobians.
+
+    Perspective: the full :class:`~hand_mesh_ros.core.camera.CameraModel` (distortion
+    included). Weak perspective (HandTailor 3.5; no camera model, or a camera in
+    ``weak_perspective`` mode): every point is projected at the root's depth,
+    ``u = f * (X_xy) / t_z + c`` with a nominal focal length ``f`` and centre ``c``.
+    """
+
+    def __init__(self, camera=None, image_size=None, hfov_deg=DEFAULT_HFOV_DEG,
+                 min_depth_m=0.02):
+        """Use ``camera``; without one build the nominal weak-perspective camera."""
+        self.camera = camera
+        self.min_depth_m = min_depth_m
+        weak = camera is None or CameraMode(camera.mode) == CameraMode.WEAK_PERSPECTIVE
+        self.weak = weak
+        if camera is None:
+            if image_size is None:
+                raise TailorError('weak-perspective refinement needs image_size (width, height)')
+            width, height = float(image_size[0]), float(image_size[1])
+            if not (width > 0.0 and height > 0.0):
+                raise TailorError(f'image_size must be positive, got {image_size}')
+            focal = 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
+            self.focal_px = np.array([focal, focal])
+            self.centre_px = np.array([0.5 * width, 0.5 * height])
+        elif weak:
+            self.focal_px = np.array([camera.fx, camera.fy])
+            self.centre_px = np.array([camera.cx, camera.cy])
+        self.mode = CameraMode.WEAK_PERSPECTIVE if weak else CameraMode(camera.mode)
+
+    def project(self, points_m, translation_m):
+        """Return px (N, 2), d px / d point (N, 2, 3) and d px / d t_z extra (N, 2) or None.
+
+        ``points_m`` (N, 3) are camera-frame points, ``translation_m`` (3,) the root. Returns
+        None for px when a point is behind ``min_depth_m`` (perspective) or the root is.
+        """
+        if not self.weak:
+            if np.min(points_m[:, 2]) < self.min_depth_m:
+                return None, None, None
+            px, jac = self.camera.project_with_jacobian(points_m)
+            return px, jac, None
+        depth = translation_m[2]
+        if depth < self.min_depth_m:
+            return None, None, None
+        scale = self.focal_px / depth
+        px = points_m[:, :2] * scale + self.centre_px
+        jac = np.zeros((len(points_m), 2, 3))
+        jac[:, 0, 0] = scale[0]
+        jac[:, 1, 1] = scale[1]
+        return px, jac, -(px - self.centre_px) / depth
+
+
+def gram_matrix(rows):
+    """Return ``rows.T @ rows`` (n, n) for (m, n) ``rows``, in single-threaded BLAS calls.
+
+    OpenBLAS runs a GEMM on several threads once m * n * k reaches 2^18; for matrices this
+    small that only adds synchronisation, which stalls for milliseconds on a busy machine.
+    The product is summed over row blocks that stay under the threshold.
+    """
+    n = rows.shape[1]
+    block = max(1, (_BLAS_SINGLE_THREAD_MNK - 1) // max(n * n, 1))
+    out = rows[:block].T @ rows[:block]
+    for start in range(block, rows.shape[0], block):
+        part = rows[start:start + block]
+        out += part.T @ part
+    return out
+
+
+def mean_pixel_error(px, obs, kp_w):
+    """Return the mean distance (px) of (21, 2) ``px`` to ``obs`` where ``kp_w`` > 0."""
+    diff = px - obs
+    dist = np.sqrt(np.einsum('ka,ka->k', diff, diff))
+    used = kp_w > 0.0
+    return float(dist @ used) / float(np.count_nonzero(used))
+
+
+def bone_length_scale(model_keypoints, observed_keypoints, valid=None):
+    """Return the closed-form scale aligning model bone lengths to observed ones (eq. 12).
+
+    ``s = sum(l_model * l_obs) / sum(l_model^2)`` over the 20 bones of the keypoint tree whose
+    end points are both valid; None when no bone is usable.
+    """
+    child = np.arange(1, 21)
+    parent = KEYPOINT_PARENTS[1:]
+    model_len = np.linalg.norm(model_keypoints[child] - model_keypoints[parent], axis=1)
+    obs_len = np.linalg.norm(observed_keypoints[child] - observed_keypoints[parent], axis=1)
+    use = np.isfinite(obs_len) & (model_len > 0.0)
+    if valid is not None:
+        use &= valid[child] & valid[parent]
+    if not np.any(use):
+        return None
+    denom = float(np.sum(model_len[use] ** 2))
+    scale = float(np.sum(model_len[use] * obs_len[use])) / denom
+    return scale if np.isfinite(scale) and scale > 0.0 else None
+
+
+class SizeDirection:
+    """The shape coefficient that sets the hand's size, and how to solve for a target size.
+
+    Hand size = rest distance wrist -> middle MCP, linear inside the norm:
+    ``|d0 + D . beta|``. The size direction is the shape direction closest to a uniform scale
+    of the rest joints (the anny model's 'size' is exactly one).
+    """
+
+    def __init__(self, kinematics, model):
+        """Find the size direction of ``model`` (via its keypoint kinematics)."""
+        rest = kinematics.joint_rest0
+        basis = np.moveaxis(kinematics.joint_basis, -1, 0)  # (S, J, 3)
+        norms = np.linalg.norm(basis.reshape(len(basis), -1), axis=1)
+        cos = np.abs(np.einsum('sja,ja->s', basis, rest)) / np.maximum(
+            norms * np.linalg.norm(rest), 1e-30)
+        self.index = int(np.argmax(cos))
+        wrist, mcp = (model.keypoint_joint_index[k] for k in SIZE_KEYPOINTS)
+        if wrist < 0 or mcp < 0:
+            raise TailorError('the hand model has no joint keypoints for wrist/middle MCP')
+        self.d0 = rest[mcp] - rest[wrist]
+        self.basis = kinematics.joint_basis[mcp] - kinematics.joint_basis[wrist]  # (3, S)
+
+    def size_m(self, shape):
+        """Return the hand size (metres) of shape coefficients ``shape`` (S,)."""
+        return float(np.linalg.norm(self.d0 + self.basis @ shape))
+
+    def with_size(self, shape, size_m):
+        """Return a copy of ``shape`` whose size coefficient gives a hand of ``size_m``.
+
+        When no value reaches ``size_m`` exactly (a size direction that is not a pure
+        scale), the value giving the nearest size is used.
+        """
+        out = np.array(shape, dtype=np.float64)
+        out[self.index] = 0.0
+        w = self.d0 + self.basis @ out
+        u = self.basis[:, self.index]
+        a, b, c = u @ u, 2.0 * (u @ w), w @ w - size_m * size_m
+        if a <= 0.0:
+            return out
+        disc = b * b - 4.0 * a * c
+        out[self.index] = (-b + math.sqrt(max(disc, 0.0))) / (2.0 * a)
+        return out
+
+
+class PoseConstraints:
+    """Joint limits (soft hinges) and the unnatural-twist terms on the free pose parameters.
+
+    Twist (HAMR eq. 6-7, HandTailor eq. 10): for every finger bone the component about the
+    bone axis (y) is pulled to zero; for hinge bones (the last two levels of the tree: middle
+    and distal phalanges, thumb IP) sideways bending (z) is pulled to zero and backward
+    bending (x < 0) is penalised. Components are the bone's axis-angle in its rest frame.
+    """
+
+    def __init__(self, model, free_bones, levels):
+        """Build per-parameter bounds and masks (3F,) for ``free_bones``."""
+        free_bones = np.asarray(free_bones)
+        self.lower = model.joint_limits_min_rad[free_bones].reshape(-1)
+        self.upper = model.joint_limits_max_rad[free_bones].reshape(-1)
+        depth = np.zeros(model.n_bones, dtype=int)
+        for d, level in enumerate(levels):
+            depth[level] = d
+        max_depth = depth.max()
+        twist = np.zeros((len(free_bones), 3))
+        hinge_side = np.zeros((len(free_bones), 3))
+        hinge_back = np.zeros((len(free_bones), 3))
+        for f, bone in enumerate(free_bones):
+            if model.parents[bone] < 0:
+                continue
+            twist[f, 1] = 1.0
+            if depth[bone] >= max_depth - 1:
+                hinge_side[f, 2] = 1.0
+                hinge_back[f, 0] = 1.0
+        self.quadratic_mask = (twist + hinge_side).reshape(-1)
+        self.back_mask = hinge_back.reshape(-1).astype(bool)
+
+    def terms(self, pose_params, w_limits, w_twist):
+        """Return the cost, half its gradient (3F,) and half its Hessian diagonal (3F,)."""
+        over = pose_params - np.clip(pose_params, self.lower, self.upper)
+        # Twist and sideways residuals, plus backward bending (x < 0) of hinge bones.
+        backward = self.back_mask & (pose_params < 0.0)
+        twist_mask = self.quadratic_mask + backward
+        twist = twist_mask * pose_params
+        cost = w_limits * float(over @ over) + w_twist * float(twist @ twist)
+        grad = w_limits * over + w_twist * twist
+        hess = w_limits * (over != 0.0) + w_twist * twist_mask
+        return cost, grad, hess
+
+
+def rotation_log(rot):
+    """Return the rotation vector (3,) of one rotation matrix ``rot`` (3, 3)."""
+    cos = max(-1.0, min(1.0, 0.5 * (rot[0, 0] + rot[1, 1] + rot[2, 2] - 1.0)))
+    angle = math.acos(cos)
+    sin = math.sin(angle)
+    if sin < 1e-4 or angle < 1e-4:  # near 0 or pi: the careful general routine
+        return matrix_to_axis_angle(rot)
+    scale = 0.5 * angle / sin
+    return np.array([rot[2, 1] - rot[1, 2], rot[0, 2] - rot[2, 0],
+                     rot[1, 0] - rot[0, 1]]) * scale
+
+
+def nearest_equivalent_rotation(aa, reference):
+    """Return the rotation vector (3,) of the same rotation as ``aa`` nearest ``reference``.
+
+    ``a * t`` and ``a * (t + 2 pi k)`` are the same rotation; priors between rotation vectors
+    need both in the same chart.
+    """
+    aa = np.asarray(aa, dtype=np.float64)
+    angle = math.sqrt(float(aa @ aa))
+    ref = np.asarray(reference, dtype=np.float64)
+    if angle < 1e-12:
+        ref_angle = math.sqrt(float(ref @ ref))
+        if ref_angle < np.pi:
+            return aa.copy()
+        return ref * (2.0 * np.pi / ref_angle)
+    # Along the axis the candidates are t + 2 pi k; the nearest to the reference's projection.
+    along = float(aa @ ref) / angle
+    k = round((along - angle) / (2.0 * np.pi))
+    return aa * (1.0 + 2.0 * np.pi * k / angle)
+
+
+def check_inputs(model, keypoints_px, keypoint_weights, joints_rel_m, init_pose_aa, init_shape,
+                 init_translation_m, side):
+    """Validate and copy the tailor's inputs; raise TailorError for unusable data.
+
+    Returns (keypoints (21, 2), weights (21,), joints (21, 3), valid 3D joints (21,), pose,
+    shape, translation); invalid keypoints get weight zero, invalid joints are zeroed.
+    """
+    obs = np.array(keypoints_px, dtype=np.float64)
+    joints = np.array(joints_rel_m, dtype=np.float64)
+    pose = np.array(init_pose_aa, dtype=np.float64)
+    shape = np.array(init_shape, dtype=np.float64)
+    translation = np.array(init_translation_m, dtype=np.float64)
+    weights = (np.ones(21) if keypoint_weights is None
+               else np.array(keypoint_weights, dtype=np.float64))
+    if (obs.shape != (21, 2) or joints.shape != (21, 3) or weights.shape != (21,)
+            or pose.shape != (model.n_bones, 3) or shape.shape != (model.n_shapes,)
+            or translation.shape != (3,)):
+        raise ValueError('expected keypoints_px (21, 2), keypoint_weights (21,), '
+                         f'joints_rel_m (21, 3), init_pose_aa ({model.n_bones}, 3), '
+                         f'init_shape ({model.n_shapes},), init_translation_m (3,)')
+    if side not in ('left', 'right'):
+        raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    if not (np.all(np.isfinite(pose)) and np.all(np.isfinite(shape))
+            and np.all(np.isfinite(translation))):
+        raise TailorError('the initial pose, shape or translation is not finite')
+    valid = np.all(np.isfinite(obs), axis=1) & np.isfinite(weights) & (weights > 0.0)
+    if np.count_nonzero(valid) < MIN_KEYPOINTS:
+        raise TailorError(f'{np.count_nonzero(valid)} usable keypoints, at least '
+                          f'{MIN_KEYPOINTS} needed')
+    if np.max(np.ptp(obs[valid], axis=0)) < 1e-6:
+        raise TailorError('all keypoints are at the same pixel')
+    weights = np.where(valid, weights, 0.0)
+    obs = np.where(valid[:, None], obs, 0.0)
+    valid3d = np.all(np.isfinite(joints), axis=1)
+    valid3d[0] = False  # the root is the origin of both
+    joints = np.where(valid3d[:, None], joints, 0.0)
+    return obs, weights, joints, valid3d, pose, shape, translation
+
+
+def levenberg_marquardt(linearise, x, lin, max_iterations, min_relative_gain=1e-2):
+    """Run at most ``max_iterations`` damped Gauss-Newton steps from ``x``.
+
+    ``linearise(x)`` returns (cost, H, g, ...) with ``cost`` inf where ``x`` is infeasible;
+    ``lin`` is its value at ``x``. It stops (converged) after a step that lowers the cost by
+    less than ``min_relative_gain`` of it. Returns (x, lin, iterations, converged).
+    """
+    lam = 1e-4
+    converged = False
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):
+        cost, hess, grad = lin[0], lin[1], lin[2]
+        damped = hess.copy()
+        damped.flat[::len(x) + 1] += lam * np.maximum(np.diag(hess), 1e-9) + 1e-12
+        step, info = lapack.dposv(damped, grad)[1:]
+        if info != 0 or not np.all(np.isfinite(step)):
+            lam *= 10.0
+            continue
+        step = -step
+        candidate = x + step
+        new = linearise(candidate)
+        if math.isfinite(new[0]) and new[0] <= cost:
+            gain = cost - new[0]
+            x, lin = candidate, new
+            lam = max(lam * 0.3, 1e-7)
+            if gain <= min_relative_gain * max(cost, 1e-12) or np.max(np.abs(step)) < 1e-7:
+                converged = True
+                break
+        else:
+            lam *= 10.0
+    return x, lin, iterations, converged
