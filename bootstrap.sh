@@ -120,11 +120,6 @@ log "setup done in $(( $(date +%s) - start )) s; venv $(du -sh "$VENV" | cut -f1
 
 # 7. The main job on the embedded sample video ---------------------------------------------
 if [ "$RUN_DEMO" = 1 ]; then
-  if "$VENV/bin/hand-mesh" --help | grep -q '^  demo '; then
-    log "running the demo (hand-mesh demo)"
-    "$VENV/bin/hand-mesh" demo
-  else
-    log "running the DDS smoke run (hand-mesh smoke)"
-    "$VENV/bin/hand-mesh" smoke
-  fi
+  log "running the demo: the sample video through hand_mesh_node over DDS (hand-mesh demo)"
+  "$VENV/bin/hand-mesh" demo --out "$ROOT/out/demo"
 fi

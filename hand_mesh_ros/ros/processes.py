@@ -34,7 +34,6 @@ def dds_environment(base=None, shared_memory=True):
     if shared_memory:
         profile = str(config_file('fastdds_shm.xml'))
         env['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
-        env['FASTRTPS_DEFAULT_PROFILES_FILE'] = profile
     env.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '1')
     return env
 

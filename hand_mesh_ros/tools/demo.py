@@ -11,8 +11,10 @@ import argparse
 import json
 import os
 from pathlib import Path
+import queue
 import shutil
 import sys
+import threading
 import time
 
 import cv2
@@ -21,13 +23,15 @@ import numpy as np
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.ros import processes
 
+#: Topics recorded to the bag (the debug images go to the overlay video instead: at ~2 MB a
+#: frame they would make the bag hundreds of MB).
 RECORDED = {
-    '/hand/poses': 'HandPoseArray',
-    '/hand/mesh': 'HandMeshArray',
-    '/hand/markers': 'MarkerArray',
-    '/tf': 'TFMessage',
-    '/diagnostics': 'DiagnosticArray',
-    processes.CAMERA_INFO_TOPIC: 'CameraInfo',
+    '/hand/poses': 'hand_mesh_ros/msg/HandPoseArray',
+    '/hand/mesh': 'hand_mesh_ros/msg/HandMeshArray',
+    '/hand/markers': 'visualization_msgs/msg/MarkerArray',
+    '/tf': 'tf2_msgs/msg/TFMessage',
+    '/diagnostics': 'diagnostic_msgs/msg/DiagnosticArray',
+    processes.CAMERA_INFO_TOPIC: 'sensor_msgs/msg/CameraInfo',
 }
 
 
@@ -50,73 +54,95 @@ def contact_sheet(frames, columns=4, width_px=1280):
     return cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)
 
 
-class Recorder:
-    """A ROS node recording the node's outputs and measuring arrival latency."""
+class OverlayWriter:
+    """Write debug images to a video on a background thread (the callback only queues)."""
 
-    def __init__(self, node, bag, overlay_path, fps):
-        """Subscribe ``node`` to every output; write to ``bag`` and the overlay video."""
-        from diagnostic_msgs.msg import DiagnosticArray
-        from hand_mesh_ros.msg import HandMeshArray, HandPoseArray
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CameraInfo, Image
-        from tf2_msgs.msg import TFMessage
-        from visualization_msgs.msg import MarkerArray
-        types = {'HandPoseArray': HandPoseArray, 'HandMeshArray': HandMeshArray,
-                 'MarkerArray': MarkerArray, 'TFMessage': TFMessage,
-                 'DiagnosticArray': DiagnosticArray, 'CameraInfo': CameraInfo}
-        self.bag = bag
-        self.latency_ms = []
-        self.hands_per_frame = []
-        self.first_arrival = self.last_arrival = None
+    def __init__(self, path, fps, max_queue=16):
+        """Start the writer thread; frames go to ``path`` at ``fps``."""
+        self.path = Path(path)
+        self.fps = fps
+        self.frames = 0
+        self.dropped = 0
         self.sheet_frames = []
-        self.overlay_frames = 0
-        self.last_diagnostics = None
-        self._overlay_path = overlay_path
-        self._fps = fps
+        self._queue = queue.Queue(maxsize=max_queue)
         self._video = None
-        reliable = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
-        best_effort = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
-        for topic, name in RECORDED.items():
-            qos = best_effort if topic == processes.CAMERA_INFO_TOPIC else reliable
-            node.create_subscription(types[name], topic,
-                                     lambda msg, topic=topic: self._on_message(topic, msg), qos)
-        node.create_subscription(Image, '/hand/debug_image', self._on_debug_image,
-                                 QoSProfile(depth=5))
+        self._thread = threading.Thread(target=self._run, name='overlay_writer', daemon=True)
+        self._thread.start()
 
-    def _on_message(self, topic, msg):
-        now_ns = time.time_ns()
-        header = getattr(msg, 'header', None)
-        if header is not None:
-            stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-        else:
-            stamp_ns = now_ns
-        self.bag.write_message(topic, msg, stamp_ns if stamp_ns > 0 else now_ns)
-        if topic == '/hand/mesh':
-            self.latency_ms.append((now_ns - stamp_ns) / 1e6)
-            self.first_arrival = self.first_arrival or now_ns
-            self.last_arrival = now_ns
-        elif topic == '/hand/poses':
-            self.hands_per_frame.append(len(msg.hands))
-        elif topic == '/diagnostics':
-            self.last_diagnostics = msg
+    def put(self, cdr):
+        """Queue one serialised sensor_msgs/Image (dropped and counted when full)."""
+        try:
+            self._queue.put_nowait(cdr)
+        except queue.Full:
+            self.dropped += 1
 
-    def _on_debug_image(self, msg):
+    def _run(self):
+        from rclpy.serialization import deserialize_message
+        from sensor_msgs.msg import Image
         from hand_mesh_ros.ros.image_conversion import image_to_rgb
-        rgb = image_to_rgb(msg)
-        if self._video is None:
-            fourcc = cv2.VideoWriter_fourcc(*'mp4v')
-            self._video = cv2.VideoWriter(str(self._overlay_path), fourcc, self._fps,
-                                          (rgb.shape[1], rgb.shape[0]))
-        self._video.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        if self.overlay_frames % 40 == 0 and len(self.sheet_frames) < 12:
-            self.sheet_frames.append(rgb)
-        self.overlay_frames += 1
+        while True:
+            cdr = self._queue.get()
+            if cdr is None:
+                break
+            rgb = image_to_rgb(deserialize_message(cdr, Image))
+            if self._video is None:
+                fourcc = cv2.VideoWriter_fourcc(*'mp4v')
+                self._video = cv2.VideoWriter(str(self.path), fourcc, self.fps,
+                                              (rgb.shape[1], rgb.shape[0]))
+            self._video.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            if self.frames % 25 == 0 and len(self.sheet_frames) < 12:
+                self.sheet_frames.append(rgb)
+            self.frames += 1
 
     def close(self):
-        """Finish the overlay video."""
+        """Write the queued frames and finish the video."""
+        self._queue.put(None)
+        self._thread.join(timeout=60.0)
         if self._video is not None:
             self._video.release()
             self._video = None
+
+
+class Recorder:
+    """A ROS node recording the node's outputs (as raw CDR) and measuring their latency."""
+
+    def __init__(self, node, bag, overlay):
+        """Subscribe ``node`` to every output; write to ``bag``; debug images to ``overlay``."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from hand_mesh_ros.ros.bag_io import message_class
+        self.bag = bag
+        self.overlay = overlay
+        self.latency_ms = []
+        self.hands_per_frame = []
+        self.first_arrival = self.last_arrival = None
+        self.last_diagnostics = None
+        reliable = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+        best_effort = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
+        for topic, msgtype in RECORDED.items():
+            qos = best_effort if topic == processes.CAMERA_INFO_TOPIC else reliable
+            node.create_subscription(
+                message_class(msgtype), topic,
+                lambda cdr, topic=topic, msgtype=msgtype: self._on_message(topic, msgtype, cdr),
+                qos, raw=True)
+        node.create_subscription(message_class('sensor_msgs/msg/Image'), '/hand/debug_image',
+                                 overlay.put, QoSProfile(depth=5), raw=True)
+
+    def _on_message(self, topic, msgtype, cdr):
+        from rclpy.serialization import deserialize_message
+        from hand_mesh_ros.ros.bag_io import message_class
+        now_ns = time.time_ns()
+        self.bag.write(topic, msgtype, now_ns, cdr)
+        if topic in ('/hand/mesh', '/hand/poses', '/diagnostics'):
+            msg = deserialize_message(cdr, message_class(msgtype))
+            if topic == '/hand/mesh':
+                stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                self.latency_ms.append((now_ns - stamp_ns) / 1e6)
+                self.first_arrival = self.first_arrival or now_ns
+                self.last_arrival = now_ns
+            elif topic == '/hand/poses':
+                self.hands_per_frame.append(len(msg.hands))
+            else:
+                self.last_diagnostics = msg
 
 
 def diagnostics_values(msg):
@@ -145,12 +171,12 @@ def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_fr
     from hand_mesh_ros.tools.video_frames import video_fps
     fps = video_fps(source_path)
     # This process must use the same DDS transports as its children.
-    os.environ.update({k: env[k] for k in ('FASTDDS_DEFAULT_PROFILES_FILE',
-                                           'FASTRTPS_DEFAULT_PROFILES_FILE')})
+    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE']
     rclpy.init()
     node = rclpy.create_node('hand_mesh_demo_recorder')
     bag = BagWriter(bag_path, storage='mcap')
-    recorder = Recorder(node, bag, out_dir / 'overlay.mp4', fps)
+    overlay = OverlayWriter(out_dir / 'overlay.mp4', fps)
+    recorder = Recorder(node, bag, overlay)
     hand_node = processes.ManagedProcess('hand_mesh_node', processes.node_command(),
                                          out_dir / 'hand_mesh_node.log', env)
     camera = None
@@ -180,17 +206,19 @@ def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_fr
         if camera is not None:
             camera.stop()
         node_code = hand_node.stop()
-        recorder.close()
+        overlay.close()
         bag.close()
         node.destroy_node()
         rclpy.try_shutdown()
-    frames_in = bag.counts.get(processes.CAMERA_INFO_TOPIC, 0)
+    diag = diagnostics_values(recorder.last_diagnostics)
+    # Frames the node received (its last diagnostics), or those this process saw.
+    frames_in = max(int(diag.get('frames_received', 0)),
+                    bag.counts.get(processes.CAMERA_INFO_TOPIC, 0))
     frames_out = bag.counts.get('/hand/mesh', 0)
-    cv2.imwrite(str(out_dir / 'contact_sheet.png'), contact_sheet(recorder.sheet_frames))
+    cv2.imwrite(str(out_dir / 'contact_sheet.png'), contact_sheet(overlay.sheet_frames))
     latency = np.array(recorder.latency_ms) if recorder.latency_ms else np.zeros(1)
     span_s = ((recorder.last_arrival - recorder.first_arrival) / 1e9
               if recorder.first_arrival and recorder.last_arrival else 0.0)
-    diag = diagnostics_values(recorder.last_diagnostics)
     summary = {
         'frames_in': frames_in,
         'frames_out': frames_out,
@@ -204,7 +232,8 @@ def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_fr
         'wall_s': round(time.monotonic() - start, 1),
         'bag': str(bag_path), 'bag_counts': dict(bag.counts),
         'overlay_video': str(out_dir / 'overlay.mp4'),
-        'overlay_frames': recorder.overlay_frames,
+        'overlay_frames': overlay.frames,
+        'overlay_frames_dropped': overlay.dropped,
         'contact_sheet': str(out_dir / 'contact_sheet.png'),
     }
     (out_dir / 'summary.json').write_text(json.dumps(summary, indent=2))

@@ -1,0 +1,247 @@
+"""One frame in, every hand out: tracking, mesh network, root recovery, tailor.
+
+The pipeline owns the inference sessions, the tracker, the hand model and the tailor. It is
+pure core code: the sessions are built by :mod:`hand_mesh_ros.inference` (imported lazily),
+and nothing here imports ROS.
+"""
+
+import math
+from pathlib import Path
+import time
+
+import numpy as np
+
+from hand_mesh_ros.core import rotations
+from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.config import PipelineConfig
+from hand_mesh_ros.core.errors import HandMeshError, InputError
+from hand_mesh_ros.core.hand_model import load_hand_model
+from hand_mesh_ros.core.hand_tracking import HandTracker
+from hand_mesh_ros.core.root_recovery import recover_root
+from hand_mesh_ros.core.tailor import HandTailor
+from hand_mesh_ros.core.types import FrameResult, HandEstimate
+from hand_mesh_ros.paths import models_dir as default_models_dir
+
+#: Extra outputs of the mesh network graph (index 0: lifted as a right hand, 1: as a left).
+MESH_OUTPUTS = ('mesh_pose_aa', 'mesh_shape', 'mesh_keypoints')
+SIDE_INDEX = {'right': 0, 'left': 1}
+MIN_IMAGE_SIDE_PX = 32
+
+
+def check_rgb(rgb):
+    """Raise :class:`InputError` unless ``rgb`` is a usable (H, W, 3) uint8 image."""
+    if not isinstance(rgb, np.ndarray):
+        raise InputError('image must be a numpy array, got %s' % type(rgb).__name__,
+                         reason='bad_type')
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InputError('image must be (H, W, 3) uint8, got %s %s' % (rgb.shape, rgb.dtype),
+                         reason='bad_shape')
+    if min(rgb.shape[:2]) < MIN_IMAGE_SIDE_PX:
+        raise InputError('image %dx%d is smaller than %d px'
+                         % (rgb.shape[1], rgb.shape[0], MIN_IMAGE_SIDE_PX), reason='too_small')
+
+
+def _rot_z(angle_rad):
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def camera_root_pose(pose_aa, roi_rotation_rad, side):
+    """Return ``pose_aa`` with its root rotation expressed in the camera-aligned frame.
+
+    The network's lifting gives the root rotation in the crop's world frame; the crop is
+    rotated by ``roi_rotation_rad`` about the optical axis. A left hand is a mirrored right
+    model (x -> -x), for which a rotation about z by theta acts as one by -theta.
+    """
+    angle = roi_rotation_rad if side == 'right' else -roi_rotation_rad
+    pose = np.array(pose_aa, dtype=np.float64)
+    root = _rot_z(angle) @ rotations.axis_angle_to_matrix(pose[0])
+    pose[0] = rotations.matrix_to_axis_angle(root)
+    return pose
+
+
+class HandMeshPipeline:
+    """Frames in, :class:`FrameResult` out (thread-compatible: one caller at a time)."""
+
+    def __init__(self, config=None, log=None, sessions=None):
+        """Load models and build the stages.
+
+        Args:
+            config: a :class:`PipelineConfig` (default: defaults).
+            log: callable(level, message) for start-up messages, or None.
+            sessions: optional (palm_session, mesh_session) to use instead of loading the
+                models named by ``config.model`` (e.g. sessions shared by a benchmark).
+
+        Raises:
+            hand_mesh_ros.inference.InferenceError: a model file is missing or corrupt.
+
+        """
+        self.config = config or PipelineConfig()
+        self._log = log or (lambda level, message: None)
+        model_cfg = self.config.model
+        if sessions is None:
+            sessions = self._load_sessions(model_cfg)
+        self.palm_session, self.mesh_session = sessions
+        missing = [n for n in MESH_OUTPUTS if n not in self.mesh_session.output_names]
+        if missing:
+            raise HandMeshError('%s is not a hand mesh network (missing outputs %s); run '
+                                '`hand-mesh setup-models`'
+                                % (getattr(self.mesh_session, 'model_path', '?'), missing))
+        self.backend_name = getattr(self.mesh_session, 'backend_name', 'unknown')
+        self.hand_model = self._load_hand_model(model_cfg)
+        self.tracker = None
+        self.tailor = None
+        self._camera_fallbacks = {}
+        self._tailor_tracks = set()
+        self.update_config(self.config)
+
+    def _load_sessions(self, model_cfg):
+        from hand_mesh_ros.inference import create_session
+        root = Path(model_cfg.models_dir) if model_cfg.models_dir else default_models_dir()
+        kwargs = dict(backend=model_cfg.backend, num_threads=model_cfg.num_threads,
+                      fp16=model_cfg.fp16, log=self._log)
+        palm = create_session(root / ('palm_detection_%s.onnx' % model_cfg.variant), **kwargs)
+        mesh = create_session(root / ('hand_mesh_%s.onnx' % model_cfg.variant), **kwargs)
+        return palm, mesh
+
+    def _load_hand_model(self, model_cfg):
+        if model_cfg.hand_model == 'mano':
+            if not model_cfg.mano_path:
+                raise HandMeshError("model.hand_model is 'mano' but model.mano_path is empty: "
+                                    'point it at your own MANO_RIGHT.pkl')
+            return load_hand_model(model_cfg.mano_path)
+        return load_hand_model()
+
+    def update_config(self, config):
+        """Apply a new configuration (detection and tailor settings take effect now)."""
+        det = config.detection
+        previous = self.tracker
+        if previous is None or self.config.detection != det:
+            self.tracker = HandTracker(
+                self.palm_session, self.mesh_session, max_hands=det.max_hands,
+                min_detection_score=det.min_detection_score, min_presence=det.min_presence,
+                detect_interval=det.detect_interval, lost_timeout_s=det.lost_timeout_s,
+                image_is_mirrored=det.image_is_mirrored)
+            if previous is not None:
+                # Keep ids monotonic across a reconfiguration.
+                self.tracker._next_id = previous._next_id
+        if self.tailor is None or self.config.tailor != config.tailor:
+            self.tailor = HandTailor(self.hand_model, config.tailor)
+            self._tailor_tracks = set()
+        self.config = config
+
+    def camera_for(self, frame):
+        """Return (camera model or None, position mode) for ``frame``."""
+        if frame.camera is not None:
+            return frame.camera, CameraMode(frame.camera.mode).value
+        height, width = frame.rgb.shape[:2]
+        if self.config.camera.fallback_mode == 'weak_perspective':
+            return None, CameraMode.WEAK_PERSPECTIVE.value
+        key = (width, height, self.config.camera.assumed_hfov_deg)
+        if key not in self._camera_fallbacks:
+            self._camera_fallbacks = {key: CameraModel.assumed_fov(
+                width, height, hfov_deg=self.config.camera.assumed_hfov_deg)}
+        return self._camera_fallbacks[key], CameraMode.ASSUMED_FOV.value
+
+    def process(self, frame):
+        """Return the :class:`FrameResult` of one :class:`Frame`.
+
+        Raises:
+            InputError: the image is not a usable (H, W, 3) uint8 array.
+
+        """
+        check_rgb(frame.rgb)
+        height, width = frame.rgb.shape[:2]
+        camera, mode = self.camera_for(frame)
+        if camera is not None:
+            camera.check_image_size(width, height)
+        result = FrameResult(stamp_ns=int(frame.stamp_ns), frame_id=frame.frame_id,
+                             image_size=(width, height), position_mode=mode)
+        timestamp_s = frame.stamp_ns * 1e-9
+        start = time.perf_counter()
+        tracked = self.tracker.process(frame.rgb, timestamp_s)
+        result.timings_ms.update(self.tracker.last_timings_ms)
+        result.timings_ms['detect_track_total'] = (time.perf_counter() - start) * 1e3
+        root_ms = tailor_ms = 0.0
+        for hand in tracked:
+            try:
+                estimate, stage_ms = self._estimate(hand, camera, mode, (width, height),
+                                                    timestamp_s)
+            except HandMeshError as exc:
+                reason = getattr(exc, 'reason', type(exc).__name__)
+                result.rejected[reason] = result.rejected.get(reason, 0) + 1
+                self.tailor.forget(hand.track_id)
+                continue
+            root_ms += stage_ms[0]
+            tailor_ms += stage_ms[1]
+            if not estimate.is_finite():
+                result.rejected['not_finite'] = result.rejected.get('not_finite', 0) + 1
+                self.tailor.forget(hand.track_id)
+                continue
+            result.hands.append(estimate)
+        result.timings_ms['root_recovery'] = root_ms
+        result.timings_ms['tailor'] = tailor_ms
+        self._forget_lost_tracks({h.track_id for h in tracked})
+        return result
+
+    def _forget_lost_tracks(self, current_ids):
+        """Drop the tailor's temporal state of tracks that are no longer tracked."""
+        for track_id in self._tailor_tracks - set(current_ids):
+            self.tailor.forget(track_id)
+        self._tailor_tracks = set(current_ids)
+
+    def _estimate(self, hand, camera, mode, image_size, timestamp_s):
+        """Return (HandEstimate, (root ms, tailor ms)) for one tracked hand."""
+        side_index = SIDE_INDEX[hand.side]
+        extra = hand.extra_outputs
+        pose = camera_root_pose(np.asarray(extra['mesh_pose_aa'])[side_index],
+                                hand.roi.rotation_rad, hand.side)
+        shape = np.asarray(extra['mesh_shape'], dtype=np.float64)[side_index]
+        network_kp = np.asarray(extra['mesh_keypoints'], dtype=np.float64)[side_index]
+        # Root-relative 3D keypoints of the network's mesh, in camera-aligned axes.
+        joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
+        start = time.perf_counter()
+        # A new track gets the robust (outlier-rejecting) solution; a tracked hand is
+        # warm-started by the tailor's own motion prediction, so plain least squares will do.
+        robust = None if self.tailor.has_track(hand.track_id) else 'huber'
+        root = recover_root(hand.keypoints_px, joints_rel, camera, image_size=image_size,
+                            robust=robust)
+        root_ms = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        refined = self.tailor.refine(
+            hand.track_id, hand.keypoints_px, None, joints_rel, pose, shape,
+            root.translation_m, camera, timestamp_s, hand.side, image_size=image_size)
+        tailor_ms = (time.perf_counter() - start) * 1e3
+        out = self.hand_model.forward(refined.pose_aa, refined.shape, side=hand.side)
+        translation = np.asarray(refined.translation_m, dtype=np.float64)
+        bones = np.array(out.bone_frames, dtype=np.float64)
+        bones[:, :3, 3] += translation
+        joints_m = out.keypoints + translation
+        keypoints_px = (camera.project(joints_m) if camera is not None
+                        else np.asarray(refined.keypoints_px, dtype=np.float64))
+        error_px = float(np.mean(np.linalg.norm(keypoints_px - hand.keypoints_px, axis=1)))
+        estimate = HandEstimate(
+            track_id=int(hand.track_id), side=hand.side,
+            side_score=float(hand.handedness_score), score=float(hand.presence),
+            keypoints_px=keypoints_px, observed_keypoints_px=np.asarray(hand.keypoints_px),
+            joints_m=joints_m, vertices_m=out.vertices + translation,
+            faces=np.asarray(out.faces, dtype=np.int32), bone_transforms=bones,
+            bone_parents=np.asarray(self.hand_model.parents), bone_names=self.hand_model.bone_names,
+            pose_coefficients=np.asarray(refined.pose_aa, dtype=np.float64),
+            shape_coefficients=np.asarray(refined.shape, dtype=np.float64),
+            hand_model='mano' if self.config.model.hand_model == 'mano' else 'anny',
+            hand_scale_m=float(refined.hand_scale_m), reprojection_error_px=error_px,
+            position_mode=mode)
+        return estimate, (root_ms, tailor_ms)
+
+    def reset(self):
+        """Forget every track (e.g. after a jump in time)."""
+        self.tracker.reset()
+        self._forget_lost_tracks(set())
+
+    def close(self):
+        """Release the inference sessions."""
+        for session in (self.palm_session, self.mesh_session):
+            close = getattr(session, 'close', None)
+            if close is not None:
+                close()
