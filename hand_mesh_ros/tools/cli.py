@@ -12,6 +12,8 @@ import sys
 COMMANDS = {
     'setup-models': ('hand_mesh_ros.tools.setup_models',
                      'fetch + convert released weights, check the hand model (idempotent)'),
+    'bench': ('hand_mesh_ros.tools.bench',
+              'per-stage timings, the MediaPipe peer, end-to-end latency over DDS'),
     'build-engine': ('hand_mesh_ros.tools.build_engine',
                      'build TensorRT engines ahead of time (Jetson deployment)'),
     'demo': ('hand_mesh_ros.tools.demo',
