@@ -201,16 +201,17 @@ class HandMeshPipeline:
         # Root-relative 3D keypoints of the network's mesh, in camera-aligned axes.
         joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
         start = time.perf_counter()
-        # A new track gets the robust (outlier-rejecting) solution; a tracked hand is
-        # warm-started by the tailor's own motion prediction, so plain least squares will do.
-        robust = None if self.tailor.has_track(hand.track_id) else 'huber'
-        root = recover_root(hand.keypoints_px, joints_rel, camera, image_size=image_size,
-                            robust=robust)
+        # A tracked hand starts from the tailor's motion prediction; a new (or re-found) one
+        # from robust root recovery, which rejects outlier keypoints.
+        translation = self.tailor.predicted_translation(hand.track_id, timestamp_s)
+        if translation is None:
+            translation = recover_root(hand.keypoints_px, joints_rel, camera,
+                                       image_size=image_size).translation_m
         root_ms = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
         refined = self.tailor.refine(
             hand.track_id, hand.keypoints_px, None, joints_rel, pose, shape,
-            root.translation_m, camera, timestamp_s, hand.side, image_size=image_size)
+            translation, camera, timestamp_s, hand.side, image_size=image_size)
         tailor_ms = (time.perf_counter() - start) * 1e3
         out = self.hand_model.forward(refined.pose_aa, refined.shape, side=hand.side)
         translation = np.asarray(refined.translation_m, dtype=np.float64)

@@ -138,6 +138,19 @@ class HandTailor:
         """Return True when ``track_id`` has temporal state."""
         return track_id in self._tracks
 
+    def predicted_translation(self, track_id, timestamp_s):
+        """Return the track's constant-velocity root prediction (3,) at ``timestamp_s``.
+
+        None when the track is unknown or its last update is older than ``max_gap_s``.
+        """
+        track = self._tracks.get(track_id)
+        if track is None:
+            return None
+        dt = float(timestamp_s) - track.timestamp_s
+        if not 0.0 < dt <= self.config.max_gap_s:
+            return None
+        return track.translation + track.velocity * dt
+
     def hand_scale_m(self, track_id):
         """Return the track's hand-size estimate, or the prior for an unknown track."""
         track = self._tracks.get(track_id)

@@ -10,6 +10,9 @@ import sys
 
 # name -> (module, one-line help)
 COMMANDS = {
+    'process': ('hand_mesh_ros.tools.process',
+                'run the pipeline on a video / image folder / rosbag2 (mcap, sqlite3): bag, '
+                'JSON, CSV, overlay'),
     'setup-models': ('hand_mesh_ros.tools.setup_models',
                      'fetch + convert released weights, check the hand model (idempotent)'),
     'bench': ('hand_mesh_ros.tools.bench',
@@ -20,6 +23,8 @@ COMMANDS = {
              'the sample video through camera_source and hand_mesh_node over DDS, recorded'),
     'eval': ('hand_mesh_ros.tools.evaluate',
              'accuracy, temporal and root-recovery metrics (keypoints, root, mesh, jitter)'),
+    'soak': ('hand_mesh_ros.tools.soak',
+             'overload and long-run checks of hand_mesh_node: memory, latency, drops, NaN'),
     'smoke': ('hand_mesh_ros.ros.smoke',
               'publish and receive the package messages across two processes over DDS'),
 }
