@@ -49,7 +49,7 @@ class TailorConfig:
     min_relative_gain: float = 0.01     # stop when a step lowers the cost by less (0: never)
     temporal: bool = True               # use the track's previous state (priors, prediction)
     w_reprojection: float = 1.0         # per px^2 (Huber beyond robust_scale_px)
-    w_joints3d: float = 0.01            # per mm^2 of the network's root-relative 3D joints
+    w_joints3d: float = 0.03            # per mm^2 of the network's root-relative 3D joints
     w_pose_prior: float = 1.0           # per rad^2, towards the network's pose
     w_temporal_pose: float = 300.0      # per rad^2, towards the track's previous pose
     w_temporal_translation: float = 1.0  # per mm^2, towards the constant-velocity prediction
