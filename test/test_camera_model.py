@@ -3,12 +3,11 @@
 import math
 
 import cv2
+import numpy as np
+import pytest
 
 from hand_mesh_ros.core.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.errors import CameraModelError, HandMeshError
-
-import numpy as np
-import pytest
 
 EYE = tuple(np.eye(3).ravel())
 NO_P = (0.0,) * 12

@@ -227,8 +227,8 @@ def test_nothing_published_is_nan(outputs):
     for msg in outputs['tf']:
         for t in msg.transforms:
             tr = t.transform
-            assert all(math.isfinite(v) for v in (tr.translation.x, tr.translation.y,
-                                                   tr.translation.z, tr.rotation.w))
+            values = (tr.translation.x, tr.translation.y, tr.translation.z, tr.rotation.w)
+            assert all(math.isfinite(v) for v in values)
 
 
 def test_diagnostics_report_the_backend_and_camera(outputs):

@@ -223,13 +223,13 @@ def test_auto_refuses_an_engine_file_without_tensorrt(tmp_path, monkeypatch):
 
 def test_engine_cache_key_changes_with_each_input():
     """The cache key is stable and changes with every one of its inputs."""
-    base = dict(model_sha256='ab' * 32, tensorrt_version='10.3.0', gpu_name='Orin',
-                precision='fp16', max_batch=4)
+    base = {'model_sha256': 'ab' * 32, 'tensorrt_version': '10.3.0', 'gpu_name': 'Orin',
+            'precision': 'fp16', 'max_batch': 4}
     key = engine_cache_key(**base)
     assert key == engine_cache_key(**base)
     assert len(key) == 24 and int(key, 16) >= 0
-    changes = dict(model_sha256='cd' * 32, tensorrt_version='10.4.0',
-                   gpu_name='NVIDIA GeForce RTX 4090', precision='fp32', max_batch=2)
+    changes = {'model_sha256': 'cd' * 32, 'tensorrt_version': '10.4.0',
+               'gpu_name': 'NVIDIA GeForce RTX 4090', 'precision': 'fp32', 'max_batch': 2}
     keys = {key}
     for field, value in changes.items():
         keys.add(engine_cache_key(**dict(base, **{field: value})))
@@ -301,13 +301,13 @@ def _install_fakes(monkeypatch, *, trt_version='10.3.0', pycuda=True, libcuda=Tr
 
 
 @pytest.mark.parametrize('fakes, expected', [
-    (dict(trt_version=None), 'python module tensorrt not installed'),
-    (dict(trt_version='8.2.1'), 'TensorRT 8.2.1 is too old'),
-    (dict(pycuda=False), 'pycuda not installed'),
-    (dict(libcuda=False), 'CUDA driver library (libcuda.so.1) not found'),
-    (dict(init_error='cuInit failed: no CUDA-capable device is detected'),
+    ({'trt_version': None}, 'python module tensorrt not installed'),
+    ({'trt_version': '8.2.1'}, 'TensorRT 8.2.1 is too old'),
+    ({'pycuda': False}, 'pycuda not installed'),
+    ({'libcuda': False}, 'CUDA driver library (libcuda.so.1) not found'),
+    ({'init_error': 'cuInit failed: no CUDA-capable device is detected'},
      'no CUDA device (cuInit failed: cuInit failed: no CUDA-capable device is detected)'),
-    (dict(devices=0), 'no CUDA device (found 0, need index 0)'),
+    ({'devices': 0}, 'no CUDA device (found 0, need index 0)'),
 ])
 def test_fake_modules_error_classification(monkeypatch, fakes, expected):
     """With fake modules, each missing piece gets its own reason."""
@@ -325,9 +325,9 @@ def test_fake_modules_all_present_is_ok(monkeypatch):
 
 
 @pytest.mark.parametrize('fakes, missing', [
-    (dict(trt_version=None), 'python module tensorrt not installed'),
-    (dict(libcuda=False), 'CUDA driver library (libcuda.so.1) not found'),
-    (dict(devices=0), 'no CUDA device'),
+    ({'trt_version': None}, 'python module tensorrt not installed'),
+    ({'libcuda': False}, 'CUDA driver library (libcuda.so.1) not found'),
+    ({'devices': 0}, 'no CUDA device'),
 ])
 def test_explicit_tensorrt_names_what_is_missing(model_path, monkeypatch, fakes, missing):
     """Explicit backend=tensorrt raises one single-line error naming model and cause."""

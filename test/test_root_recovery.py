@@ -3,15 +3,14 @@
 import json
 
 import cv2
+import numpy as np
+import pytest
 
 from hand_mesh_ros.core.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.errors import HandMeshError, RootRecoveryError
 from hand_mesh_ros.core.root_recovery import recover_root
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools import eval_root
-
-import numpy as np
-import pytest
 
 EYE = tuple(np.eye(3).ravel())
 NO_P = (0.0,) * 12

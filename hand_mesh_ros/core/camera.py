@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import enum
 import math
 
+import numpy as np
+
 from hand_mesh_ros.core import distortion
 from hand_mesh_ros.core.errors import CameraModelError
-
-import numpy as np
 
 #: Field of view assumed horizontally when no camera_info is available (typical webcam).
 DEFAULT_HFOV_DEG = 60.0

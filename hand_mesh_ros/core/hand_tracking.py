@@ -129,7 +129,7 @@ class HandTracker:
         self.frames_processed = 0
         self.detector_runs = 0
         self.landmark_crops = 0
-        self.last_timings_ms = {stage: 0.0 for stage in STAGES}
+        self.last_timings_ms = dict.fromkeys(STAGES, 0.0)
         self._tracks = []
         self._next_id = 1
         self._frames_since_detection = None

@@ -41,6 +41,15 @@ def check_rgb(rgb):
                          % (rgb.shape[1], rgb.shape[0], MIN_IMAGE_SIDE_PX), reason='too_small')
 
 
+def camera_key(camera):
+    """Return a hashable summary of a camera model (size, K, distortion); None for none."""
+    if camera is None:
+        return None
+    return (int(camera.width), int(camera.height), str(camera.distortion_model),
+            tuple(np.asarray(camera.k, dtype=np.float64).ravel().tolist()),
+            tuple(np.asarray(camera.d, dtype=np.float64).ravel().tolist()))
+
+
 def _rot_z(angle_rad):
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -93,13 +102,14 @@ class HandMeshPipeline:
         self.tailor = None
         self._camera_fallbacks = {}
         self._tailor_tracks = set()
+        self._camera_key = None
         self.update_config(self.config)
 
     def _load_sessions(self, model_cfg):
         from hand_mesh_ros.inference import create_session
         root = Path(model_cfg.models_dir) if model_cfg.models_dir else default_models_dir()
-        kwargs = dict(backend=model_cfg.backend, num_threads=model_cfg.num_threads,
-                      fp16=model_cfg.fp16, log=self._log)
+        kwargs = {'backend': model_cfg.backend, 'num_threads': model_cfg.num_threads,
+                  'fp16': model_cfg.fp16, 'log': self._log}
         palm = create_session(root / ('palm_detection_%s.onnx' % model_cfg.variant), **kwargs)
         mesh = create_session(root / ('hand_mesh_%s.onnx' % model_cfg.variant), **kwargs)
         return palm, mesh
@@ -155,6 +165,12 @@ class HandMeshPipeline:
         camera, mode = self.camera_for(frame)
         if camera is not None:
             camera.check_image_size(width, height)
+        key = camera_key(camera)
+        if key != self._camera_key:
+            # Positions under another camera model are not motion: restart every track's
+            # temporal state (motion prediction, pose prior), keep the tracks and their ids.
+            self._forget_lost_tracks(set())
+            self._camera_key = key
         result = FrameResult(stamp_ns=int(frame.stamp_ns), frame_id=frame.frame_id,
                              image_size=(width, height), position_mode=mode)
         timestamp_s = frame.stamp_ns * 1e-9
@@ -227,7 +243,8 @@ class HandMeshPipeline:
             keypoints_px=keypoints_px, observed_keypoints_px=np.asarray(hand.keypoints_px),
             joints_m=joints_m, vertices_m=out.vertices + translation,
             faces=np.asarray(out.faces, dtype=np.int32), bone_transforms=bones,
-            bone_parents=np.asarray(self.hand_model.parents), bone_names=self.hand_model.bone_names,
+            bone_parents=np.asarray(self.hand_model.parents),
+            bone_names=self.hand_model.bone_names,
             pose_coefficients=np.asarray(refined.pose_aa, dtype=np.float64),
             shape_coefficients=np.asarray(refined.shape, dtype=np.float64),
             hand_model='mano' if self.config.model.hand_model == 'mano' else 'anny',

@@ -16,10 +16,10 @@ centred principal point), so its depth is only as good as that assumption.
 from dataclasses import dataclass
 import math
 
+import numpy as np
+
 from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG
 from hand_mesh_ros.core.errors import RootRecoveryError
-
-import numpy as np
 
 #: Median of the norm of a 2D isotropic Gaussian residual, in units of its per-axis sigma.
 _RAYLEIGH_MEDIAN = math.sqrt(2.0 * math.log(2.0))

@@ -47,8 +47,8 @@ def create_session(model_path, *, backend='auto', num_threads=2, fp16=True, work
         if is_engine:
             raise InferenceError(f'{path} is a TensorRT engine; ONNX Runtime needs the .onnx file')
         return _onnxruntime(path, num_threads, emit, 'requested')
-    trt_options = dict(fp16=fp16, workspace_mb=workspace_mb, max_batch=max_batch,
-                       engine_cache_dir=engine_cache_dir, log=emit)
+    trt_options = {'fp16': fp16, 'workspace_mb': workspace_mb, 'max_batch': max_batch,
+                   'engine_cache_dir': engine_cache_dir, 'log': emit}
     ok, reason = tensorrt_backend.check_tensorrt_available()
     if backend == 'tensorrt':
         if not ok:

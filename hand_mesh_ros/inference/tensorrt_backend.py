@@ -189,8 +189,8 @@ class TensorRTSession(InferenceSession):
             return
         cache_dir = pathlib.Path(engine_cache_dir) if engine_cache_dir else (
             default_engine_cache_dir())
-        options = dict(cache_dir=cache_dir, fp16=fp16, workspace_mb=workspace_mb,
-                       max_batch=max_batch, device_index=device_index, log=self._log)
+        options = {'cache_dir': cache_dir, 'fp16': fp16, 'workspace_mb': workspace_mb,
+                   'max_batch': max_batch, 'device_index': device_index, 'log': self._log}
         self.engine_path, built, _ = ensure_engine(
             self.model_path, self._trt, self._cuda, **options)
         try:

@@ -135,7 +135,7 @@ def main(argv=None):
     parser.add_argument('--video', type=Path, default=data_dir() / 'asl_hand.25fps.mp4')
     parser.add_argument('--variant', choices=('full', 'lite'), default='full')
     parser.add_argument('--backend', default='onnxruntime',
-                        help="inference backend for the stage timings (default onnxruntime)")
+                        help='inference backend for the stage timings (default onnxruntime)')
     parser.add_argument('--repeats', type=int, default=1, help='passes over the video')
     parser.add_argument('--max-frames', type=int, default=None)
     parser.add_argument('--mediapipe-python', type=Path, default=None,

@@ -19,13 +19,13 @@ import argparse
 import json
 import math
 
+import numpy as np
+from scipy.spatial.transform import Rotation
+
 from hand_mesh_ros.core.camera import CameraModel
 from hand_mesh_ros.core.errors import HandMeshError
 from hand_mesh_ros.core.root_recovery import recover_root
 from hand_mesh_ros.paths import data_dir
-
-import numpy as np
-from scipy.spatial.transform import Rotation
 
 NOISE_PX = (0.5, 1.0, 2.0, 4.0)
 DISTANCES_M = (0.3, 0.6, 1.0, 1.5)
