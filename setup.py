@@ -24,7 +24,7 @@ setup(
     ],
     extras_require={
         'setup': ['onnx', 'tflite', 'flatbuffers'],
-        'bags': ['mcap', 'mcap-ros2-support'],
+        'bags': ['rosbags'],
         'tensorrt': ['tensorrt', 'pycuda'],
     },
     entry_points={

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from hand_mesh_ros.core import mesh_metrics
 from hand_mesh_ros.core.camera import CameraModel
 from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.hand_model import load_hand_model
@@ -38,21 +39,16 @@ FPS = 30.0
 
 
 def acceleration_mm(joints_seq_m):
-    """Return the per-frame acceleration (T - 2,) in mm/frame^2 of a joint sequence.
+    """Return the per-frame acceleration (T - 2,) in mm/frame^2 of a (T, N, 3) metre sequence.
 
-    ``joints_seq_m`` is (T, N, 3) or (T, 3) metres; each value is the mean over joints of
-    ``|x[t + 1] - 2 x[t] + x[t - 1]|`` for frames t = 1 .. T - 2.
+    See :func:`hand_mesh_ros.core.mesh_metrics.joint_acceleration`.
     """
-    seq = np.asarray(joints_seq_m, dtype=np.float64)
-    if seq.ndim == 2:
-        seq = seq[:, None, :]
-    accel = seq[2:] - 2.0 * seq[1:-1] + seq[:-2]
-    return 1e3 * np.mean(np.linalg.norm(accel, axis=-1), axis=1)
+    return 1e3 * mesh_metrics.joint_acceleration(joints_seq_m)
 
 
 def mobrecon_acc_mm(joints_seq_m):
-    """Return MobRecon's Acc: mean 3D joint acceleration over frames and joints, mm/frame^2."""
-    return float(np.mean(acceleration_mm(joints_seq_m)))
+    """Return MobRecon's Acc in mm/frame^2 (:func:`mesh_metrics.mean_acceleration`)."""
+    return 1e3 * mesh_metrics.mean_acceleration(joints_seq_m)
 
 
 def std_mm(joints_seq_m):
