@@ -7,7 +7,8 @@ frames, so both "hand" and "no hand" outputs are checked for content, not just a
 
 import json
 import math
-import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -43,56 +44,36 @@ def _make_input_folder(folder):
 
 @pytest.fixture(scope='module')
 def outputs(tmp_path_factory):
-    """Run camera_source -> hand_mesh_node; return everything this process received."""
+    """Run camera_source -> hand_mesh_node -> recorder; return what the recorder received.
+
+    ``hand-mesh demo`` starts the three processes (source, node, and a recorder that
+    subscribes like any ROS tool and writes every output topic to an MCAP bag); this test
+    process then reads the bag. The recorder runs in its own process because Fast DDS reads
+    its transport profile once per process, and the lossless shared-memory profile must be
+    in place before the first participant is created.
+    """
     if not (models_dir() / 'hand_mesh_full.onnx').is_file():
         pytest.fail('models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
-    from diagnostic_msgs.msg import DiagnosticArray
-    from hand_mesh_ros.msg import HandMeshArray, HandPoseArray
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo
-    from tf2_msgs.msg import TFMessage
-    from visualization_msgs.msg import MarkerArray
+    from rclpy.serialization import deserialize_message
+    from hand_mesh_ros.ros.bag_io import message_class, read_bag
 
     tmp = tmp_path_factory.mktemp('e2e')
     folder = tmp / 'frames'
     folder.mkdir()
     _make_input_folder(folder)
-    env = processes.dds_environment()
-    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE']
-    got = {'info': [], 'poses': [], 'mesh': [], 'tf': [], 'markers': [], 'diag': []}
-    rclpy.init()
-    node = rclpy.create_node('hand_mesh_e2e_test')
-    reliable = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
-    subs = [(CameraInfo, processes.CAMERA_INFO_TOPIC, 'info'),
-            (HandPoseArray, '/hand/poses', 'poses'), (HandMeshArray, '/hand/mesh', 'mesh'),
-            (TFMessage, '/tf', 'tf'), (MarkerArray, '/hand/markers', 'markers'),
-            (DiagnosticArray, '/diagnostics', 'diag')]
-    for msg_type, topic, key in subs:
-        node.create_subscription(msg_type, topic, lambda m, key=key: got[key].append(m),
-                                 reliable)
-    hand_node = processes.ManagedProcess('hand_mesh_node', processes.node_command(),
-                                         tmp / 'node.log', env)
-    source = None
-    try:
-        assert processes.wait_for(
-            lambda: node.count_publishers('/hand/mesh') > 0, 90.0,
-            spin=lambda: rclpy.spin_once(node, timeout_sec=0.1)), hand_node.log_tail()
-        source = processes.ManagedProcess(
-            'camera_source', processes.source_command(
-                folder, params={'rate_hz': 8.0, 'reliable': True, 'wait_for_subscribers': 1}),
-            tmp / 'source.log', env)
-        processes.wait_for(lambda: not source.running(), 60.0,
-                           spin=lambda: rclpy.spin_once(node, timeout_sec=0.05))
-        processes.wait_for(lambda: len(got['mesh']) >= len(got['info']) and got['diag'], 15.0,
-                           spin=lambda: rclpy.spin_once(node, timeout_sec=0.05))
-    finally:
-        if source is not None:
-            source.stop()
-        node_code = hand_node.stop()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    got['node_exit_code'] = node_code
-    got['node_log'] = hand_node.log_path.read_text()
+    proc = subprocess.run(
+        [sys.executable, '-m', 'hand_mesh_ros.tools.demo', '--source', str(folder),
+         '--out', str(tmp / 'out'), '--rate-hz', '8', '--timeout', '120', '--json'],
+        capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    keys = {processes.CAMERA_INFO_TOPIC: 'info', '/hand/poses': 'poses', '/hand/mesh': 'mesh',
+            '/tf': 'tf', '/hand/markers': 'markers', '/diagnostics': 'diag'}
+    got = {key: [] for key in keys.values()}
+    for topic, msgtype, _, cdr in read_bag(summary['bag']):
+        if topic in keys:
+            got[keys[topic]].append(deserialize_message(cdr, message_class(msgtype)))
+    got['node_exit_code'] = summary['node_exit_code']
     return got
 
 

@@ -156,7 +156,7 @@ def diagnostics_values(msg):
 
 
 def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_frames=0,
-             log=print):
+             rate_hz=0.0, log=print):
     """Run the demo; return the summary dict (also written to ``out_dir/summary.json``)."""
     import rclpy
     from hand_mesh_ros.ros.bag_io import BagWriter
@@ -192,7 +192,8 @@ def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_fr
         camera = processes.ManagedProcess(
             'camera_source',
             processes.source_command(source_path, camera_info_url,
-                                     {'wait_for_subscribers': 1, 'max_frames': max_frames}),
+                                     {'wait_for_subscribers': 1, 'max_frames': max_frames,
+                                      'rate_hz': float(rate_hz)}),
             out_dir / 'camera_source.log', env)
         log('playing %s through camera_source (pid %d) ...' % (source_path.name, camera.pid))
         deadline = time.monotonic() + timeout_s
@@ -250,10 +251,13 @@ def main(argv=None):
                         help='calibration YAML (default: config/camera_sample.yaml; '
                         "'' for none: the node then uses its assumed-FOV mode)")
     parser.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
+    parser.add_argument('--rate-hz', type=float, default=0.0,
+                        help="camera_source rate (default 0: the source's own rate)")
     parser.add_argument('--timeout', type=float, default=240.0, help='seconds to run at most')
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
     args = parser.parse_args(argv)
-    summary = run_demo(args.out, args.source, args.camera_info, args.timeout, args.max_frames)
+    summary = run_demo(args.out, args.source, args.camera_info, args.timeout, args.max_frames,
+                       args.rate_hz)
     print('\nhand-mesh demo: %(frames_in)d frames in, %(frames_out)d processed, '
           '%(frames_with_hand)d with a hand (max %(max_hands_in_frame)d at once)' % summary)
     print('  latency image stamp -> /hand/mesh arrival: p50 %(latency_p50_ms).1f ms, '
