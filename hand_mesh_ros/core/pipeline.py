@@ -88,7 +88,8 @@ class HandMeshPipeline:
         self.config = config or PipelineConfig()
         self._log = log or (lambda level, message: None)
         model_cfg = self.config.model
-        if sessions is None:
+        loaded = sessions is None
+        if loaded:
             sessions = self._load_sessions(model_cfg)
         self.palm_session, self.mesh_session = sessions
         missing = [n for n in MESH_OUTPUTS if n not in self.mesh_session.output_names]
@@ -104,6 +105,8 @@ class HandMeshPipeline:
         self._tailor_tracks = set()
         self._camera_key = None
         self.update_config(self.config)
+        if loaded:
+            self._check_palm_model()
 
     def _load_sessions(self, model_cfg):
         from hand_mesh_ros.inference import create_session
@@ -114,13 +117,44 @@ class HandMeshPipeline:
         mesh = create_session(root / ('hand_mesh_%s.onnx' % model_cfg.variant), **kwargs)
         return palm, mesh
 
+    def _check_palm_model(self):
+        """Run the palm detector once on a blank image, so a wrong model fails at start-up.
+
+        Raises:
+            HandMeshError: the palm model does not have the palm detector's interface.
+
+        """
+        blank = np.zeros((4 * MIN_IMAGE_SIDE_PX, 4 * MIN_IMAGE_SIDE_PX, 3), np.uint8)
+        try:
+            self.tracker.palm_detector.detect(blank)
+        except Exception as exc:  # noqa: B902 - any failure means the model does not fit
+            raise HandMeshError('%s is not a usable palm detection model (%s: %s); run '
+                                '`hand-mesh setup-models`'
+                                % (getattr(self.palm_session, 'model_path', '?'),
+                                   type(exc).__name__, exc)) from exc
+
     def _load_hand_model(self, model_cfg):
+        """Load the hand model; raise HandMeshError naming the file when it cannot be."""
+        path = None
         if model_cfg.hand_model == 'mano':
             if not model_cfg.mano_path:
                 raise HandMeshError("model.hand_model is 'mano' but model.mano_path is empty: "
                                     'point it at your own MANO_RIGHT.pkl')
-            return load_hand_model(model_cfg.mano_path)
-        return load_hand_model()
+            path = Path(model_cfg.mano_path)
+            if not path.is_file():
+                raise HandMeshError('MANO file not found: %s (model.mano_path)' % path)
+        elif model_cfg.models_dir:
+            # A custom models directory may hold its own hand model; else the package's.
+            candidate = Path(model_cfg.models_dir) / 'hand_model_right.npz'
+            path = candidate if candidate.is_file() else None
+        try:
+            return load_hand_model(path)
+        except HandMeshError:
+            raise
+        except Exception as exc:  # noqa: B902 - a corrupt file can fail in many ways
+            raise HandMeshError('cannot load the hand model %s: %s: %s'
+                                % (path or 'hand_model_right.npz (package models)',
+                                   type(exc).__name__, exc)) from exc
 
     def update_config(self, config):
         """Apply a new configuration (detection and tailor settings take effect now)."""

@@ -20,7 +20,9 @@ counted in /diagnostics. Unusable camera_info switches to ``camera.fallback_mode
 counted, reported in each HandPose.position_status and in /diagnostics).
 """
 
+import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -174,6 +176,8 @@ class HandMeshNode(Node):
 
     def _on_worker_error(self, exc):
         """Log an unexpected worker exception (traceback once per kind) and count it."""
+        if not self.context.ok():
+            return   # ROS was shut down under the worker (external shutdown): not a bug
         kind = 'unexpected_%s' % type(exc).__name__
         self._stats.count(self._stats.errors, kind)
         if kind not in self._seen_tracebacks:
@@ -281,25 +285,35 @@ class HandMeshNode(Node):
 
 
 def main(argv=None):
-    """Run hand_mesh_node until Ctrl-C or SIGTERM; return the exit code."""
+    """Run hand_mesh_node until Ctrl-C or SIGTERM; return the exit code.
+
+    SIGINT and SIGTERM only ask the spin loop to stop: the worker then finishes the image it
+    is processing and publishes it while ROS is still up, and only then is rclpy shut down
+    (with rclpy's own handlers the context would be invalidated under the worker's feet).
+    """
+    from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
     from hand_mesh_ros.inference.base import InferenceError
-    rclpy.init(args=argv)
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     node = None
     code = 0
     try:
         node = HandMeshNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok():
+        while rclpy.ok() and not stop.is_set():
             try:
                 executor.spin_once(timeout_sec=0.1)
-            except Exception:  # noqa: B902 - a signal may shut rcl down mid-call
+            except Exception:  # noqa: B902 - an external shutdown may stop rcl mid-call
                 if rclpy.ok():
                     raise
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (HandMeshError, InferenceError, ValueError) as exc:
+    except (HandMeshError, InferenceError, ValueError, ParameterException) as exc:
         print('hand_mesh_node: cannot start: %s: %s' % (type(exc).__name__, exc),
               file=sys.stderr)
         code = 1
@@ -308,6 +322,8 @@ def main(argv=None):
             node.close()
             node.destroy_node()
         rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return code
 
 
