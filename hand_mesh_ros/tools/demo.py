@@ -126,6 +126,14 @@ class Recorder:
                 qos, raw=True)
         node.create_subscription(message_class('sensor_msgs/msg/Image'), '/hand/debug_image',
                                  overlay.put, QoSProfile(depth=5), raw=True)
+        # Only to be counted among the camera's subscribers: camera_source waits for the node
+        # and this recorder before its first frame, so no camera_info is missed here.
+        self.images_seen = 0
+        node.create_subscription(message_class('sensor_msgs/msg/Image'),
+                                 processes.IMAGE_TOPIC, self._on_image, best_effort, raw=True)
+
+    def _on_image(self, _cdr):
+        self.images_seen += 1
 
     def _on_message(self, topic, msgtype, cdr):
         from rclpy.serialization import deserialize_message
@@ -192,7 +200,7 @@ def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_fr
         camera = processes.ManagedProcess(
             'camera_source',
             processes.source_command(source_path, camera_info_url,
-                                     {'wait_for_subscribers': 1, 'max_frames': max_frames,
+                                     {'wait_for_subscribers': 2, 'max_frames': max_frames,
                                       'rate_hz': float(rate_hz)}),
             out_dir / 'camera_source.log', env)
         log('playing %s through camera_source (pid %d) ...' % (source_path.name, camera.pid))
