@@ -20,7 +20,7 @@ def test_match_hands_hungarian():
 @pytest.fixture()
 def have_models():
     if not (models_dir() / 'hand_landmark_full.onnx').is_file():
-        pytest.skip('ONNX hand models missing: run `hand-mesh setup-models`')
+        pytest.fail('ONNX hand models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
 
 
 def test_main_json_on_short_video_and_photo(have_models, capsys):

@@ -20,8 +20,16 @@ from hand_mesh_ros.tools import eval_mesh
 
 ort = pytest.importorskip('onnxruntime', reason='onnxruntime is needed to run the graphs')
 LANDMARK = models_dir() / 'hand_landmark_full.onnx'
-needs_landmark = pytest.mark.skipif(
-    not LANDMARK.is_file(), reason='landmark ONNX missing: run `hand-mesh setup-models` first')
+needs_landmark = pytest.mark.usefixtures('landmark_required')
+
+
+@pytest.fixture
+def landmark_required():
+    """Fail (not skip) when setup has not produced the landmark graphs."""
+    if not LANDMARK.is_file():
+        pytest.fail('landmark ONNX missing: run `hand-mesh setup-models` (bootstrap.sh does)')
+
+
 MIRROR = np.array([-1.0, 1.0, 1.0])
 
 
@@ -45,7 +53,7 @@ def model():
 def mesh_full(tmp_path_factory):
     out = tmp_path_factory.mktemp('mesh') / 'hand_mesh_full.onnx'
     if not LANDMARK.is_file():
-        pytest.skip('landmark ONNX missing: run `hand-mesh setup-models` first')
+        pytest.fail('landmark ONNX missing: run `hand-mesh setup-models` (bootstrap.sh does)')
     emn.build_mesh_network(LANDMARK, models_dir() / emn.LIFTING_FILES[emn.DEFAULT_LIFTING],
                            out, models_dir() / 'hand_model_right.npz')
     return out
