@@ -105,7 +105,7 @@ def test_palm_to_hand_roi_rotation_shift_and_scale():
 def palm_full():
     path = models_dir() / 'palm_detection_full.onnx'
     if not path.is_file():
-        pytest.fail('palm_detection_full.onnx missing: run `hand-mesh setup-models` (bootstrap.sh does)')
+        pytest.fail('palm_detection_full.onnx missing: run `hand-mesh setup-models`')
     from hand_mesh_ros.inference import create_session
     return PalmDetector(create_session(str(path), backend='onnxruntime', num_threads=2))
 
