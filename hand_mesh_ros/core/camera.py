@@ -39,6 +39,11 @@ _MODEL_ALIASES = {
 }
 
 
+def nominal_focal_px(width_px, hfov_deg=DEFAULT_HFOV_DEG):
+    """Return the pinhole focal length (px) giving ``hfov_deg`` across ``width_px`` pixels."""
+    return 0.5 * float(width_px) / math.tan(math.radians(float(hfov_deg)) / 2.0)
+
+
 class CameraMode(str, enum.Enum):
     """How the camera is known: full intrinsics, an assumed FOV, or weak perspective."""
 
@@ -190,7 +195,7 @@ class CameraModel:
         """
         if not (0.0 < float(hfov_deg) < 180.0):
             raise CameraModelError(f'hfov_deg must be in (0, 180), got {hfov_deg}')
-        focal_px = 0.5 * float(width) / math.tan(math.radians(float(hfov_deg)) / 2.0)
+        focal_px = nominal_focal_px(width, hfov_deg)
         k = [focal_px, 0.0, width / 2.0, 0.0, focal_px, height / 2.0, 0.0, 0.0, 1.0]
         return cls.from_camera_info_fields(
             width, height, '', [], k, np.eye(3).ravel(), np.zeros(12),

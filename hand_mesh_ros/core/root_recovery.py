@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG
+from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG, nominal_focal_px
 from hand_mesh_ros.core.errors import RootRecoveryError
 
 #: Median of the norm of a 2D isotropic Gaussian residual, in units of its per-axis sigma.
@@ -389,7 +389,7 @@ def _recover_weak_perspective(kp, joints, w, valid, robust, image_size, hfov_deg
     width, height = float(image_size[0]), float(image_size[1])
     if not (width > 0.0 and height > 0.0):
         raise ValueError(f'image_size must be positive, got {image_size}')
-    focal_px = 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
+    focal_px = nominal_focal_px(width, hfov_deg)
     # The nominal depth focal_px / s must lie in the accepted depth range.
     min_scale, max_scale = focal_px / depth_range_m[1], focal_px / depth_range_m[0]
     u, joints_v, w_v = kp[valid], joints[valid], w[valid]

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from scipy.linalg import lapack
 
-from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG
+from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG, nominal_focal_px
 from hand_mesh_ros.core.errors import TailorError
 from hand_mesh_ros.core.rotations import matrix_to_axis_angle
 
@@ -61,7 +61,7 @@ class Projector:
             width, height = float(image_size[0]), float(image_size[1])
             if not (width > 0.0 and height > 0.0):
                 raise TailorError(f'image_size must be positive, got {image_size}')
-            focal = 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
+            focal = nominal_focal_px(width, hfov_deg)
             self.focal_px = np.array([focal, focal])
             self.centre_px = np.array([0.5 * width, 0.5 * height])
         elif weak:

@@ -16,9 +16,10 @@ Without a file, :func:`assumed_calibration` gives the documented default: a pinh
 """
 
 from dataclasses import dataclass
-import math
 from pathlib import Path
 from typing import Tuple
+
+from hand_mesh_ros.core.camera import nominal_focal_px
 
 #: Horizontal field of view of the default (assumed) calibration, degrees.
 ASSUMED_HFOV_DEG = 60.0
@@ -131,7 +132,7 @@ def load_calibration(url):
 
 def assumed_calibration(width, height, hfov_deg=ASSUMED_HFOV_DEG):
     """Return the default calibration: given horizontal FOV, centred, no distortion."""
-    focal_px = 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
+    focal_px = nominal_focal_px(width, hfov_deg)
     cx, cy = width / 2.0, height / 2.0
     return Calibration(width=int(width), height=int(height), camera_name='assumed',
                        k=(focal_px, 0.0, cx, 0.0, focal_px, cy, 0.0, 0.0, 1.0),

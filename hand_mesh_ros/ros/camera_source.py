@@ -29,6 +29,7 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.ros import calibration as calib
 from hand_mesh_ros.ros.image_conversion import rgb_to_image
+from hand_mesh_ros.ros.spin import spin_until
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 FOLDER_RATE_HZ = 30.0
@@ -230,12 +231,7 @@ def main(argv=None):
         node = CameraSourceNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and not node.done:
-            try:
-                executor.spin_once(timeout_sec=0.1)
-            except Exception:  # noqa: B902 - a signal may shut rcl down mid-call
-                if rclpy.ok():
-                    raise
+        spin_until(executor, lambda: node.done)
         if node.done:
             node.wait_for_acknowledgements()
     except (KeyboardInterrupt, ExternalShutdownException):

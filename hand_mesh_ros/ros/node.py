@@ -35,6 +35,7 @@ from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.ros import camera_info, diagnostics, image_conversion, marker_serialization
 from hand_mesh_ros.ros import messages, parameters, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
+from hand_mesh_ros.ros.spin import spin_until
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
@@ -305,12 +306,7 @@ def main(argv=None):
         node = HandMeshNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and not stop.is_set():
-            try:
-                executor.spin_once(timeout_sec=0.1)
-            except Exception:  # noqa: B902 - an external shutdown may stop rcl mid-call
-                if rclpy.ok():
-                    raise
+        spin_until(executor, stop.is_set)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (HandMeshError, InferenceError, ValueError, ParameterException) as exc:

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from hand_mesh_ros.core.camera import nominal_focal_px
 from hand_mesh_ros.ros import processes
 
 #: ROS domain ids used for private graphs (disjoint from the usual 0).
@@ -276,7 +277,7 @@ def load_frames(video, max_frames=None, scale=1.0):
 def camera_info_for(width, height, hfov_deg=60.0):
     """Return a valid sensor_msgs/CameraInfo (pinhole, ``hfov_deg``, centred) for a size."""
     from sensor_msgs.msg import CameraInfo
-    focal_px = 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
+    focal_px = nominal_focal_px(width, hfov_deg)
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     msg = CameraInfo(width=int(width), height=int(height), distortion_model='plumb_bob')
     msg.d = [0.0] * 5
