@@ -13,19 +13,22 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(include=['hand_mesh_ros', 'hand_mesh_ros.*']),
+    # ONNX Runtime comes from an extra: `onnxruntime` (CPU) and `onnxruntime-gpu` must never
+    # be installed together (ONNX Runtime's rule), and Jetsons use NVIDIA's own build.
     install_requires=[
         'numpy',
         'scipy',
         'opencv-python-headless',
-        'onnxruntime',
         'PyYAML',
         'transforms3d',
         'trimesh',
     ],
     extras_require={
+        'cpu': ['onnxruntime'],
+        'gpu': ['onnxruntime-gpu', 'onnx'],
         'setup': ['onnx', 'tflite', 'flatbuffers'],
         'bags': ['rosbags'],
-        'tensorrt': ['tensorrt', 'pycuda'],
+        'tensorrt': ['tensorrt', 'pycuda', 'onnx'],
     },
     entry_points={
         'console_scripts': [

@@ -4,8 +4,8 @@ import json
 import pathlib
 import subprocess
 import sys
-import types
 
+import gpu_fakes
 import numpy as np
 import onnx
 from onnx import helper
@@ -252,57 +252,23 @@ def test_profile_shapes_for_dynamic_batch():
 
 
 # ---------------------------------------------------------------------------------------------
-# TensorRT error classification with FAKE modules.  No GPU exists on the machine these tests
-# were written on and `tensorrt`/`pycuda` cannot be installed here, so the modules below are
-# stand-ins injected into sys.modules: they only let us check that check_tensorrt_available()
-# and create_session() name the right missing piece.  They do not exercise TensorRT itself;
-# the parity test further down does, wherever a GPU and TensorRT exist.
+# TensorRT error classification with FAKE modules (test/gpu_fakes.py).  No GPU exists where
+# these tests were written and `tensorrt`/`pycuda` cannot be installed here, so stand-ins are
+# injected into sys.modules.  They follow the real bindings' name lists (a name the real
+# TensorRT of that version lacks raises AttributeError); test_gpu_backend_fakes.py runs the
+# whole backend through them, and the parity test further down runs the real thing wherever
+# a GPU and TensorRT exist.
 # ---------------------------------------------------------------------------------------------
 
-def _install_fakes(monkeypatch, *, trt_version='10.3.0', pycuda=True, libcuda=True, devices=1,
-                   init_error=None):
-    if trt_version is None:
-        monkeypatch.setitem(sys.modules, 'tensorrt', None)
-    else:
-        fake_trt = types.ModuleType('tensorrt')
-        fake_trt.__version__ = trt_version
-        monkeypatch.setitem(sys.modules, 'tensorrt', fake_trt)
-    if pycuda:
-        package = types.ModuleType('pycuda')
-        driver = types.ModuleType('pycuda.driver')
-
-        def init(flags=0):
-            if init_error:
-                raise RuntimeError(init_error)
-
-        class Device:
-            def __init__(self, index):
-                self.index = index
-
-            @staticmethod
-            def count():
-                return devices
-
-            def name(self):
-                return 'Fake GPU'
-
-        driver.init, driver.Device, package.driver = init, Device, driver
-        monkeypatch.setitem(sys.modules, 'pycuda', package)
-        monkeypatch.setitem(sys.modules, 'pycuda.driver', driver)
-    else:
-        monkeypatch.setitem(sys.modules, 'pycuda', None)
-        monkeypatch.setitem(sys.modules, 'pycuda.driver', None)
-
-    def load_libcuda():
-        if not libcuda:
-            raise OSError('libcuda.so.1: cannot open shared object file')
-
-    monkeypatch.setattr(tensorrt_backend, '_load_libcuda', load_libcuda)
+def _install_fakes(monkeypatch, *, trt_version='10.3.0', **options):
+    gpu_fakes.install(monkeypatch, tensorrt_backend, version=trt_version, **options)
 
 
 @pytest.mark.parametrize('fakes, expected', [
     ({'trt_version': None}, 'python module tensorrt not installed'),
-    ({'trt_version': '8.2.1'}, 'TensorRT 8.2.1 is too old'),
+    ({'trt_version': '8.4.3'}, 'TensorRT 8.4.3 is too old (need 8.5 or newer)'),
+    ({'trt_version': '9.3.0'}, 'TensorRT 9.3.0 is not supported'),
+    ({'trt_version': '12.0.0'}, 'TensorRT 12.0.0 is newer than this backend supports (11.x)'),
     ({'pycuda': False}, 'pycuda not installed'),
     ({'libcuda': False}, 'CUDA driver library (libcuda.so.1) not found'),
     ({'init_error': 'cuInit failed: no CUDA-capable device is detected'},
@@ -379,7 +345,8 @@ def test_build_engine_model_selection(tmp_path):
 
 def test_package_import_has_no_runtime_side_effects():
     """Importing the package imports no runtime library."""
-    assert inference.BACKENDS == select.BACKENDS == ('auto', 'onnxruntime', 'tensorrt')
+    assert inference.BACKENDS == select.BACKENDS == (
+        'auto', 'onnxruntime', 'tensorrt', 'onnxruntime_cuda', 'onnxruntime_tensorrt')
     # Importing the package must not pull in TensorRT, pycuda or ONNX Runtime by itself.
     code = ('import sys, hand_mesh_ros.inference; '
             'print(sorted(m for m in ("tensorrt", "pycuda", "onnxruntime") if m in sys.modules))')
@@ -409,7 +376,7 @@ def test_tensorrt_matches_onnxruntime(model_path, tmp_path):
             for name in ('prob', 'pooled'):
                 assert got[name].shape == expected[name].shape
                 np.testing.assert_allclose(got[name], expected[name], atol=1e-2)
-        with pytest.raises(InferenceError, match='exceeds the engine profile maximum'):
+        with pytest.raises(InferenceError, match='exceeds the profile maximum 4'):
             trt_session.run({'image': np.zeros((5, 3, 8, 8), np.float32)})
     finally:
         trt_session.close()

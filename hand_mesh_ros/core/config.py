@@ -13,7 +13,7 @@ class ModelConfig:
 
     models_dir: str = ''          # '' = hand_mesh_ros.paths.models_dir()
     variant: str = 'full'         # 'full' | 'lite'
-    backend: str = 'auto'         # 'auto' | 'onnxruntime' | 'tensorrt'
+    backend: str = 'auto'  # auto|onnxruntime|tensorrt|onnxruntime_tensorrt|onnxruntime_cuda
     num_threads: int = 2
     fp16: bool = True
     hand_model: str = 'anny'      # 'anny' | 'mano'

@@ -102,7 +102,8 @@ class HandTracker:
         keypoint box overlaps a tracked hand by more than this is dropped. reassociate_iou: a
         new hand overlapping a recently lost track's last crop this much takes over its id.
         handedness_smoothing: weight of the track's history in its right-hand probability.
-        landmark_max_batch: most crops per landmark-model call (None: all hands at once).
+        landmark_max_batch: most crops per landmark-model call (None: the session's own
+            ``max_batch`` where it has one, e.g. a TensorRT profile maximum; else all hands).
         """
         if max_hands < 1:
             raise ValueError('max_hands must be at least 1')
@@ -112,6 +113,8 @@ class HandTracker:
         self._landmark_session = _TimedSession(landmark_session)
         self.palm_detector = PalmDetector(self._palm_session, min_score=min_detection_score,
                                           nms_iou_threshold=nms_iou_threshold)
+        if landmark_max_batch is None:
+            landmark_max_batch = getattr(landmark_session, 'max_batch', None)
         self.landmarker = HandLandmarker(self._landmark_session,
                                          image_is_mirrored=image_is_mirrored,
                                          max_batch=landmark_max_batch)

@@ -113,8 +113,12 @@ class HandMeshPipeline:
         root = Path(model_cfg.models_dir) if model_cfg.models_dir else default_models_dir()
         kwargs = {'backend': model_cfg.backend, 'num_threads': model_cfg.num_threads,
                   'fp16': model_cfg.fp16, 'log': self._log}
-        palm = create_session(root / ('palm_detection_%s.onnx' % model_cfg.variant), **kwargs)
-        mesh = create_session(root / ('hand_mesh_%s.onnx' % model_cfg.variant), **kwargs)
+        # Engine profiles: the palm detector always runs one image; the mesh network one
+        # crop per hand, up to detection.max_hands at once (HandTracker splits beyond).
+        palm = create_session(root / ('palm_detection_%s.onnx' % model_cfg.variant),
+                              max_batch=1, **kwargs)
+        mesh = create_session(root / ('hand_mesh_%s.onnx' % model_cfg.variant),
+                              max_batch=self.config.detection.max_hands, **kwargs)
         return palm, mesh
 
     def _check_palm_model(self):
@@ -165,7 +169,8 @@ class HandMeshPipeline:
                 self.palm_session, self.mesh_session, max_hands=det.max_hands,
                 min_detection_score=det.min_detection_score, min_presence=det.min_presence,
                 detect_interval=det.detect_interval, lost_timeout_s=det.lost_timeout_s,
-                image_is_mirrored=det.image_is_mirrored)
+                image_is_mirrored=det.image_is_mirrored,
+                landmark_max_batch=getattr(self.mesh_session, 'max_batch', None))
             if previous is not None:
                 # Keep ids monotonic across a reconfiguration.
                 self.tracker._next_id = previous._next_id

@@ -60,6 +60,9 @@ class InferenceSession(abc.ABC):
         model_path: the model file this session runs (ONNX, or a TensorRT engine).
         input_specs: name -> (shape, dtype); a shape holds ``None`` for each dynamic dim.
         output_names: output names in the model's order.
+        max_batch: largest first (batch) dim ``run`` accepts for a dynamic-batch input
+            (a TensorRT optimisation profile's maximum), or None for no limit.  Callers
+            split larger batches (``HandTracker`` reads it).
 
     Sessions are not re-entrant: call ``run`` from one thread at a time (the
     backends hold a lock, so concurrent calls serialise rather than corrupt).
@@ -72,6 +75,7 @@ class InferenceSession(abc.ABC):
         self.model_path = pathlib.Path(model_path)
         self.input_specs = {}
         self.output_names = []
+        self.max_batch = None
 
     @abc.abstractmethod
     def run(self, feeds):
@@ -164,4 +168,8 @@ class InferenceSession(abc.ABC):
                 raise InferenceError(
                     f'{where}: expected shape {describe_shape(shape)}, '
                     f'got {tuple(array.shape)} (dim {axis})')
+        if shape and shape[0] is None and self.max_batch and array.shape[0] > self.max_batch:
+            raise InferenceError(
+                f'{where}: batch {array.shape[0]} exceeds the profile maximum '
+                f'{self.max_batch} (max_batch); split the batch or raise max_batch')
         return np.ascontiguousarray(array, dtype=dtype)

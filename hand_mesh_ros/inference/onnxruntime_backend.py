@@ -1,8 +1,15 @@
-"""ONNX Runtime backend: CPU everywhere, the CUDA provider first where it is installed.
+"""ONNX Runtime backend: CPU everywhere; CUDA or TensorRT execution providers with onnxruntime-gpu.
 
 Tuned for small machines: ``num_threads`` intra-op threads, one inter-op thread,
 and no spin-waiting (``session.intra_op.allow_spinning=0``), so that several
 sessions and the ROS executor do not fight over two cores.
+
+GPU routes (``onnxruntime-gpu`` installed instead of ``onnxruntime``): ``provider='cuda'``
+asks for ``CUDAExecutionProvider`` (FP16 through the project's FP16 graph, as the provider
+has no FP16 switch); ``provider='tensorrt'`` asks for ``TensorrtExecutionProvider`` (FP16,
+engine cache and the batch profile through its provider options), with CUDA for any node
+TensorRT does not take.  A session whose requested provider did not load raises
+:class:`BackendUnavailableError` instead of silently running on the CPU.
 """
 
 import pathlib
@@ -14,6 +21,10 @@ from hand_mesh_ros.inference.base import BackendUnavailableError
 from hand_mesh_ros.inference.base import InferenceError
 from hand_mesh_ros.inference.base import InferenceSession
 from hand_mesh_ros.inference.base import make_log
+from hand_mesh_ros.inference.engine_cache import default_engine_cache_dir
+from hand_mesh_ros.inference.fp16_graph import convert_to_fp16
+from hand_mesh_ros.inference.fp16_graph import Fp16ConversionError
+from hand_mesh_ros.inference.tensorrt_build import profile_shapes
 
 # ONNX Runtime's type strings (NodeArg.type) -> numpy dtypes.
 _ORT_DTYPES = {
@@ -49,13 +60,62 @@ def import_onnxruntime():
     return onnxruntime
 
 
+#: ``provider`` argument -> the ONNX Runtime execution provider it asks for.
+GPU_PROVIDERS = {'cuda': 'CUDAExecutionProvider', 'tensorrt': 'TensorrtExecutionProvider'}
+
+
 def choose_providers(available):
-    """Return the execution providers to ask for: CUDA first where present, CPU always."""
-    providers = []
-    if 'CUDAExecutionProvider' in available:
-        providers.append('CUDAExecutionProvider')
-    providers.append('CPUExecutionProvider')
-    return providers
+    """Return the execution providers to ask for on the CPU route: CPU only.
+
+    A GPU provider is asked for only explicitly (``provider='cuda'`` or ``'tensorrt'``),
+    so the CPU route never starts a GPU by accident.
+    """
+    del available
+    return ['CPUExecutionProvider']
+
+
+def gpu_provider_options(provider, *, input_shapes, fp16, max_batch, engine_cache_dir,
+                         workspace_mb, device_index=0):
+    """Return ``(providers, options)`` for ``InferenceSession`` on a GPU route.
+
+    Args:
+        provider: 'cuda' or 'tensorrt'.
+        input_shapes: input name -> spec shape (None for the dynamic batch dim).
+        fp16: TensorRT provider: ``trt_fp16_enable`` (CUDA: the caller feeds an FP16 graph).
+        max_batch: largest batch of the TensorRT profile (same profile as the TensorRT
+            backend: :func:`~hand_mesh_ros.inference.tensorrt_build.profile_shapes`).
+        engine_cache_dir: TensorRT provider engine cache directory.
+        workspace_mb: TensorRT provider workspace limit in MiB.
+        device_index: CUDA device.
+
+    Raises:
+        ValueError: an unknown provider.
+    """
+    if provider not in GPU_PROVIDERS:
+        raise ValueError(f'unknown GPU provider {provider!r}; expected one of '
+                         f'{sorted(GPU_PROVIDERS)}')
+    cuda = ('CUDAExecutionProvider', {'device_id': str(int(device_index))})
+    if provider == 'cuda':
+        return [cuda[0], 'CPUExecutionProvider'], [cuda[1], {}]
+    trt = {
+        'device_id': str(int(device_index)),
+        'trt_fp16_enable': 'True' if fp16 else 'False',
+        'trt_engine_cache_enable': 'True',
+        'trt_engine_cache_path': str(engine_cache_dir),
+        'trt_max_workspace_size': str(int(workspace_mb) << 20),
+    }
+    profiles = {'min': [], 'opt': [], 'max': []}
+    for name, shape in input_shapes.items():
+        shapes = profile_shapes(name, shape, max_batch)
+        if shapes is None:
+            continue
+        for key, dims in zip(('min', 'opt', 'max'), shapes):
+            profiles[key].append(f'{name}:' + 'x'.join(str(int(d)) for d in dims))
+    for key, items in profiles.items():
+        if items:
+            trt[f'trt_profile_{key}_shapes'] = ','.join(items)
+    return (['TensorrtExecutionProvider', cuda[0], 'CPUExecutionProvider'],
+            [trt, cuda[1], {}])
 
 
 def _spec_shape(dims):
@@ -68,18 +128,27 @@ class OnnxRuntimeSession(InferenceSession):
 
     backend_name = 'onnxruntime'
 
-    def __init__(self, model_path, *, num_threads=2, providers=None, log=None):
+    def __init__(self, model_path, *, num_threads=2, provider=None, fp16=True, max_batch=None,
+                 engine_cache_dir=None, workspace_mb=1024, device_index=0, log=None):
         """Load ``model_path`` (an ONNX file).
 
         Args:
             model_path: path of the ``.onnx`` file.
             num_threads: intra-op threads (>= 1).
-            providers: execution providers; default CUDA (where available) then CPU.
+            provider: None (CPU), 'cuda' or 'tensorrt' (onnxruntime-gpu's providers).
+            fp16: GPU routes: compute in FP16 (TensorRT provider option; an FP16 graph for
+                CUDA).  Ignored on the CPU.
+            max_batch: largest batch ``run`` accepts (the TensorRT provider's profile
+                maximum); None for no limit.
+            engine_cache_dir: TensorRT provider engine cache; default ``models_dir()/engines``.
+            workspace_mb: TensorRT provider workspace limit in MiB.
+            device_index: CUDA device of the GPU routes.
             log: ``log(level, msg)`` callable or None for the ``logging`` module.
 
         Raises:
             InferenceError: the file is missing, unreadable or not a valid model.
-            BackendUnavailableError: onnxruntime is not installed.
+            BackendUnavailableError: onnxruntime is not installed, or the requested GPU
+                provider is not available or did not load.
         """
         super().__init__(model_path)
         self._log = make_log(log)
@@ -90,6 +159,8 @@ class OnnxRuntimeSession(InferenceSession):
                 f'ONNX model file not found: {path} (run `hand-mesh setup-models`?)')
         if int(num_threads) < 1:
             raise ValueError(f'num_threads must be >= 1, got {num_threads}')
+        if max_batch is not None and int(max_batch) < 1:
+            raise ValueError(f'max_batch must be >= 1, got {max_batch}')
         ort = import_onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(num_threads)
@@ -98,22 +169,62 @@ class OnnxRuntimeSession(InferenceSession):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         for key, value in SESSION_CONFIG.items():
             options.add_session_config_entry(key, value)
-        if providers is None:
-            providers = choose_providers(ort.get_available_providers())
+        model = str(path)
+        self.precision = 'fp32'
+        if provider is None:
+            providers, provider_options = choose_providers(ort.get_available_providers()), None
+        else:
+            wanted = GPU_PROVIDERS.get(provider)
+            available = ort.get_available_providers()
+            if wanted is not None and wanted not in available:
+                raise BackendUnavailableError(
+                    f'ONNX Runtime has no {wanted} here (available: {", ".join(available)}); '
+                    'install onnxruntime-gpu instead of onnxruntime')
+            providers, provider_options = gpu_provider_options(
+                provider, input_shapes=self._declared_inputs(path), fp16=fp16,
+                max_batch=max_batch or 1,
+                engine_cache_dir=engine_cache_dir or default_engine_cache_dir(),
+                workspace_mb=workspace_mb, device_index=device_index)
+            self.precision = 'fp16' if fp16 else 'fp32'
+            if provider == 'cuda' and fp16:
+                try:
+                    model = convert_to_fp16(path)
+                except Fp16ConversionError as exc:
+                    self.precision = 'fp32'
+                    self._log('info', f'{path.name}: running FP32 on CUDA: {exc}')
         try:
             self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=list(providers))
+                model, sess_options=options, providers=list(providers),
+                provider_options=provider_options)
         except Exception as exc:  # noqa: B902 - ORT raises several pybind11 error types
             raise InferenceError(
                 f'cannot load ONNX model {path}: {_first_line(exc)} '
                 '(file corrupt, truncated or not an ONNX model?)') from exc
         self.providers = list(self._session.get_providers())
+        if provider is not None and self.providers[0] != providers[0]:
+            raise BackendUnavailableError(
+                f'ONNX Runtime did not load {providers[0]} for {path.name} (session providers: '
+                f'{", ".join(self.providers)}); see the ONNX Runtime warnings for why')
         for arg in self._session.get_inputs():
             if arg.type not in _ORT_DTYPES:
                 raise InferenceError(
                     f'model {path} input {arg.name!r} has unsupported type {arg.type}')
             self.input_specs[arg.name] = (_spec_shape(arg.shape), np.dtype(_ORT_DTYPES[arg.type]))
         self.output_names = [arg.name for arg in self._session.get_outputs()]
+        self.max_batch = None if max_batch is None else int(max_batch)
+
+    @staticmethod
+    def _declared_inputs(path):
+        """Return input name -> shape (None for symbolic dims) read from the ONNX file."""
+        try:
+            import onnx
+            graph = onnx.load(str(path), load_external_data=False).graph
+        except Exception:  # noqa: B902 - no onnx, or a file ONNX Runtime will name itself
+            return {}
+        initializers = {init.name for init in graph.initializer}
+        return {value.name: tuple(d.dim_value if d.HasField('dim_value') else None
+                                  for d in value.type.tensor_type.shape.dim)
+                for value in graph.input if value.name not in initializers}
 
     def run(self, feeds):
         """Run the model; see :meth:`InferenceSession.run`."""

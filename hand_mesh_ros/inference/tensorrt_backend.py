@@ -1,4 +1,4 @@
-"""TensorRT 10 backend: engines built from ONNX (cached), run with pycuda buffers and a stream.
+"""TensorRT backend (8.5-8.6, 10.x, 11.x): engines built from ONNX (cached), run with pycuda.
 
 ``tensorrt`` and ``pycuda.driver`` are imported only when a session or a check
 asks for them; :func:`check_tensorrt_available` says in one line why the backend
@@ -10,16 +10,25 @@ own context explicitly (``cuda.init()``, ``Device(i).make_context()``, not
 pops it right after loading.  Every :meth:`TensorRTSession.run` pushes the
 context, works, and pops it again, under a lock.  So a session may be created on
 one thread (the node's constructor) and run on another (its worker thread);
-calls from several threads serialise.  :meth:`TensorRTSession.close` frees the
-buffers inside the context, pops and detaches it; call it before exit.
+calls from several threads serialise.  :meth:`TensorRTSession.close` pushes the
+context, frees the buffers and engine in it, and detaches it *while it is current*:
+pycuda's ``Context.detach`` destroys a context only when it is current on the calling
+thread or that thread created it, so popping first and detaching from another thread
+(the node's shutdown thread) would silently leak it.
 
-Run path (TensorRT 10 tensor-address API): ``context.set_input_shape`` per input,
+Any failure while setting a session up (a missing library, a context that cannot be made,
+an unwritable engine cache, a tensor type numpy cannot hold) becomes one
+:class:`InferenceError` naming the model, so ``backend: auto`` can fall back and an explicit
+``tensorrt`` fails with one line.
+
+Run path (tensor-address API, TensorRT 8.5 and newer): ``context.set_input_shape`` per input,
 ``context.get_tensor_shape`` for outputs, buffers grown with ``cuda.mem_alloc``
 and ``cuda.pagelocked_empty`` when the batch grows, ``cuda.memcpy_htod_async``,
 ``context.set_tensor_address`` per tensor, ``context.execute_async_v3(stream.handle)``,
 ``cuda.memcpy_dtoh_async``, ``stream.synchronize()``.
 """
 
+import contextlib
 import ctypes
 import importlib
 import pathlib
@@ -32,12 +41,13 @@ from hand_mesh_ros.inference.base import InferenceError
 from hand_mesh_ros.inference.base import InferenceSession
 from hand_mesh_ros.inference.base import make_log
 from hand_mesh_ros.inference.engine_cache import default_engine_cache_dir
+from hand_mesh_ros.inference.tensorrt_api import numpy_dtype
+from hand_mesh_ros.inference.tensorrt_api import trt_version_tuple
+from hand_mesh_ros.inference.tensorrt_api import unsupported_version_reason
 from hand_mesh_ros.inference.tensorrt_build import ensure_engine
 from hand_mesh_ros.inference.tensorrt_build import make_trt_logger
-from hand_mesh_ros.inference.tensorrt_build import trt_version_tuple
 
 LIBCUDA = 'libcuda.so.1'
-MIN_TENSORRT = (8, 6)
 ENGINE_SUFFIXES = ('.engine', '.plan', '.trt')
 
 
@@ -49,7 +59,7 @@ def _load_libcuda():
 def check_tensorrt_available(device_index=0):
     """Say whether the TensorRT backend can run here, and why not.
 
-    Checks in order: the ``tensorrt`` module (version >= 8.6), the ``pycuda``
+    Checks in order: the ``tensorrt`` module (8.5-8.6, 10.x or 11.x), the ``pycuda``
     package, the CUDA driver library ``libcuda.so.1``, ``pycuda.driver`` and
     ``cuda.init()``, and a CUDA device with index ``device_index``.
 
@@ -64,9 +74,10 @@ def check_tensorrt_available(device_index=0):
         return False, f'python module tensorrt failed to import: {exc}'
     except OSError as exc:
         return False, f'python module tensorrt failed to load its libraries: {exc}'
-    if trt_version_tuple(trt) < MIN_TENSORRT:
-        return False, (f'TensorRT {getattr(trt, "__version__", "?")} is too old '
-                       f'(need {MIN_TENSORRT[0]}.{MIN_TENSORRT[1]} or newer)')
+    too_old_or_new = unsupported_version_reason(
+        trt_version_tuple(trt), str(getattr(trt, '__version__', '?')))
+    if too_old_or_new:
+        return False, too_old_or_new
     try:
         importlib.import_module('pycuda')
     except ImportError as exc:
@@ -88,7 +99,10 @@ def check_tensorrt_available(device_index=0):
         return False, f'no CUDA device (cuInit failed: {exc})'
     if count <= device_index:
         return False, f'no CUDA device (found {count}, need index {device_index})'
-    name = cuda.Device(device_index).name()
+    try:
+        name = cuda.Device(device_index).name()
+    except Exception as exc:  # noqa: B902 - pycuda raises its own error hierarchy
+        return False, f'CUDA device {device_index} unusable: {exc}'
     return True, f'TensorRT {trt.__version__} with pycuda on CUDA device {device_index} ({name})'
 
 
@@ -126,16 +140,32 @@ def build_engine_files(onnx_paths, *, cache_dir=None, fp16=True, workspace_mb=10
     """
     trt, cuda = import_tensorrt_modules(device_index)
     cache_dir = pathlib.Path(cache_dir) if cache_dir else default_engine_cache_dir()
-    context = make_cuda_context(cuda, device_index)
+    with setup_errors('building TensorRT engines'):
+        cuda_context = make_cuda_context(cuda, device_index)
+        try:
+            return [
+                ensure_engine(path, trt, cuda, cache_dir=cache_dir, fp16=fp16,
+                              workspace_mb=workspace_mb, max_batch=max_batch,
+                              device_index=device_index, log=log, force=force)
+                for path in onnx_paths]
+        finally:
+            cuda_context.detach()
+
+
+@contextlib.contextmanager
+def setup_errors(what):
+    """Turn any non-:class:`InferenceError` exception inside into one ``InferenceError``.
+
+    ``what`` says what was being set up, e.g. 'TensorRT session for palm.onnx'.
+    """
     try:
-        return [
-            ensure_engine(path, trt, cuda, cache_dir=cache_dir, fp16=fp16,
-                          workspace_mb=workspace_mb, max_batch=max_batch,
-                          device_index=device_index, log=log, force=force)
-            for path in onnx_paths]
-    finally:
-        cuda.Context.pop()
-        context.detach()
+        yield
+    except InferenceError:
+        raise
+    except Exception as exc:  # noqa: B902 - TensorRT, pycuda and the OS raise many types
+        detail = str(exc).strip().splitlines()
+        raise InferenceError(
+            f'{what} failed: {type(exc).__name__}: {detail[0] if detail else ""}') from exc
 
 
 class TensorRTSession(InferenceSession):
@@ -168,19 +198,22 @@ class TensorRTSession(InferenceSession):
             raise InferenceError(f'model file not found: {self.model_path}')
         trt, cuda = import_tensorrt_modules(device_index)
         self._trt, self._cuda = trt, cuda
-        self._device = {}
+        self._device_buffers = {}
         self._host = {}
         self._capacity = {}
-        self._cuda_context = make_cuda_context(cuda, device_index)
-        try:
-            self._open(fp16, workspace_mb, max_batch, engine_cache_dir, device_index)
-        except BaseException:
-            self._release()
+        with setup_errors(f'TensorRT set-up for {self.model_path.name}'):
+            self._cuda_context = make_cuda_context(cuda, device_index)
+            try:
+                self._open(fp16, workspace_mb, max_batch, engine_cache_dir, device_index)
+            except BaseException:
+                try:
+                    self._release()
+                finally:
+                    # Detach while current: destroys the context and pops it.
+                    self._cuda_context.detach()
+                    self._cuda_context = None
+                raise
             cuda.Context.pop()
-            self._cuda_context.detach()
-            self._cuda_context = None
-            raise
-        cuda.Context.pop()
 
     def _open(self, fp16, workspace_mb, max_batch, engine_cache_dir, device_index):
         if self.model_path.suffix.lower() in ENGINE_SUFFIXES:
@@ -222,7 +255,7 @@ class TensorRTSession(InferenceSession):
             name = engine.get_tensor_name(index)
             if engine.is_shape_inference_io(name):
                 raise InferenceError(f'{engine_file}: shape tensor {name!r} is not supported')
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            dtype = numpy_dtype(engine.get_tensor_dtype(name), f'{engine_file} tensor {name!r}')
             self._dtypes[name] = dtype
             shape = tuple(int(d) for d in engine.get_tensor_shape(name))
             if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
@@ -232,6 +265,8 @@ class TensorRTSession(InferenceSession):
                         int(d) for d in engine.get_tensor_profile_shape(name, 0)[2])
             else:
                 self.output_names.append(name)
+        batches = [shape[0] for shape in self._max_shapes.values()]
+        self.max_batch = min(batches) if batches else None
         self._stream = self._cuda.Stream()
 
     def run(self, feeds):
@@ -272,9 +307,9 @@ class TensorRTSession(InferenceSession):
         for name, array in checked.items():
             host = self._host[name][:array.size]
             np.copyto(host, array.reshape(-1))
-            cuda.memcpy_htod_async(self._device[name], host, stream)
+            cuda.memcpy_htod_async(self._device_buffers[name], host, stream)
         for name in shapes:
-            if not context.set_tensor_address(name, int(self._device[name])):
+            if not context.set_tensor_address(name, int(self._device_buffers[name])):
                 raise InferenceError(
                     f'{self.engine_path.name}: TensorRT rejected the address of {name!r}')
         if not context.execute_async_v3(stream.handle):
@@ -282,7 +317,7 @@ class TensorRTSession(InferenceSession):
         views = {}
         for name in self.output_names:
             views[name] = self._host[name][:int(np.prod(shapes[name], dtype=np.int64))]
-            cuda.memcpy_dtoh_async(views[name], self._device[name], stream)
+            cuda.memcpy_dtoh_async(views[name], self._device_buffers[name], stream)
         stream.synchronize()
         outputs = {}
         for name in self.output_names:
@@ -294,24 +329,29 @@ class TensorRTSession(InferenceSession):
         """Grow the host (page-locked) and device buffers of one tensor to ``count`` elements."""
         if self._capacity.get(name, 0) >= count:
             return
-        old = self._device.pop(name, None)
-        if old is not None:
-            old.free()
+        allocation = self._device_buffers.pop(name, None)
+        if allocation is not None:
+            allocation.free()
         dtype = self._dtypes[name]
         self._host[name] = self._cuda.pagelocked_empty(count, dtype)
-        self._device[name] = self._cuda.mem_alloc(max(1, count * dtype.itemsize))
+        self._device_buffers[name] = self._cuda.mem_alloc(max(1, count * dtype.itemsize))
         self._capacity[name] = count
 
     def _release(self):
-        for allocation in self._device.values():
+        for allocation in self._device_buffers.values():
             allocation.free()
-        self._device, self._host, self._capacity = {}, {}, {}
+        self._device_buffers, self._host, self._capacity = {}, {}, {}
         for attr in ('_context', '_engine', '_runtime', '_stream'):
             if hasattr(self, attr):
                 delattr(self, attr)
 
     def close(self):
-        """Free buffers and engine inside the CUDA context, then pop and detach it."""
+        """Free buffers and engine inside the CUDA context, then detach it; any thread.
+
+        The context is pushed on the calling thread and detached while current, which
+        destroys it and pops it whichever thread created it (popping first and detaching
+        from a thread other than the creator's leaks it in pycuda).
+        """
         with self._lock:
             if self._cuda_context is None:
                 return
@@ -319,6 +359,5 @@ class TensorRTSession(InferenceSession):
             try:
                 self._release()
             finally:
-                self._cuda.Context.pop()
                 self._cuda_context.detach()
                 self._cuda_context = None

@@ -1,18 +1,18 @@
-"""Build TensorRT engines from ONNX with the TensorRT 10 Python API, into the engine cache.
+"""Build TensorRT engines from ONNX (TensorRT 8.5-8.6, 10.x, 11.x), into the engine cache.
 
 The ``trt`` and ``cuda`` (``pycuda.driver``) modules are passed in by the caller
 (:mod:`hand_mesh_ros.inference.tensorrt_backend` imports them lazily), so this
 module never imports TensorRT itself.  Every function that touches the GPU
 expects a CUDA context to be current on the calling thread.
 
-API used (TensorRT 10 Python API): ``Builder(logger)``, ``Builder.create_network(flags)``
-(explicit batch is implicit in TensorRT 10: ``EXPLICIT_BATCH`` is deprecated and
-ignored, so flags are 0), ``OnnxParser(network, logger)``, ``parse``,
-``num_errors``/``get_error``, ``create_builder_config``,
+API used: ``Builder(logger)``, ``Builder.create_network(flags)`` (flags from
+:func:`~hand_mesh_ros.inference.tensorrt_api.network_flags`), ``OnnxParser(network, logger)``,
+``parse``, ``num_errors``/``get_error``, ``create_builder_config``,
 ``IBuilderConfig.set_memory_pool_limit(MemoryPoolType.WORKSPACE, bytes)``,
-``set_flag(BuilderFlag.FP16)``, ``create_optimization_profile``,
-``IOptimizationProfile.set_shape(name, min, opt, max)``, ``add_optimization_profile``,
-``build_serialized_network(network, config)`` (None on failure).
+``create_optimization_profile``, ``IOptimizationProfile.set_shape(name, min, opt, max)``,
+``add_optimization_profile``, ``build_serialized_network(network, config)`` (None on
+failure).  FP16: ``platform_has_fast_fp16`` and ``set_flag(BuilderFlag.FP16)`` on 8.x/10.x;
+an FP16 ONNX graph (strongly typed) on 11.x, where those two are gone.
 """
 
 import datetime
@@ -26,21 +26,13 @@ from hand_mesh_ros.inference.engine_cache import engine_path
 from hand_mesh_ros.inference.engine_cache import read_metadata
 from hand_mesh_ros.inference.engine_cache import sha256_file
 from hand_mesh_ros.inference.engine_cache import write_engine
+from hand_mesh_ros.inference.fp16_graph import convert_to_fp16
+from hand_mesh_ros.inference.fp16_graph import Fp16ConversionError
+from hand_mesh_ros.inference.tensorrt_api import network_flags
+from hand_mesh_ros.inference.tensorrt_api import trt_version_tuple
 
 # Optimisation-profile batch TensorRT tunes its kernels for: two hands is the usual case.
 OPT_BATCH = 2
-
-
-def trt_version_tuple(trt):
-    """Return ``(major, minor)`` of a ``tensorrt`` module's ``__version__``."""
-    parts = str(getattr(trt, '__version__', '0.0')).split('.')
-    numbers = []
-    for part in parts[:2]:
-        digits = ''.join(ch for ch in part if ch.isdigit())
-        numbers.append(int(digits) if digits else 0)
-    while len(numbers) < 2:
-        numbers.append(0)
-    return tuple(numbers)
 
 
 def profile_shapes(name, shape, max_batch, opt_batch=OPT_BATCH):
@@ -94,42 +86,55 @@ def make_trt_logger(trt, log=None):
     return _ForwardingLogger()
 
 
-def fast_fp16_available(trt, builder):
-    """Return True where FP16 builds are worthwhile (``platform_has_fast_fp16``)."""
-    return bool(getattr(builder, 'platform_has_fast_fp16', False)) and hasattr(
-        trt.BuilderFlag, 'FP16')
+def choose_precision(trt, builder, fp16, major):
+    """Return ``(precision, why)``: 'fp16' or 'fp32', and why FP16 was not chosen ('' if it was).
+
+    8.x and 10.x: FP16 where the builder reports fast FP16.  11.x removed that query and the
+    FP16 builder flag: a strongly typed network runs in its graph's precision, so FP16 is
+    chosen here and the caller feeds an FP16 graph (or falls back to FP32 when the graph
+    cannot be converted).
+    """
+    if not fp16:
+        return 'fp32', 'FP32 requested'
+    if major >= 11:
+        return 'fp16', ''
+    else:
+        if builder.platform_has_fast_fp16:
+            return 'fp16', ''
+        return 'fp32', 'this GPU has no fast FP16'
 
 
-def build_serialized_engine(onnx_path, trt, builder, logger, *, precision, workspace_mb,
-                            max_batch):
-    """Parse an ONNX file and build a serialised engine (``IHostMemory``).
+def build_serialized_engine(onnx_path, trt, builder, trt_logger, *, precision, workspace_mb,
+                            max_batch, onnx_bytes=None):
+    """Parse an ONNX model and build a serialised engine (``IHostMemory``).
 
     Args:
-        onnx_path: the ``.onnx`` file.
+        onnx_path: the ``.onnx`` file (parsed unless ``onnx_bytes`` is given; named in errors).
         trt: the ``tensorrt`` module.
-        builder: a ``trt.Builder`` made with ``logger``.
-        logger: the ``trt.ILogger`` for the parser.
-        precision: 'fp16' or 'fp32'.
+        builder: a ``trt.Builder`` made with ``trt_logger``.
+        trt_logger: the ``trt.ILogger`` for the parser.
+        precision: 'fp16' or 'fp32'.  On 8.x/10.x 'fp16' sets ``BuilderFlag.FP16``; on 11.x
+            the precision is the graph's (pass the FP16 graph as ``onnx_bytes``).
         workspace_mb: workspace memory pool limit in MiB.
         max_batch: largest batch of the optimisation profile.
+        onnx_bytes: the serialised graph to parse instead of the file (the FP16 graph).
 
     Raises:
         InferenceError: naming the file, with the parser's errors or the build failure.
     """
     onnx_path = pathlib.Path(onnx_path)
-    flags = 0
-    if trt_version_tuple(trt) < (10, 0):
-        flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
+    major = trt_version_tuple(trt)[0]
+    network = builder.create_network(network_flags(trt, major))
+    parser = trt.OnnxParser(network, trt_logger)
+    if not parser.parse(onnx_bytes if onnx_bytes is not None else onnx_path.read_bytes()):
         errors = '; '.join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise InferenceError(
             f'TensorRT ONNX parser rejected {onnx_path}: {errors or "no details"}')
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
-    if precision == 'fp16':
-        config.set_flag(trt.BuilderFlag.FP16)
+    if major < 11:
+        if precision == 'fp16':
+            config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
     dynamic = False
     for index in range(network.num_inputs):
@@ -159,7 +164,7 @@ def ensure_engine(onnx_path, trt, cuda, *, cache_dir, fp16=True, workspace_mb=10
         trt: the ``tensorrt`` module.
         cuda: the ``pycuda.driver`` module.
         cache_dir: the engine cache directory.
-        fp16: build FP16 where the GPU has fast FP16 (else FP32).
+        fp16: build FP16 where the GPU has fast FP16 (8.x/10.x) or as an FP16 graph (11.x).
         workspace_mb: workspace memory pool limit in MiB.
         max_batch: largest batch of the optimisation profile.
         device_index: CUDA device the engine is for (its name goes in the key).
@@ -173,14 +178,18 @@ def ensure_engine(onnx_path, trt, cuda, *, cache_dir, fp16=True, workspace_mb=10
     onnx_path = pathlib.Path(onnx_path)
     if not onnx_path.is_file():
         raise InferenceError(f'ONNX model file not found: {onnx_path}')
-    logger = make_trt_logger(trt, emit)
-    builder = trt.Builder(logger)
-    precision = 'fp32'
-    if fp16:
-        if fast_fp16_available(trt, builder):
-            precision = 'fp16'
-        else:
-            emit('info', f'{onnx_path.name}: this GPU has no fast FP16; building FP32')
+    trt_logger = make_trt_logger(trt, emit)
+    builder = trt.Builder(trt_logger)
+    major = trt_version_tuple(trt)[0]
+    precision, why = choose_precision(trt, builder, fp16, major)
+    onnx_bytes = None
+    if precision == 'fp16' and major >= 11:
+        try:
+            onnx_bytes = convert_to_fp16(onnx_path)
+        except Fp16ConversionError as exc:
+            precision, why = 'fp32', f'no FP16 graph ({exc})'
+    if fp16 and why:
+        emit('info', f'{onnx_path.name}: building FP32: {why}')
     gpu_name = cuda.Device(device_index).name()
     model_sha256 = sha256_file(onnx_path)
     key = engine_cache_key(model_sha256, trt.__version__, gpu_name, precision, max_batch)
@@ -189,8 +198,8 @@ def ensure_engine(onnx_path, trt, cuda, *, cache_dir, fp16=True, workspace_mb=10
         return engine_file, False, read_metadata(engine_file)
     start = time.monotonic()
     serialized = build_serialized_engine(
-        onnx_path, trt, builder, logger, precision=precision, workspace_mb=workspace_mb,
-        max_batch=max_batch)
+        onnx_path, trt, builder, trt_logger, precision=precision, workspace_mb=workspace_mb,
+        max_batch=max_batch, onnx_bytes=onnx_bytes)
     seconds = time.monotonic() - start
     metadata = {
         'model': onnx_path.name,

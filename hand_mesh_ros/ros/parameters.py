@@ -66,9 +66,11 @@ PARAMETERS = (
           "package's models directory).", read_only=True),
     _pipe('model.variant', 'Network size: full (accurate) or lite (faster).', read_only=True,
           choices=('full', 'lite')),
-    _pipe('model.backend', 'Inference backend: auto (TensorRT when usable, else ONNX Runtime), '
-          'onnxruntime or tensorrt.', read_only=True,
-          choices=('auto', 'onnxruntime', 'tensorrt')),
+    _pipe('model.backend', 'Inference backend: auto (TensorRT when usable, else ONNX '
+          "Runtime's TensorRT or CUDA provider with onnxruntime-gpu, else ONNX Runtime on the "
+          'CPU), onnxruntime (CPU), tensorrt, onnxruntime_tensorrt or onnxruntime_cuda.',
+          read_only=True, choices=('auto', 'onnxruntime', 'tensorrt', 'onnxruntime_tensorrt',
+                                   'onnxruntime_cuda')),
     _pipe('model.num_threads', 'CPU threads of the ONNX Runtime sessions.', read_only=True,
           min_value=1, max_value=64),
     _pipe('model.fp16', 'Build TensorRT engines in FP16.', read_only=True),

@@ -3,8 +3,10 @@
 Builds one engine per ONNX model in the models directory into the engine cache
 (default ``<models-dir>/engines``), keyed by model hash, TensorRT version, GPU
 name, precision and max batch, so the node finds them at start-up instead of
-building for minutes on first use.  On a machine where TensorRT cannot run it
-exits with status 1 and says why.
+building for minutes on first use.  The batch profiles are the node's: palm detectors
+batch 1, the other models 1..``--max-batch``, which must equal the node's
+``detection.max_hands`` for the node to find the engines.  On a machine where TensorRT
+cannot run, or any set-up step fails, it exits with status 1 and one error line.
 """
 
 import argparse
@@ -12,6 +14,7 @@ import json
 import pathlib
 import sys
 
+from hand_mesh_ros.core.config import DetectionConfig
 from hand_mesh_ros.inference import tensorrt_backend
 from hand_mesh_ros.inference.base import BackendUnavailableError
 from hand_mesh_ros.inference.base import InferenceError
@@ -32,8 +35,10 @@ def build_parser():
     parser.add_argument('--fp32', action='store_true', help='build FP32 (default: FP16)')
     parser.add_argument('--workspace-mb', type=int, default=1024,
                         help='builder workspace limit in MiB (default: 1024)')
-    parser.add_argument('--max-batch', type=int, default=4,
-                        help='largest batch (hands) of the optimisation profile (default: 4)')
+    parser.add_argument('--max-batch', type=int, default=DetectionConfig().max_hands,
+                        help='largest batch (hands) of the mesh/landmark profile: set it to '
+                             'the node detection.max_hands (default: %(default)s); palm detectors '
+                             'are built for batch 1')
     parser.add_argument('--force', action='store_true', help='rebuild even if cached')
     parser.add_argument('--json', action='store_true',
                         help='print one JSON object as the last line')
@@ -62,6 +67,11 @@ def select_models(directory, names):
     return chosen
 
 
+def profile_max_batch(onnx_file, max_hands):
+    """Return the profile maximum the node uses for a model: 1 for a palm detector."""
+    return 1 if pathlib.Path(onnx_file).stem.startswith('palm_detection') else int(max_hands)
+
+
 def main(argv=None):
     """Run ``hand-mesh build-engine``; return the process exit status."""
     args = build_parser().parse_args(argv)
@@ -81,10 +91,13 @@ def main(argv=None):
             raise BackendUnavailableError(
                 f'cannot build TensorRT engines on this machine: {reason}')
         onnx_files = select_models(directory, names)
-        results = tensorrt_backend.build_engine_files(
-            onnx_files, cache_dir=engine_dir, fp16=not args.fp32,
-            workspace_mb=args.workspace_mb, max_batch=args.max_batch, force=args.force,
-            log=_print_log)
+        results = []
+        for onnx_file in onnx_files:
+            results += tensorrt_backend.build_engine_files(
+                [onnx_file], cache_dir=engine_dir, fp16=not args.fp32,
+                workspace_mb=args.workspace_mb,
+                max_batch=profile_max_batch(onnx_file, args.max_batch), force=args.force,
+                log=_print_log)
     except InferenceError as exc:
         summary['error'] = str(exc)
         print(f'error: {exc}', file=sys.stderr)
@@ -96,6 +109,7 @@ def main(argv=None):
             'model': onnx_file.name, 'engine': str(engine_file), 'built': built,
             'precision': metadata.get('precision'), 'gpu_name': metadata.get('gpu_name'),
             'tensorrt_version': metadata.get('tensorrt_version'),
+            'max_batch': metadata.get('max_batch'),
             'build_seconds': metadata.get('build_seconds')})
     summary['ok'] = True
     print(f'{len(results)} engine(s) in {engine_dir}')
