@@ -7,241 +7,25 @@ against these stand-ins.  They are strict in the two ways that matter:
   being faked (``test/data/api_names/*.json``, extracted from the PyPI wheels by
   ``hand_mesh_ros.tools.api_names``), so a call the real API lacks raises AttributeError
   here exactly as it would on that TensorRT;
-- pycuda's context rules are modelled from its source (``src/cpp/cuda.hpp``): a context is
-  current per thread, ``Context.pop`` pops the calling thread's stack, and ``detach``
-  destroys a context only when it is current on the calling thread or that thread made
-  it; otherwise it is dropped without being destroyed (a leak), as in pycuda.
+- pycuda's context rules are modelled from its source (``fake_pycuda``).
 
 The engine they build is the ONNX graph the parser was given plus the optimisation
 profile; executing it runs that graph with ONNX Runtime on the bytes copied to fake device
 memory, so the backend's whole data path (shapes, buffers, addresses, copies) is exercised.
 """
 
-import itertools
-import json
-import pathlib
 import pickle
 import sys
-import threading
-import types
 
+from fake_pycuda import CudaState
+from fake_pycuda import make_pycuda
+from fake_strict import _bind
+from fake_strict import list_for_version
+from fake_strict import Strict
 import numpy as np
 import onnx
 import onnxruntime
 
-from hand_mesh_ros.tools.api_names import name_present
-
-NAMES_DIR = pathlib.Path(__file__).resolve().parent / 'data' / 'api_names'
-#: TensorRT version -> the name list it is checked against.
-VERSION_LISTS = {
-    '8.5.2': 'tensorrt-8.6.1',
-    '8.6.1': 'tensorrt-8.6.1',
-    '10.3.0': 'tensorrt-10.3.0',
-    '10.16.1.11': 'tensorrt-10.16.1',
-    '11.4.0.106': 'tensorrt-11.4.0-cu12',
-}
-PYCUDA_LIST = 'pycuda-2026.1'
-_LOADED = {}
-
-
-def load_names(label):
-    """Return the frozenset of names of one list in ``test/data/api_names``."""
-    if label not in _LOADED:
-        data = json.loads((NAMES_DIR / f'{label}.json').read_text(encoding='utf-8'))
-        _LOADED[label] = frozenset(data['names'])
-    return _LOADED[label]
-
-
-def list_for_version(version):
-    """Return the name-list label used for a TensorRT version string."""
-    if version in VERSION_LISTS:
-        return VERSION_LISTS[version]
-    major = int(version.split('.')[0])
-    return {8: 'tensorrt-8.6.1', 10: 'tensorrt-10.16.1'}.get(major, 'tensorrt-11.4.0-cu12')
-
-
-def _check(owner, name):
-    if name.startswith('_'):
-        return
-    names = type.__getattribute__(owner, '_api_names') if isinstance(owner, type) else (
-        object.__getattribute__(owner, '_api_names'))
-    if not name_present(name, names):
-        label = (type.__getattribute__(owner, '_api_label') if isinstance(owner, type)
-                 else object.__getattribute__(owner, '_api_label'))
-        raise AttributeError(f'{name!r} does not exist in the {label} bindings')
-
-
-class StrictMeta(type):
-    """Metaclass: class-level attribute access is checked against the name list."""
-
-    def __getattribute__(cls, name):
-        _check(cls, name)
-        return type.__getattribute__(cls, name)
-
-
-class Strict(metaclass=StrictMeta):
-    """Base of every fake object: instance attribute access is checked too."""
-
-    _api_names = frozenset()
-    _api_label = '?'
-
-    def __getattribute__(self, name):
-        _check(self, name)
-        return object.__getattribute__(self, name)
-
-
-def _bind(classes, label):
-    """Give every class its name list (a fresh subclass per version)."""
-    names = load_names(label)
-    return {key: StrictMeta(cls.__name__, (cls,), {'_api_names': names, '_api_label': label})
-            for key, cls in classes.items()}
-
-
-# --------------------------------------------------------------------------------------
-# pycuda.driver
-# --------------------------------------------------------------------------------------
-
-class CudaState:
-    """Process-wide fake driver state: live contexts, device memory, per-thread stacks."""
-
-    def __init__(self, devices=1, make_context_error=None):
-        self.devices = devices
-        self.make_context_error = make_context_error
-        self.live = set()
-        self.leaked = set()
-        self.memory = {}
-        self.local = threading.local()
-        self._addresses = itertools.count(0x1000, 0x1000)
-
-    def stack(self):
-        if not hasattr(self.local, 'stack'):
-            self.local.stack = []
-        return self.local.stack
-
-    def current(self):
-        stack = self.stack()
-        while stack and not stack[-1]._valid:
-            stack.pop()
-        return stack[-1] if stack else None
-
-    def require_context(self, what):
-        if self.current() is None:
-            raise RuntimeError(f'{what}: no CUDA context is current on this thread')
-
-
-def make_pycuda(state):
-    """Return ``(pycuda package, pycuda.driver)`` fakes sharing ``state``."""
-
-    class Context(Strict):
-        def __init__(self):
-            self._owner = threading.get_ident()
-            self._valid = True
-            self._destroyed = False
-
-        def push(self):
-            state.stack().append(self)
-
-        @staticmethod
-        def pop():
-            stack = state.stack()
-            if not stack:
-                raise RuntimeError('context::pop: cannot pop non-current context')
-            stack.pop()
-
-        def detach(self):
-            if not self._valid:
-                raise RuntimeError('context::detach: cannot detach from invalid context')
-            current = state.current() is self
-            if current or self._owner == threading.get_ident():
-                self._destroyed = True
-                state.live.discard(self)
-            else:
-                state.leaked.add(self)
-            self._valid = False
-            if current:
-                state.stack().pop()
-
-    class Device(Strict):
-        def __init__(self, index):
-            self._index = index
-
-        @staticmethod
-        def count():
-            return state.devices
-
-        def name(self):
-            return 'Fake GPU'
-
-        def make_context(self, flags=0):
-            if state.make_context_error:
-                raise RuntimeError(state.make_context_error)
-            context = classes['Context']()
-            state.live.add(context)
-            state.stack().append(context)
-            return context
-
-    class DeviceAllocation(Strict):
-        def __init__(self, nbytes):
-            self._address = next(state._addresses)
-            state.memory[self._address] = bytearray(nbytes)
-
-        def __int__(self):
-            return self._address
-
-        def free(self):
-            state.require_context('DeviceAllocation.free')
-            state.memory.pop(self._address, None)
-
-    class Stream(Strict):
-        def __init__(self, flags=0):
-            state.require_context('Stream')
-            self.handle = next(state._addresses)
-
-        def synchronize(self):
-            state.require_context('Stream.synchronize')
-
-    class CtxFlags(Strict):
-        SCHED_BLOCKING_SYNC = 4
-
-    class Driver(Strict):
-        def __init__(self):
-            self.ctx_flags = classes['CtxFlags']
-            self.Context = classes['Context']
-            self.Device = classes['Device']
-            self.Stream = classes['Stream']
-
-        def init(self, flags=0):
-            return None
-
-        def mem_alloc(self, nbytes):
-            state.require_context('mem_alloc')
-            return classes['DeviceAllocation'](nbytes)
-
-        def pagelocked_empty(self, shape, dtype):
-            state.require_context('pagelocked_empty')
-            return np.empty(shape, dtype)
-
-        def memcpy_htod_async(self, dest, src, stream=None):
-            state.require_context('memcpy_htod_async')
-            data = np.ascontiguousarray(src).view(np.uint8).reshape(-1)
-            state.memory[int(dest)][:data.size] = data.tobytes()
-
-        def memcpy_dtoh_async(self, dest, src, stream=None):
-            state.require_context('memcpy_dtoh_async')
-            raw = np.frombuffer(state.memory[int(src)], np.uint8)
-            dest.view(np.uint8).reshape(-1)[:] = raw[:dest.nbytes]
-
-    classes = _bind({'Context': Context, 'Device': Device, 'DeviceAllocation': DeviceAllocation,
-                     'Stream': Stream, 'CtxFlags': CtxFlags, 'Driver': Driver}, PYCUDA_LIST)
-    driver = classes['Driver']()
-    package = types.ModuleType('pycuda')
-    package.driver = driver
-    return package, driver
-
-
-# --------------------------------------------------------------------------------------
-# tensorrt
-# --------------------------------------------------------------------------------------
 
 class TrtState:
     """What the fake TensorRT saw: parsed graphs, flags set, network creation flags."""
@@ -255,12 +39,7 @@ class TrtState:
         self.builds = 0
 
 
-def _enum(name, members, base):
-    attrs = {key: f'{name}.{key}' for key in members}
-    return type(name, (base,), attrs)
-
-
-def make_tensorrt(version, state):
+def make_tensorrt(version, state, cuda_state):
     """Return a fake ``tensorrt`` module for ``version`` (a strict object)."""
     label = list_for_version(version)
     major = int(version.split('.')[0])
@@ -422,12 +201,12 @@ def make_tensorrt(version, state):
         def execute_async_v3(self, stream_handle):
             feeds = {}
             for name, shape in self._shapes.items():
-                raw = bytes(CUDA_STATE.memory[self._addresses[name]])
+                raw = bytes(cuda_state.memory[self._addresses[name]])
                 count = int(np.prod(shape))
                 feeds[name] = np.frombuffer(raw, np.float32, count).reshape(shape)
             for name, value in self._run(feeds).items():
                 data = np.ascontiguousarray(value, np.float32).view(np.uint8).reshape(-1)
-                CUDA_STATE.memory[self._addresses[name]][:data.size] = data.tobytes()
+                cuda_state.memory[self._addresses[name]][:data.size] = data.tobytes()
             return True
 
     class Runtime(Strict):
@@ -493,9 +272,6 @@ def make_tensorrt(version, state):
     return trt
 
 
-CUDA_STATE = None
-
-
 def install(monkeypatch, backend_module, *, version='10.3.0', devices=1, pycuda=True,
             libcuda=True, init_error=None, make_context_error=None, fast_fp16=True,
             tensor_dtype='FLOAT'):
@@ -503,14 +279,12 @@ def install(monkeypatch, backend_module, *, version='10.3.0', devices=1, pycuda=
 
     ``version=None`` makes ``import tensorrt`` fail; ``pycuda=False`` likewise for pycuda.
     """
-    global CUDA_STATE
     cuda_state = CudaState(devices=devices, make_context_error=make_context_error)
-    CUDA_STATE = cuda_state
     trt_state = TrtState(fast_fp16=fast_fp16, tensor_dtype=tensor_dtype)
     if version is None:
         monkeypatch.setitem(sys.modules, 'tensorrt', None)
     else:
-        monkeypatch.setitem(sys.modules, 'tensorrt', make_tensorrt(version, trt_state))
+        monkeypatch.setitem(sys.modules, 'tensorrt', make_tensorrt(version, trt_state, cuda_state))
     if pycuda:
         package, driver = make_pycuda(cuda_state)
         if init_error:

@@ -124,7 +124,11 @@ def _spec_shape(dims):
 
 
 class OnnxRuntimeSession(InferenceSession):
-    """A model run by ONNX Runtime."""
+    """A model run by ONNX Runtime.
+
+    ``backend_name`` is 'onnxruntime' on the CPU, 'onnxruntime_cuda' or
+    'onnxruntime_tensorrt' on a GPU provider.
+    """
 
     backend_name = 'onnxruntime'
 
@@ -186,6 +190,7 @@ class OnnxRuntimeSession(InferenceSession):
                 engine_cache_dir=engine_cache_dir or default_engine_cache_dir(),
                 workspace_mb=workspace_mb, device_index=device_index)
             self.precision = 'fp16' if fp16 else 'fp32'
+            self.backend_name = f'onnxruntime_{provider}'
             if provider == 'cuda' and fp16:
                 try:
                     model = convert_to_fp16(path)

@@ -74,6 +74,8 @@ def check_tensorrt_available(device_index=0):
         return False, f'python module tensorrt failed to import: {exc}'
     except OSError as exc:
         return False, f'python module tensorrt failed to load its libraries: {exc}'
+    except Exception as exc:  # noqa: B902 - a broken install can raise anything on import
+        return False, f'python module tensorrt failed to import: {type(exc).__name__}: {exc}'
     too_old_or_new = unsupported_version_reason(
         trt_version_tuple(trt), str(getattr(trt, '__version__', '?')))
     if too_old_or_new:
@@ -84,13 +86,15 @@ def check_tensorrt_available(device_index=0):
         if getattr(exc, 'name', None) == 'pycuda':
             return False, 'pycuda not installed'
         return False, f'pycuda failed to import: {exc}'
+    except Exception as exc:  # noqa: B902 - a broken install can raise anything on import
+        return False, f'pycuda failed to import: {type(exc).__name__}: {exc}'
     try:
         _load_libcuda()
     except OSError as exc:
         return False, f'CUDA driver library ({LIBCUDA}) not found: {exc}'
     try:
         cuda = importlib.import_module('pycuda.driver')
-    except (ImportError, OSError) as exc:
+    except Exception as exc:  # noqa: B902 - ImportError, OSError, pycuda's own errors
         return False, f'pycuda.driver failed to import: {exc}'
     try:
         cuda.init()
