@@ -15,6 +15,7 @@ import pytest
 from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.pipeline import HandMeshPipeline
 from hand_mesh_ros.core.types import Frame
+from hand_mesh_ros.inference import check_tensorrt_available
 from hand_mesh_ros.inference import create_session
 from hand_mesh_ros.inference.onnxruntime_backend import gpu_provider_options
 from hand_mesh_ros.inference.tensorrt_build import profile_shapes
@@ -105,3 +106,26 @@ def test_session_enforces_its_profile_maximum(eight_hands):
     crops = np.zeros((5, 224, 224, 3), np.float32)
     with pytest.raises(Exception, match='batch 5 exceeds the profile maximum 4'):
         session.run({'input_1': crops})
+
+
+def _tensorrt_reason():
+    ok, reason = check_tensorrt_available()
+    return ok, f'TensorRT backend cannot run here: {reason}'
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _tensorrt_reason()[0], reason=_tensorrt_reason()[1])
+def test_eight_hands_on_tensorrt_match_onnxruntime(eight_hands, tmp_path):
+    """Where a GPU exists: 8 hands in one TensorRT batch give ONNX Runtime's keypoints."""
+    config = _config(8)
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, backend='tensorrt', fp16=False))
+    gpu = HandMeshPipeline(config)
+    assert gpu.backend_name == 'tensorrt' and gpu.mesh_session.max_batch == 8
+    batches = _record_batches(gpu.mesh_session)
+    result = _track(gpu, eight_hands)
+    reference = _track(HandMeshPipeline(_config(8)), eight_hands)
+    assert len(result.hands) == 8 and batches[-1] == 8
+    got = sorted(tuple(np.round(h.observed_keypoints_px[0], 1)) for h in result.hands)
+    want = sorted(tuple(np.round(h.observed_keypoints_px[0], 1)) for h in reference.hands)
+    np.testing.assert_allclose(got, want, atol=2.0)

@@ -7,6 +7,8 @@ and ``auto`` falls back to the CPU with the reasons logged.  The FP16 graph is c
 parity with the FP32 graph on the CPU, on the tiny model and the product's real models.
 """
 
+import ctypes
+
 import cv2
 import numpy as np
 import onnx
@@ -210,3 +212,39 @@ def test_cuda_route_feeds_the_fp16_graph(model_path, monkeypatch):
     assert seen['providers'] == GPU_PROVIDERS[1:]
     model = onnx.load_from_string(seen['model'])
     assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer)
+
+
+def _cuda_device_count():
+    """Count CUDA devices through the driver library (0 where there is none)."""
+    try:
+        driver = ctypes.CDLL('libcuda.so.1')
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
+
+
+_ORT_GPU = ('CUDAExecutionProvider' in onnxruntime.get_available_providers()
+            and _cuda_device_count() > 0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _ORT_GPU, reason='needs onnxruntime-gpu and a CUDA device '
+                    f'(providers here: {onnxruntime.get_available_providers()})')
+@pytest.mark.parametrize('backend', ['onnxruntime_cuda', 'onnxruntime_tensorrt'])
+@pytest.mark.parametrize('fp16', [False, True])
+def test_gpu_provider_matches_numpy(model_path, tmp_path, backend, fp16):
+    """Where onnxruntime-gpu and a GPU exist: each GPU route matches the numpy reference."""
+    if (backend == 'onnxruntime_tensorrt'
+            and 'TensorrtExecutionProvider' not in onnxruntime.get_available_providers()):
+        pytest.skip('this onnxruntime-gpu build has no TensorrtExecutionProvider')
+    session = create_session(model_path, backend=backend, fp16=fp16, max_batch=4,
+                             engine_cache_dir=tmp_path / 'engines', log=_Logs())
+    assert session.backend_name == backend
+    assert session.providers[0] == GPU_PROVIDERS[0 if backend.endswith('tensorrt') else 1]
+    for batch in (1, 3, 4):
+        image = RNG.normal(size=(batch, 3, 8, 8)).astype(np.float32)
+        prob = session.run({'image': image})['prob']
+        np.testing.assert_allclose(prob, _numpy_reference(image)[0], atol=1e-2 if fp16 else 1e-4)
