@@ -232,3 +232,21 @@ def test_fakes_refuse_names_the_real_bindings_lack(monkeypatch, version, name):
     trt10 = __import__('tensorrt')
     assert trt10.Builder(None).platform_has_fast_fp16 is True
     assert trt10.BuilderFlag.FP16 == 'FP16'
+
+
+def test_corrupt_cached_engine_is_rebuilt(model_path, tmp_path, monkeypatch):
+    """A cached engine that does not deserialise is rebuilt, with one warning."""
+    trt_state, cuda_state = gpu_fakes.install(monkeypatch, tensorrt_backend, version='10.3.0')
+    cache = tmp_path / 'engines'
+    create_session(model_path, backend='tensorrt', engine_cache_dir=cache, log=_Logs()).close()
+    engine = next(cache.glob('*.engine'))
+    engine.write_bytes(b'\0' * 128)
+    logs = _Logs()
+    session = create_session(model_path, backend='tensorrt', engine_cache_dir=cache, log=logs)
+    image = RNG.normal(size=(1, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(session.run({'image': image})['prob'],
+                               _numpy_reference(image)[0], atol=1e-5)
+    session.close()
+    assert trt_state.builds == 2
+    assert [level for level, msg in logs.lines if 'cached engine unusable' in msg] == ['warn']
+    assert cuda_state.live == set()

@@ -144,7 +144,8 @@ def build_engine_files(onnx_paths, *, cache_dir=None, fp16=True, workspace_mb=10
     """
     trt, cuda = import_tensorrt_modules(device_index)
     cache_dir = pathlib.Path(cache_dir) if cache_dir else default_engine_cache_dir()
-    with setup_errors('building TensorRT engines'):
+    names = ', '.join(pathlib.Path(path).name for path in onnx_paths)
+    with setup_errors(f'building TensorRT engines for {names}'):
         cuda_context = make_cuda_context(cuda, device_index)
         try:
             return [
@@ -183,16 +184,19 @@ class TensorRTSession(InferenceSession):
 
         Args:
             model_path: an ``.onnx`` file, or a serialised engine (.engine/.plan/.trt).
-            fp16: build FP16 where the GPU has fast FP16.
+            fp16: build FP16 where the GPU has fast FP16 (8.x/10.x), or from an FP16 graph
+                (11.x, strongly typed).
             workspace_mb: builder workspace limit in MiB.
-            max_batch: largest batch of the optimisation profile.
+            max_batch: largest batch of the optimisation profile (``self.max_batch`` is
+                the loaded engine's profile maximum).
             engine_cache_dir: engine cache; default ``models_dir()/engines``.
             device_index: CUDA device.
             log: ``log(level, msg)`` or None.
 
         Raises:
             BackendUnavailableError: TensorRT cannot run here.
-            InferenceError: missing, unparsable or undeserialisable file (named).
+            InferenceError: missing, unparsable or undeserialisable file, or any other
+                set-up failure (context, engine cache, tensor type), naming the model.
         """
         super().__init__(model_path)
         self._log = make_log(log)
