@@ -146,6 +146,10 @@ def test_compressed_bad_inputs():
     msg.data = b'not a jpeg at all' * 10
     with pytest.raises(ImageConversionError) as info:
         ic.compressed_to_rgb(msg)
+    assert info.value.reason == 'unsupported_format'
+    msg.data = b'\xff\xd8\xff\xe0' + b'\x00' * 40      # a JPEG signature, then garbage
+    with pytest.raises(ImageConversionError) as info:
+        ic.compressed_to_rgb(msg)
     assert info.value.reason == 'decode_failed'
     ok, png = cv2.imencode('.png', np.zeros((20, 30, 3), np.uint8))
     msg.data = png.tobytes()

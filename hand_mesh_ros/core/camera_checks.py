@@ -1,0 +1,188 @@
+"""Physical plausibility of a calibrated camera: sane K, invertible lens, possible field of view.
+
+A CameraInfo can be finite and well-formed yet describe no real camera: a focal length of
+1e-12 or 1e300 px, a skew of 1e9 px, or ``plumb_bob`` with k1 = 1e6 (which squeezes the whole
+image into a fraction of a degree and puts a hand 10 m away). :func:`check_camera_geometry`
+refuses such a model with :class:`CameraModelError`, so the node reports the camera_info as
+invalid and uses its fallback instead of claiming full intrinsics.
+
+What is checked, on the pixels the model refers to (the published image, i.e. the ROI after
+binning), sampled on a grid that includes the border and corners:
+
+- K: fy / fx within [1 / MAX_ASPECT, MAX_ASPECT]; ``|skew| <= fx`` (pixel axes at least 45
+  degrees apart); the principal point of the full-resolution K within one image size of the
+  sensor.
+- The lens: every sampled pixel can be undistorted (the Newton inversion converges); along the
+  ray from the optical axis to each sample the distorted radius strictly increases and the
+  Jacobian determinant of the distortion stays positive (monotonic, so invertible); the
+  distortion scales radii by at most MAX_RADIAL_SCALE either way (``|x_d| / |x_n|``).
+  ``equidistant`` (fisheye) lenses are checked on their own curve theta_d(theta) instead
+  (:func:`check_fisheye`), as a fisheye may see 90 degrees off-axis.
+- The field of view: at least MIN_FOV_DEG across each image axis, and no pixel's ray more than
+  MAX_OFF_AXIS_DEG from the optical axis (a pinhole-family model cannot see sideways).
+"""
+
+import math
+
+import numpy as np
+
+from hand_mesh_ros.core import distortion
+from hand_mesh_ros.core.errors import CameraModelError
+
+#: Smallest field of view accepted across each image axis, degrees (a long telephoto is ~1).
+MIN_FOV_DEG = 0.1
+#: Largest angle of any pixel's ray from the optical axis, degrees.
+MAX_OFF_AXIS_DEG = 89.0
+#: Largest factor by which the distortion may scale a radius (and smallest, inverted).
+MAX_RADIAL_SCALE = 20.0
+#: Largest ratio between fy and fx.
+MAX_ASPECT = 10.0
+#: Grid samples per image axis, and samples along each ray for the monotonicity check.
+GRID_SAMPLES = 33
+RAY_SAMPLES = 64
+
+
+def pixel_grid(width, height, samples=GRID_SAMPLES):
+    """Return (samples^2, 2) pixel positions covering ``width`` x ``height`` with its border."""
+    xs = np.linspace(0.0, float(width) - 1.0, samples)
+    ys = np.linspace(0.0, float(height) - 1.0, samples)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    return np.column_stack([grid_x.ravel(), grid_y.ravel()])
+
+
+def check_intrinsics(camera):
+    """Raise CameraModelError for an implausible aspect ratio, skew or principal point."""
+    fx, fy, skew = camera.fx, camera.fy, camera.skew
+    if not (1.0 / MAX_ASPECT <= fy / fx <= MAX_ASPECT):
+        raise CameraModelError(f'fy / fx = {fy / fx:.3g} is not a plausible pixel aspect ratio '
+                               f'(fx={fx:g}, fy={fy:g}; allowed 1/{MAX_ASPECT:g} to '
+                               f'{MAX_ASPECT:g})')
+    if abs(skew) > fx:
+        raise CameraModelError(f'skew {skew:g} px is larger than fx {fx:g} px (pixel axes less '
+                               'than 45 degrees apart): not a real camera')
+    k_full = camera.k_full if camera.k_full is not None else camera.k
+    width = camera.calib_width or camera.width
+    height = camera.calib_height or camera.height
+    cx, cy = float(k_full[0, 2]), float(k_full[1, 2])
+    if not (-width <= cx <= 2 * width and -height <= cy <= 2 * height):
+        raise CameraModelError(f'principal point ({cx:g}, {cy:g}) is more than one image size '
+                               f'outside the {width}x{height} sensor')
+
+
+def _ray_angles_deg(xy_n):
+    """Return the angle (degrees) of each normalized ray from the optical axis."""
+    return np.degrees(np.arctan(np.hypot(xy_n[:, 0], xy_n[:, 1])))
+
+
+def _angle_between_deg(a, b):
+    """Return the angle (degrees) between the rays of normalized points ``a`` and ``b``."""
+    ray_a, ray_b = np.append(a, 1.0), np.append(b, 1.0)
+    cos = ray_a @ ray_b / (np.linalg.norm(ray_a) * np.linalg.norm(ray_b))
+    return math.degrees(math.acos(min(1.0, max(-1.0, float(cos)))))
+
+
+def check_field_of_view(camera, xy_n):
+    """Raise CameraModelError when the image's field of view is not physically possible.
+
+    ``xy_n``: (GRID_SAMPLES^2, 2) undistorted normalized rays of :func:`pixel_grid`.
+    """
+    angles = _ray_angles_deg(xy_n)
+    worst = int(np.argmax(angles))
+    if angles[worst] > MAX_OFF_AXIS_DEG:
+        px = pixel_grid(camera.width, camera.height)[worst]
+        raise CameraModelError(
+            f'pixel ({px[0]:.0f}, {px[1]:.0f}) looks {angles[worst]:.2f} degrees off the '
+            f'optical axis (at most {MAX_OFF_AXIS_DEG:g}): impossible field of view '
+            f'(fx={camera.fx:g}, fy={camera.fy:g})')
+    grid = xy_n.reshape(GRID_SAMPLES, GRID_SAMPLES, 2)
+    mid = GRID_SAMPLES // 2
+    hfov = _angle_between_deg(grid[mid, 0], grid[mid, -1])
+    vfov = _angle_between_deg(grid[0, mid], grid[-1, mid])
+    if min(hfov, vfov) < MIN_FOV_DEG:
+        raise CameraModelError(
+            f'field of view {hfov:.3g} x {vfov:.3g} degrees is not physically possible (at '
+            f'least {MIN_FOV_DEG:g}; fx={camera.fx:g}, fy={camera.fy:g})')
+
+
+def check_lens(camera, xy_n):
+    """Raise CameraModelError when the distortion is not monotonic or implausibly strong.
+
+    ``xy_n``: (N, 2) finite undistorted normalized rays of sampled pixels.
+    """
+    if camera.rectified or camera.distortion_model == distortion.NO_DISTORTION:
+        return
+    steps = np.linspace(0.0, 1.0, RAY_SAMPLES + 1)[1:]
+    along = steps[:, None, None] * xy_n[None, :, :]           # (RAY_SAMPLES, N, 2)
+    flat = along.reshape(-1, 2)
+    distorted, jac = distortion.distort_with_jacobian(flat, camera.distortion_model, camera.d)
+    det = (jac[:, 0, 0] * jac[:, 1, 1] - jac[:, 0, 1] * jac[:, 1, 0]).reshape(RAY_SAMPLES, -1)
+    radius_d = np.hypot(distorted[:, 0], distorted[:, 1]).reshape(RAY_SAMPLES, -1)
+    radius_n = np.hypot(flat[:, 0], flat[:, 1]).reshape(RAY_SAMPLES, -1)
+    folded = ~np.all(np.isfinite(det) & (det > 0.0), axis=0)
+    folded |= ~np.all(np.diff(radius_d, axis=0) > 0.0, axis=0) & (radius_n[-1] > 1e-9)
+    if np.any(folded):
+        raise CameraModelError(
+            f'{camera.distortion_model} distortion {_coefficients(camera)} is not monotonic '
+            'over the image (it folds back: several directions would map to one pixel)')
+    with np.errstate(divide='ignore', invalid='ignore'):
+        scale = np.where(radius_n > 1e-9, radius_d / radius_n, 1.0)
+    worst = float(np.max(np.maximum(scale, 1.0 / scale)))
+    if not worst <= MAX_RADIAL_SCALE:
+        raise CameraModelError(
+            f'{camera.distortion_model} distortion {_coefficients(camera)} scales the image '
+            f'by {worst:.3g}x (at most {MAX_RADIAL_SCALE:g}x): no real lens does')
+
+
+def _coefficients(camera):
+    """Return the distortion coefficients as a short string for messages."""
+    return '[' + ', '.join('%.4g' % v for v in camera.d) + ']'
+
+
+def check_fisheye(camera):
+    """Check an ``equidistant`` lens: theta_d(theta) increasing and of plausible scale.
+
+    A fisheye may see 90 degrees and beyond; pixels past the hemisphere simply have no
+    normalized ray (NaN, their hands are dropped), so only the lens curve up to the image's
+    largest distorted radius (or 90 degrees) is checked.
+    """
+    k_inv = np.linalg.inv(camera.k)
+    px = pixel_grid(camera.width, camera.height)
+    xy_d = px @ k_inv[:2, :2].T + k_inv[:2, 2]
+    radius_max = float(np.max(np.hypot(xy_d[:, 0], xy_d[:, 1])))
+    theta = np.linspace(1e-6, math.pi / 2 - 1e-6, 2000)
+    theta_d = theta * (1.0 + theta ** 2 * (camera.d[0] + theta ** 2 * (
+        camera.d[1] + theta ** 2 * (camera.d[2] + theta ** 2 * camera.d[3]))))
+    inside = np.concatenate([[True], theta_d[:-1] < radius_max])
+    if not np.all(np.diff(theta_d)[inside[1:]] > 0.0):
+        raise CameraModelError(
+            f'equidistant distortion {_coefficients(camera)} is not monotonic over the image '
+            '(it folds back: several directions would map to one pixel)')
+    scale = theta_d[inside] / theta[inside]
+    worst = float(np.max(np.maximum(scale, 1.0 / scale)))
+    if not worst <= MAX_RADIAL_SCALE:
+        raise CameraModelError(
+            f'equidistant distortion {_coefficients(camera)} scales the image by {worst:.3g}x '
+            f'(at most {MAX_RADIAL_SCALE:g}x): no real lens does')
+    if radius_max < math.radians(MIN_FOV_DEG) / 2.0:
+        raise CameraModelError(
+            f'field of view below {MIN_FOV_DEG:g} degrees is not physically possible '
+            f'(fx={camera.fx:g}, fy={camera.fy:g})')
+
+
+def check_camera_geometry(camera):
+    """Raise CameraModelError unless ``camera`` describes a physically possible camera."""
+    check_intrinsics(camera)
+    with np.errstate(all='ignore'):
+        if camera.distortion_model == distortion.EQUIDISTANT and not camera.rectified:
+            check_fisheye(camera)
+            return
+        xy_n = camera.undistort_pixels(pixel_grid(camera.width, camera.height))
+        bad = ~np.all(np.isfinite(xy_n), axis=1)
+        if np.any(bad):
+            px = pixel_grid(camera.width, camera.height)[int(np.argmax(bad))]
+            raise CameraModelError(
+                f'{camera.distortion_model} distortion {_coefficients(camera)} cannot be '
+                f'inverted at pixel ({px[0]:.0f}, {px[1]:.0f}) of the {camera.width}x'
+                f'{camera.height} image (beyond the fold of the lens model)')
+        check_lens(camera, xy_n)
+        check_field_of_view(camera, xy_n)
