@@ -321,16 +321,22 @@ def test_drivers_14_coefficient_camera_info_is_full_intrinsics(raw):
 
 
 def test_camera_info_that_stops_goes_stale_then_recovers(raw):
-    node = raw
+    node = raw          # input.camera_info_timeout_s = 1.0
     assert node.still_works().hands[0].position_status == FULL
     before = node.counter('camera_status.stale')
     statuses = []
-    end = time.monotonic() + 2.5
-    while time.monotonic() < end:               # images only: camera_info has stopped
+    end = time.monotonic() + 20.0
+    while time.monotonic() < end and ASSUMED not in statuses:   # camera_info has stopped
         statuses.append(node.answer(info=None).hands[0].position_status)
-    assert statuses[0] == FULL and statuses[-1] == ASSUMED, statuses
+    assert statuses[-1] == ASSUMED, statuses
     node.wait_counter('camera_status.stale', before + 1)
     assert 'stale' in node.probe.diagnostics['camera_problem']
+    # 0 = never stale: the last camera_info is used again (unpaired, full intrinsics).
+    assert _set(node, 'input.camera_info_timeout_s', 0.0).successful
+    assert node.answer(info=None).hands[0].position_status == FULL
+    assert _set(node, 'input.camera_info_timeout_s', 1.0).successful
+    assert node.answer(info=None).hands[0].position_status == ASSUMED
+    # camera_info comes back: full intrinsics at once.
     assert node.still_works().hands[0].position_status == FULL
     node.check_outputs()
 

@@ -107,20 +107,29 @@ def check_field_of_view(camera, xy_n):
 def check_lens(camera, xy_n):
     """Raise CameraModelError when the distortion is not monotonic or implausibly strong.
 
-    ``xy_n``: (N, 2) finite undistorted normalized rays of sampled pixels.
+    ``xy_n``: (GRID_SAMPLES^2, 2) finite undistorted normalized rays of :func:`pixel_grid`.
     """
     if camera.rectified or camera.distortion_model == distortion.NO_DISTORTION:
         return
+    # Rays from the optical axis to the border samples sweep the image: along each, the
+    # distorted radius must increase; every point of the rays and of the grid is checked for
+    # a positive Jacobian determinant and a plausible radial scale.
+    border = np.zeros((GRID_SAMPLES, GRID_SAMPLES), bool)
+    border[[0, -1], :] = True
+    border[:, [0, -1]] = True
     steps = np.linspace(0.0, 1.0, RAY_SAMPLES + 1)[1:]
-    along = steps[:, None, None] * xy_n[None, :, :]           # (RAY_SAMPLES, N, 2)
-    flat = along.reshape(-1, 2)
-    distorted, jac = distortion.distort_with_jacobian(flat, camera.distortion_model, camera.d)
-    det = (jac[:, 0, 0] * jac[:, 1, 1] - jac[:, 0, 1] * jac[:, 1, 0]).reshape(RAY_SAMPLES, -1)
-    radius_d = np.hypot(distorted[:, 0], distorted[:, 1]).reshape(RAY_SAMPLES, -1)
-    radius_n = np.hypot(flat[:, 0], flat[:, 1]).reshape(RAY_SAMPLES, -1)
-    folded = ~np.all(np.isfinite(det) & (det > 0.0), axis=0)
-    folded |= ~np.all(np.diff(radius_d, axis=0) > 0.0, axis=0) & (radius_n[-1] > 1e-9)
-    if np.any(folded):
+    rays = (steps[:, None, None] * xy_n[border.ravel()][None, :, :]).reshape(-1, 2)
+    points = np.concatenate([rays, xy_n[~border.ravel()]])
+    distorted, jac = distortion.distort_with_jacobian(points, camera.distortion_model, camera.d)
+    det = jac[:, 0, 0] * jac[:, 1, 1] - jac[:, 0, 1] * jac[:, 1, 0]
+    radius_d = np.hypot(distorted[:, 0], distorted[:, 1])
+    radius_n = np.hypot(points[:, 0], points[:, 1])
+    along_d = radius_d[:rays.shape[0]].reshape(RAY_SAMPLES, -1)
+    along_n = radius_n[:rays.shape[0]].reshape(RAY_SAMPLES, -1)
+    folded = not np.all(np.isfinite(det) & (det > 0.0))
+    folded |= bool(np.any(~np.all(np.diff(along_d, axis=0) > 0.0, axis=0)
+                          & (along_n[-1] > 1e-9)))
+    if folded:
         raise CameraModelError(
             f'{camera.distortion_model} distortion {_coefficients(camera)} is not monotonic '
             'over the image (it folds back: several directions would map to one pixel)')
