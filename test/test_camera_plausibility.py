@@ -110,3 +110,12 @@ def test_the_check_follows_the_roi():
     camera = _camera(d, 'plumb_bob', k=_k(fx=400.0, cx=320.0, cy=240.0),
                      roi=(220, 140, 200, 200, False))
     assert camera.image_size == (200, 200)
+
+
+@pytest.mark.parametrize('width, height', [(1, 1), (2, 1), (33, 17)])
+def test_tiny_images_of_a_real_camera_are_accepted(width, height):
+    from hand_mesh_ros.core.camera import nominal_focal_px
+    focal = nominal_focal_px(width, 60.0)
+    k = (focal, 0.0, (width - 1) / 2.0, 0.0, focal, (height - 1) / 2.0, 0.0, 0.0, 1.0)
+    camera = _camera((0.0,) * 5, 'plumb_bob', k=k, width=width, height=height)
+    assert camera.image_size == (width, height)

@@ -43,9 +43,13 @@ RAY_SAMPLES = 64
 
 
 def pixel_grid(width, height, samples=GRID_SAMPLES):
-    """Return (samples^2, 2) pixel positions covering ``width`` x ``height`` with its border."""
-    xs = np.linspace(0.0, float(width) - 1.0, samples)
-    ys = np.linspace(0.0, float(height) - 1.0, samples)
+    """Return (samples^2, 2) positions covering ``width`` x ``height`` up to its outer edges.
+
+    Pixel centres are integers, so the image spans -0.5 .. width - 0.5 (a 1-pixel image still
+    has a field of view).
+    """
+    xs = np.linspace(-0.5, float(width) - 0.5, samples)
+    ys = np.linspace(-0.5, float(height) - 0.5, samples)
     grid_x, grid_y = np.meshgrid(xs, ys)
     return np.column_stack([grid_x.ravel(), grid_y.ravel()])
 
