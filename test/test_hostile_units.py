@@ -140,3 +140,32 @@ def test_the_camera_info_timeout_parameter_is_declared_and_bounded():
     spec = prm.SPECS['input.camera_info_timeout_s']
     assert spec.default == 2.0 and not spec.read_only
     assert spec.check(0.0) == '' and spec.check(-1.0) and spec.check(1e9)
+
+
+def test_huge_d_and_model_name_are_refused_by_length_and_cheaply(monkeypatch):
+    msg = _info(stamp_ns=4, d=[0.0] * 1_000_000)
+    fields = ci.camera_info_fields(msg)
+    assert fields[3] == ('too_long', 1_000_000)
+    resolver = ci.CameraResolver()
+    resolver.add_camera_info(msg)
+    res = resolver.resolve(4, 640, 480)
+    assert res.status == ci.STATUS_INVALID and 'd has 1000000 elements' in res.problem
+    msg = _info(stamp_ns=5, model='plumb_bob' * 100_000)
+    resolver.add_camera_info(msg)
+    res = resolver.resolve(5, 640, 480)
+    assert res.status == ci.STATUS_INVALID and len(res.problem) < 200
+
+
+def test_error_messages_quote_hostile_strings_briefly():
+    from sensor_msgs.msg import CompressedImage, Image
+    from hand_mesh_ros.core.errors import ImageConversionError
+    from hand_mesh_ros.ros import image_conversion as ic
+    msg = Image(width=4, height=4, encoding='x' * 100_000, step=12)
+    with pytest.raises(ImageConversionError) as info:
+        ic.image_to_rgb(msg)
+    assert len(str(info.value)) < 300
+    msg = CompressedImage(format='y' * 100_000)
+    msg.data = b'\xff\xd8\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03' + b'\0' * 40
+    with pytest.raises(ImageConversionError) as info:
+        ic.compressed_to_rgb(msg)
+    assert info.value.reason == 'decode_failed' and len(str(info.value)) < 300

@@ -54,11 +54,24 @@ def stamp_to_ns(stamp):
     return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
+#: Longest D and distortion_model accepted (far above any model's: 14 and 19 characters);
+#: longer ones are refused by their length, without being read for every image.
+MAX_D_LENGTH = 64
+MAX_MODEL_NAME_LENGTH = 64
+
+
 def camera_info_fields(msg):
-    """Return a hashable tuple of the CameraInfo fields that define a camera model."""
+    """Return a hashable tuple of the CameraInfo fields that define a camera model.
+
+    An over-long ``d`` or ``distortion_model`` is represented by ``('too_long', length)``
+    (see :func:`camera_model_from_msg`).
+    """
     roi = msg.roi
-    return (int(msg.width), int(msg.height), str(msg.distortion_model),
-            tuple(float(v) for v in msg.d), tuple(float(v) for v in msg.k),
+    d, model = msg.d, msg.distortion_model
+    return (int(msg.width), int(msg.height),
+            str(model) if len(model) <= MAX_MODEL_NAME_LENGTH else ('too_long', len(model)),
+            tuple(float(v) for v in d) if len(d) <= MAX_D_LENGTH else ('too_long', len(d)),
+            tuple(float(v) for v in msg.k),
             tuple(float(v) for v in msg.r), tuple(float(v) for v in msg.p),
             int(msg.binning_x), int(msg.binning_y),
             (int(roi.x_offset), int(roi.y_offset), int(roi.height), int(roi.width),
@@ -72,7 +85,12 @@ def camera_model_from_msg(msg):
         CameraModelError: the camera_info is unusable.
 
     """
-    return CameraModel.from_camera_info_fields(*camera_info_fields(msg))
+    fields = camera_info_fields(msg)
+    for name, value in (('distortion_model', fields[2]), ('d', fields[3])):
+        if value and value[0] == 'too_long':
+            raise CameraModelError('camera_info %s has %d elements (at most %d)' % (
+                name, value[1], MAX_D_LENGTH if name == 'd' else MAX_MODEL_NAME_LENGTH))
+    return CameraModel.from_camera_info_fields(*fields)
 
 
 class CameraInfoCache:

@@ -84,7 +84,7 @@ def image_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS, use_cv_bridge=True):
     if encoding not in ENCODINGS:
         raise ImageConversionError(
             'unsupported image encoding %r (supported: %s)'
-            % (msg.encoding, ', '.join(sorted(ENCODINGS))), 'unknown_encoding')
+            % (str(msg.encoding)[:40], ', '.join(sorted(ENCODINGS))), 'unknown_encoding')
     width, height, step = int(msg.width), int(msg.height), int(msg.step)
     check_image_size(width, height, max_pixels)
     channels, depth_bytes, order = ENCODINGS[encoding]
@@ -146,9 +146,10 @@ def compressed_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as exc:
         raise ImageConversionError('cannot decode compressed image (format %r): %s'
-                                   % (msg.format, exc), 'decode_failed') from exc
+                                   % (str(msg.format)[:40], exc), 'decode_failed') from exc
     if bgr is None:
-        raise ImageConversionError('cannot decode compressed image (format %r)' % msg.format,
+        raise ImageConversionError('cannot decode compressed image (format %r)'
+                                   % str(msg.format)[:40],
                                    'decode_failed')
     if sorted(bgr.shape[:2]) != sorted((height, width)):   # EXIF orientation may transpose
         raise ImageConversionError(
