@@ -119,3 +119,15 @@ def test_tiny_images_of_a_real_camera_are_accepted(width, height):
     k = (focal, 0.0, (width - 1) / 2.0, 0.0, focal, (height - 1) / 2.0, 0.0, 0.0, 1.0)
     camera = _camera((0.0,) * 5, 'plumb_bob', k=k, width=width, height=height)
     assert camera.image_size == (width, height)
+
+
+@pytest.mark.parametrize('width, height, d, k', [
+    # Calibrations fitted without corner data: the model folds just inside the corners.
+    (1920, 1080, (-0.27, 0.09, 0.0, 0.0, -0.012), (880.0, 0.0, 960.0, 0.0, 880.0, 540.0, 0, 0, 1)),
+    (640, 480, (-0.45, 0.25, 0.0, 0.0, -0.08), (500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0, 0, 1)),
+])
+def test_a_fold_only_in_the_corners_is_tolerated_and_those_pixels_have_no_ray(
+        width, height, d, k):
+    camera = _camera(d, 'plumb_bob', k=k, width=width, height=height)
+    rays = camera.undistort_pixels([[0.0, 0.0], [width / 2.0, height / 2.0], [0.0, height / 2]])
+    assert np.isnan(rays[0]).all() and np.isfinite(rays[1:]).all()

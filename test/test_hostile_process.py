@@ -176,7 +176,7 @@ def test_compressed_bombs_are_refused_without_memory_growth(compressed):
         for _ in range(20):
             node.probe.info_pub.publish(info)
             pub.publish(msg)
-            if node.probe.wait_for(lambda: node.probe.poses_for(stamp) is not None, 1.0):
+            if node.probe.wait_for(lambda: node.probe.poses_for(stamp) is not None, 3.0):
                 node.good_stamps.add(stamp)
                 return node.probe.poses_for(stamp)
         raise AssertionError(node.probe.node_process.log_tail())
@@ -194,7 +194,7 @@ def test_compressed_bombs_are_refused_without_memory_growth(compressed):
             for _ in range(10):
                 send(data, fmt)
                 if node.probe.wait_for(
-                        lambda: node.counter('bad_input.image_too_large') >= target, 1.0):
+                        lambda: node.counter('bad_input.image_too_large') >= target, 3.0):
                     refused += 1
                     break
     assert refused == 10

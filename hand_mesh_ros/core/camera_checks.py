@@ -7,19 +7,22 @@ refuses such a model with :class:`CameraModelError`, so the node reports the cam
 invalid and uses its fallback instead of claiming full intrinsics.
 
 What is checked, on the pixels the model refers to (the published image, i.e. the ROI after
-binning), sampled on a grid that includes the border and corners:
+binning), sampled on a grid and on the ellipse inscribed in the image (which touches the
+middle of each edge; a fold only in the corners beyond it is tolerated, see
+:func:`check_camera_geometry`):
 
 - K: fy / fx within [1 / MAX_ASPECT, MAX_ASPECT]; ``|skew| <= fx`` (pixel axes at least 45
   degrees apart); the principal point of the full-resolution K within one image size of the
   sensor.
-- The lens: every sampled pixel can be undistorted (the Newton inversion converges); along the
-  ray from the optical axis to each sample the distorted radius strictly increases and the
-  Jacobian determinant of the distortion stays positive (monotonic, so invertible); the
-  distortion scales radii by at most MAX_RADIAL_SCALE either way (``|x_d| / |x_n|``).
-  ``equidistant`` (fisheye) lenses are checked on their own curve theta_d(theta) instead
-  (:func:`check_fisheye`), as a fisheye may see 90 degrees off-axis.
-- The field of view: at least MIN_FOV_DEG across each image axis, and no pixel's ray more than
-  MAX_OFF_AXIS_DEG from the optical axis (a pinhole-family model cannot see sideways).
+- The lens: every sampled pixel in the ellipse can be undistorted (the Newton inversion
+  converges); along the ray from the optical axis to each ellipse sample the distorted radius
+  strictly increases and the Jacobian determinant of the distortion stays positive
+  (monotonic, so invertible); the distortion scales radii by at most MAX_RADIAL_SCALE either
+  way (``|x_d| / |x_n|``). ``equidistant`` (fisheye) lenses are checked on their own curve
+  theta_d(theta) instead (:func:`check_fisheye`), as a fisheye may see 90 degrees off-axis.
+- The field of view: at least MIN_FOV_DEG across each image axis, and no ray of the ellipse
+  or of a corner more than MAX_OFF_AXIS_DEG from the optical axis (a pinhole-family model
+  cannot see sideways).
 """
 
 import math
@@ -40,6 +43,8 @@ MAX_ASPECT = 10.0
 #: Grid samples per image axis, and samples along each ray for the monotonicity check.
 GRID_SAMPLES = 33
 RAY_SAMPLES = 64
+#: Samples on the ellipse inscribed in the image (a multiple of 4).
+ELLIPSE_SAMPLES = 128
 
 
 def pixel_grid(width, height, samples=GRID_SAMPLES):
@@ -85,45 +90,62 @@ def _angle_between_deg(a, b):
     return math.degrees(math.acos(min(1.0, max(-1.0, float(cos)))))
 
 
-def check_field_of_view(camera, xy_n):
+def ellipse_pixels(width, height, samples=ELLIPSE_SAMPLES):
+    """Return (samples, 2) pixels on the ellipse inscribed in the image (touching each edge).
+
+    Samples 0, samples / 4, samples / 2 and 3 samples / 4 are the middles of the right,
+    bottom, left and top edges (outer pixel edges, as in :func:`pixel_grid`).
+    """
+    angles = np.arange(samples) * (2.0 * np.pi / samples)
+    centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
+    return np.column_stack([centre_x + width / 2.0 * np.cos(angles),
+                            centre_y + height / 2.0 * np.sin(angles)])
+
+
+def inside_ellipse(px, width, height):
+    """Return a (N,) mask of the pixels strictly inside the image's inscribed ellipse."""
+    u = (px[:, 0] - (width - 1) / 2.0) / (width / 2.0)
+    v = (px[:, 1] - (height - 1) / 2.0) / (height / 2.0)
+    return u * u + v * v < 1.0
+
+
+def check_field_of_view(camera, ellipse_n, corners_n):
     """Raise CameraModelError when the image's field of view is not physically possible.
 
-    ``xy_n``: (GRID_SAMPLES^2, 2) undistorted normalized rays of :func:`pixel_grid`.
+    ``ellipse_n``: (ELLIPSE_SAMPLES, 2) rays of :func:`ellipse_pixels`; ``corners_n``: (M, 2)
+    finite rays of image corners.
     """
-    angles = _ray_angles_deg(xy_n)
+    rays = np.concatenate([ellipse_n, corners_n])
+    angles = _ray_angles_deg(rays)
     worst = int(np.argmax(angles))
     if angles[worst] > MAX_OFF_AXIS_DEG:
-        px = pixel_grid(camera.width, camera.height)[worst]
         raise CameraModelError(
-            f'pixel ({px[0]:.0f}, {px[1]:.0f}) looks {angles[worst]:.2f} degrees off the '
-            f'optical axis (at most {MAX_OFF_AXIS_DEG:g}): impossible field of view '
-            f'(fx={camera.fx:g}, fy={camera.fy:g})')
-    grid = xy_n.reshape(GRID_SAMPLES, GRID_SAMPLES, 2)
-    mid = GRID_SAMPLES // 2
-    hfov = _angle_between_deg(grid[mid, 0], grid[mid, -1])
-    vfov = _angle_between_deg(grid[0, mid], grid[-1, mid])
+            f'pixels look {angles[worst]:.2f} degrees off the optical axis (at most '
+            f'{MAX_OFF_AXIS_DEG:g}): impossible field of view (fx={camera.fx:g}, '
+            f'fy={camera.fy:g})')
+    quarter = ELLIPSE_SAMPLES // 4
+    hfov = _angle_between_deg(ellipse_n[0], ellipse_n[2 * quarter])
+    vfov = _angle_between_deg(ellipse_n[quarter], ellipse_n[3 * quarter])
     if min(hfov, vfov) < MIN_FOV_DEG:
         raise CameraModelError(
             f'field of view {hfov:.3g} x {vfov:.3g} degrees is not physically possible (at '
             f'least {MIN_FOV_DEG:g}; fx={camera.fx:g}, fy={camera.fy:g})')
 
 
-def check_lens(camera, xy_n):
+def check_lens(camera, ellipse_n, inner_n):
     """Raise CameraModelError when the distortion is not monotonic or implausibly strong.
 
-    ``xy_n``: (GRID_SAMPLES^2, 2) finite undistorted normalized rays of :func:`pixel_grid`.
+    ``ellipse_n``: (ELLIPSE_SAMPLES, 2) finite rays of :func:`ellipse_pixels`; ``inner_n``:
+    (N, 2) finite rays of the grid pixels inside that ellipse.
     """
     if camera.rectified or camera.distortion_model == distortion.NO_DISTORTION:
         return
-    # Rays from the optical axis to the border samples sweep the image: along each, the
-    # distorted radius must increase; every point of the rays and of the grid is checked for
-    # a positive Jacobian determinant and a plausible radial scale.
-    border = np.zeros((GRID_SAMPLES, GRID_SAMPLES), bool)
-    border[[0, -1], :] = True
-    border[:, [0, -1]] = True
+    # Rays from the optical axis to the ellipse sweep it: along each, the distorted radius
+    # must increase; every point of the rays and of the grid is checked for a positive
+    # Jacobian determinant and a plausible radial scale.
     steps = np.linspace(0.0, 1.0, RAY_SAMPLES + 1)[1:]
-    rays = (steps[:, None, None] * xy_n[border.ravel()][None, :, :]).reshape(-1, 2)
-    points = np.concatenate([rays, xy_n[~border.ravel()]])
+    rays = (steps[:, None, None] * ellipse_n[None, :, :]).reshape(-1, 2)
+    points = np.concatenate([rays, inner_n])
     distorted, jac = distortion.distort_with_jacobian(points, camera.distortion_model, camera.d)
     det = jac[:, 0, 0] * jac[:, 1, 1] - jac[:, 0, 1] * jac[:, 1, 0]
     radius_d = np.hypot(distorted[:, 0], distorted[:, 1])
@@ -182,20 +204,41 @@ def check_fisheye(camera):
             f'(fx={camera.fx:g}, fy={camera.fy:g})')
 
 
+def _undistort_or_refuse(camera, px, where):
+    """Return the rays of pixels ``px``; refuse the camera if one cannot be undistorted."""
+    xy_n = camera.undistort_pixels(px)
+    bad = ~np.all(np.isfinite(xy_n), axis=1)
+    if np.any(bad):
+        u, v = px[int(np.argmax(bad))]
+        raise CameraModelError(
+            f'{camera.distortion_model} distortion {_coefficients(camera)} cannot be inverted '
+            f'at pixel ({u:.0f}, {v:.0f}) of the {camera.width}x{camera.height} image ({where}; '
+            'beyond the fold of the lens model)')
+    return xy_n
+
+
 def check_camera_geometry(camera):
-    """Raise CameraModelError unless ``camera`` describes a physically possible camera."""
+    """Raise CameraModelError unless ``camera`` describes a physically possible camera.
+
+    The lens must be invertible and monotonic over the ellipse inscribed in the image (full
+    width and full height); a fold only in the corners beyond it is tolerated, as calibrations
+    fitted without corner data often have one: pixels there have no ray (NaN) and hands there
+    are dropped.
+    """
     check_intrinsics(camera)
     with np.errstate(all='ignore'):
         if camera.distortion_model == distortion.EQUIDISTANT and not camera.rectified:
             check_fisheye(camera)
             return
-        xy_n = camera.undistort_pixels(pixel_grid(camera.width, camera.height))
-        bad = ~np.all(np.isfinite(xy_n), axis=1)
-        if np.any(bad):
-            px = pixel_grid(camera.width, camera.height)[int(np.argmax(bad))]
-            raise CameraModelError(
-                f'{camera.distortion_model} distortion {_coefficients(camera)} cannot be '
-                f'inverted at pixel ({px[0]:.0f}, {px[1]:.0f}) of the {camera.width}x'
-                f'{camera.height} image (beyond the fold of the lens model)')
-        check_lens(camera, xy_n)
-        check_field_of_view(camera, xy_n)
+        width, height = camera.width, camera.height
+        ellipse_n = _undistort_or_refuse(camera, ellipse_pixels(width, height),
+                                         'on the image edges')
+        grid = pixel_grid(width, height)
+        inner_n = _undistort_or_refuse(camera, grid[inside_ellipse(grid, width, height)],
+                                       'inside the image')
+        check_lens(camera, ellipse_n, inner_n)
+        corners = np.array([[-0.5, -0.5], [width - 0.5, -0.5], [-0.5, height - 0.5],
+                            [width - 0.5, height - 0.5]])
+        corners_n = camera.undistort_pixels(corners)
+        check_field_of_view(camera, ellipse_n,
+                            corners_n[np.all(np.isfinite(corners_n), axis=1)])
