@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hand_mesh_ros.core import distortion
 from hand_mesh_ros.core.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.errors import CameraModelError, HandMeshError
 
@@ -102,13 +103,15 @@ def test_undistort_agrees_with_opencv_iterative_solver():
 
 
 def test_undistort_beyond_fold_is_nan_not_garbage():
-    camera = CameraModel.from_camera_info_fields(
-        640, 480, 'plumb_bob', (-0.9, 0.0, 0.0, 0.0, 0.0), K_PLAIN, EYE, NO_P)
     # The radial map r (1 - 0.9 r^2) peaks at r = 0.61 (r_d = 0.41): r_d = 0.6 has no preimage.
-    px = np.array([[352.0 + 600.0 * 0.6, 231.0], [352.0 + 600.0 * 0.2, 231.0], [np.nan, 1.0]])
-    rays = camera.undistort_pixels(px)
+    xy_d = np.array([[0.6, 0.0], [0.2, 0.0], [np.nan, 1.0]])
+    rays = distortion.undistort_normalized(xy_d, 'plumb_bob', (-0.9, 0.0, 0.0, 0.0, 0.0))
     assert np.all(np.isnan(rays[0])) and np.all(np.isnan(rays[2]))
     assert np.all(np.isfinite(rays[1]))
+    # A camera whose image reaches beyond that fold is refused, not used with NaN rays.
+    with pytest.raises(CameraModelError, match='cannot be inverted at pixel'):
+        CameraModel.from_camera_info_fields(
+            640, 480, 'plumb_bob', (-0.9, 0.0, 0.0, 0.0, 0.0), K_PLAIN, EYE, NO_P)
 
 
 @pytest.mark.parametrize('model', list(DISTORTIONS))
@@ -198,9 +201,9 @@ def _bad_k(index, value):
     ({'k': _bad_k(8, 0.0)}, 'last row'),
     ({'k': (1.0, 2.0)}, 'k must have 9'),
     ({'distortion_model': 'kannala_brandt'}, 'unknown distortion_model'),
-    ({'d': (0.1, 0.0, 0.0, 0.0)}, 'needs 5 coefficients'),
-    ({'distortion_model': 'rational_polynomial'}, 'needs 8 coefficients'),
-    ({'distortion_model': 'equidistant'}, 'needs 4 coefficients'),
+    ({'d': (0.1, 0.0, 0.0)}, 'needs 4 or 5 or 8 or 12 or 14 coefficients'),
+    ({'distortion_model': 'rational_polynomial', 'd': (0.1,) * 6}, 'got 6'),
+    ({'distortion_model': 'equidistant'}, 'needs 4 coefficients in D, got 5'),
     ({'d': (0.1, float('nan'), 0.0, 0.0, 0.0)}, 'NaN'),
     ({'width': 0}, 'not positive'),
     ({'roi': (100, 0, 480, 600, False)}, 'outside'),

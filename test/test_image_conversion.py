@@ -146,6 +146,10 @@ def test_compressed_bad_inputs():
     msg.data = b'not a jpeg at all' * 10
     with pytest.raises(ImageConversionError) as info:
         ic.compressed_to_rgb(msg)
+    assert info.value.reason == 'unsupported_format'
+    msg.data = b'\xff\xd8\xff\xe0' + b'\x00' * 40      # a JPEG signature, then garbage
+    with pytest.raises(ImageConversionError) as info:
+        ic.compressed_to_rgb(msg)
     assert info.value.reason == 'decode_failed'
     ok, png = cv2.imencode('.png', np.zeros((20, 30, 3), np.uint8))
     msg.data = png.tobytes()
@@ -165,3 +169,46 @@ def test_numpy_to_image_round_trip(encoding):
         np.testing.assert_array_equal(np.frombuffer(msg.data, np.uint8)[:3], rgb[0, 0, ::-1])
     with pytest.raises(ValueError):
         ic.rgb_to_image(rgb[:, :, 0])
+
+
+class _UntouchableImage:
+    """An Image whose ``data`` must not be read (a refused 8K frame would be copied)."""
+
+    def __init__(self, width, height, encoding='rgb8', step=None):
+        self.width, self.height, self.encoding = width, height, encoding
+        self.step = width * 3 if step is None else step
+        self.is_bigendian = 0
+
+    @property
+    def data(self):
+        raise AssertionError('image data was touched before the header was checked')
+
+
+@pytest.mark.parametrize('width, height, encoding, step, reason', [
+    (7680, 4320, 'rgb8', None, 'too_large'),                 # 8K: 99.5 MB
+    (2 ** 31 - 1, 2 ** 31 - 1, 'rgb8', None, 'too_large'),
+    (16385, 1024, 'mono16', 32770, 'too_large'),              # just over 4096 x 4096
+    (0, 4320, 'rgb8', None, 'empty'),
+    (640, 480, 'yuv422', 1280, 'unknown_encoding'),
+    (640, 480, 'rgb8', 1000, 'bad_step'),
+    (640, 480, 'mono16', 1281, 'bad_step'),
+])
+def test_refused_frames_are_refused_on_their_header_without_touching_data(
+        width, height, encoding, step, reason):
+    with pytest.raises(ImageConversionError) as info:
+        ic.image_to_rgb(_UntouchableImage(width, height, encoding, step),
+                        max_pixels=4096 * 4096)
+    assert info.value.reason == reason
+
+
+def test_an_accepted_frame_is_an_owned_copy_of_the_used_pixels_only(monkeypatch):
+    rgb = _random_rgb(48, 64, seed=3)
+    padded = np.zeros((48, 64 * 3 + 5000), np.uint8)         # a huge row padding is not copied
+    padded[:, :64 * 3] = rgb.reshape(48, -1)
+    msg = Image(width=64, height=48, encoding='rgb8', step=64 * 3 + 5000)
+    msg.data = padded.tobytes()
+    monkeypatch.setattr(ic, '_cv_bridge', lambda: None)
+    out = ic.image_to_rgb(msg)
+    np.testing.assert_array_equal(out, rgb)
+    assert out.nbytes == rgb.nbytes
+    assert not np.shares_memory(out, np.frombuffer(msg.data, np.uint8))

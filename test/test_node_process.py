@@ -400,4 +400,4 @@ def test_compressed_input_is_decoded(harness):
     assert h.pipeline.frames[0].camera.fx == FX
     msg.data = b'garbage' * 3
     pub.publish(msg)
-    assert h.wait(lambda: h.node.stats.bad_input['image_decode_failed'] == 1)
+    assert h.wait(lambda: h.node.stats.bad_input['image_unsupported_format'] == 1)

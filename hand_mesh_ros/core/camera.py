@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from hand_mesh_ros.core import distortion
+from hand_mesh_ros.core.camera_checks import check_camera_geometry
 from hand_mesh_ros.core.errors import CameraModelError
 
 #: Field of view assumed horizontally when no camera_info is available (typical webcam).
@@ -132,7 +133,9 @@ class CameraModel:
 
         Raises
         ------
-        CameraModelError: for any invalid or unsupported combination of fields.
+        CameraModelError: for any invalid or unsupported combination of fields, and (full
+            intrinsics) for a physically impossible camera
+            (:func:`hand_mesh_ros.core.camera_checks.check_camera_geometry`).
 
         """
         name = str(distortion_model).strip().lower()
@@ -184,6 +187,8 @@ class CameraModel:
             r=r_arr, p=p_arr, binning_x=bx, binning_y=by,
             roi=(int(x_off), int(y_off), int(roi_h), int(roi_w), bool(do_rect)))
         camera.validate()
+        if camera.mode is CameraMode.FULL_INTRINSICS:
+            check_camera_geometry(camera)
         return camera
 
     @classmethod
@@ -220,12 +225,13 @@ class CameraModel:
         if not np.allclose(self.k[2], [0.0, 0.0, 1.0]) or self.k[1, 0] != 0.0:
             raise CameraModelError(f'K must be upper triangular with last row [0, 0, 1]: '
                                    f'{self.k.tolist()}')
-        expected = distortion.COEFFICIENT_COUNT.get(self.distortion_model)
-        if expected is None:
+        accepted = distortion.ACCEPTED_LENGTHS.get(self.distortion_model)
+        if accepted is None:
             raise CameraModelError(f'unknown distortion model {self.distortion_model!r}')
-        if self.d.size != expected:
+        if self.d.size not in accepted:
             raise CameraModelError(
-                f'{self.distortion_model} needs {expected} coefficients in D, got {self.d.size}')
+                f'{self.distortion_model} needs {" or ".join(map(str, accepted))} coefficients '
+                f'in D, got {self.d.size}')
         rot = self.r_proj_cam
         if not np.allclose(rot @ rot.T, np.eye(3), atol=1e-6) or np.linalg.det(rot) <= 0.0:
             raise CameraModelError('R is not a rotation matrix')

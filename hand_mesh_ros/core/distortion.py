@@ -11,6 +11,13 @@ Models (ROS ``distortion_model`` names, coefficient order as in the CameraInfo `
 - ``equidistant``: (k1, k2, k3, k4), fisheye: theta_d = theta (1 + k1 theta^2 + ... k4 theta^8)
   with theta = atan(r); the distorted point is (theta_d / r) (x, y).
 - ``none``: identity.
+
+Like OpenCV (and ``image_geometry``), ``plumb_bob`` and ``rational_polynomial`` accept every
+length of ``D`` that OpenCV's standard model accepts (:data:`ACCEPTED_LENGTHS`): 4, 5, 8, 12 or
+14 coefficients in OpenCV order (k1, k2, p1, p2[, k3[, k4, k5, k6[, s1, s2, s3, s4[, tau_x,
+tau_y]]]]); missing ones are zero. s1..s4 are the thin-prism terms (x += s1 r^2 + s2 r^4,
+y += s3 r^2 + s4 r^4) and tau_x, tau_y the tilted-sensor angles (OpenCV's
+``computeTiltProjectionMatrix``). Camera drivers publish such lengths (OAK-D: 14).
 """
 
 import numpy as np
@@ -20,18 +27,45 @@ RATIONAL_POLYNOMIAL = 'rational_polynomial'
 EQUIDISTANT = 'equidistant'
 NO_DISTORTION = 'none'
 
-#: Number of coefficients in ``D`` for each supported model.
+#: Number of coefficients in ``D`` that ROS documents for each supported model.
 COEFFICIENT_COUNT = {PLUMB_BOB: 5, RATIONAL_POLYNOMIAL: 8, EQUIDISTANT: 4, NO_DISTORTION: 0}
+
+_OPENCV_LENGTHS = (4, 5, 8, 12, 14)
+#: Lengths of ``D`` accepted for each model (those OpenCV accepts).
+ACCEPTED_LENGTHS = {PLUMB_BOB: _OPENCV_LENGTHS, RATIONAL_POLYNOMIAL: _OPENCV_LENGTHS,
+                    EQUIDISTANT: (4,), NO_DISTORTION: (0,)}
 
 
 def _rational_coefficients(model, d):
-    """Return (k1, k2, p1, p2, k3, k4, k5, k6) for the Brown-Conrady family."""
-    coeffs = np.zeros(8)
-    if model == PLUMB_BOB:
-        coeffs[:5] = d
-    elif model == RATIONAL_POLYNOMIAL:
-        coeffs[:] = d
+    """Return the 14 OpenCV coefficients (k1..k6, p1, p2, s1..s4, tau_x, tau_y), zero-padded."""
+    coeffs = np.zeros(14)
+    values = np.asarray(d, dtype=float).reshape(-1)[:14]
+    coeffs[:values.size] = values
     return coeffs
+
+
+def _tilt_matrix(tau_x, tau_y):
+    """Return OpenCV's 3x3 tilted-sensor projection matrix for the angles (radians)."""
+    cx, sx, cy, sy = np.cos(tau_x), np.sin(tau_x), np.cos(tau_y), np.sin(tau_y)
+    rot_x = np.array([[1.0, 0.0, 0.0], [0.0, cx, sx], [0.0, -sx, cx]])
+    rot_y = np.array([[cy, 0.0, -sy], [0.0, 1.0, 0.0], [sy, 0.0, cy]])
+    rot = rot_y @ rot_x
+    proj_z = np.array([[rot[2, 2], 0.0, -rot[0, 2]], [0.0, rot[2, 2], -rot[1, 2]],
+                       [0.0, 0.0, 1.0]])
+    return proj_z @ rot
+
+
+def _apply_tilt(xy, jac, tau_x, tau_y):
+    """Apply the tilt homography to (N, 2) points and chain it into their (N, 2, 2) Jacobian."""
+    mat = _tilt_matrix(tau_x, tau_y)
+    hom = xy @ mat[:, :2].T + mat[:, 2]
+    inv_w = 1.0 / hom[:, 2]
+    out = hom[:, :2] * inv_w[:, None]
+    if jac is None:
+        return out, None
+    # d(out_i)/d(xy) = (M[i, :2] - out_i M[2, :2]) / w
+    d_tilt = (mat[None, :2, :2] - out[:, :, None] * mat[None, 2:3, :2]) * inv_w[:, None, None]
+    return out, d_tilt @ jac
 
 
 def distort(xy_n, model, d):
@@ -79,7 +113,9 @@ def distort_with_jacobian(xy_n, model, d, jacobian=True):
         return xy_n.copy(), jac
     if model == EQUIDISTANT:
         return _equidistant(x, y, np.asarray(d, dtype=float))
-    k1, k2, p1, p2, k3, k4, k5, k6 = _rational_coefficients(model, d)
+    k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4, tau_x, tau_y = (
+        _rational_coefficients(model, d))
+    tilted = tau_x != 0.0 or tau_y != 0.0
     r2 = x * x + y * y
     num = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
     den = 1.0 + r2 * (k4 + r2 * (k5 + r2 * k6))
@@ -88,17 +124,22 @@ def distort_with_jacobian(xy_n, model, d, jacobian=True):
     c = num / den
     dc = (dnum * den - num * dden) / (den * den)  # d c / d r2
     xy = x * y
-    xd = x * c + 2.0 * p1 * xy + p2 * (r2 + 2.0 * x * x)
-    yd = y * c + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * xy
+    xd = x * c + 2.0 * p1 * xy + p2 * (r2 + 2.0 * x * x) + r2 * (s1 + s2 * r2)
+    yd = y * c + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * xy + r2 * (s3 + s4 * r2)
+    out = np.stack([xd, yd], axis=1)
     if not jacobian:
-        return np.stack([xd, yd], axis=1), None
+        return _apply_tilt(out, None, tau_x, tau_y) if tilted else (out, None)
     jac = np.empty((n, 2, 2))
     cross = 2.0 * xy * dc + 2.0 * p1 * x + 2.0 * p2 * y
-    jac[:, 0, 0] = c + 2.0 * x * x * dc + 2.0 * p1 * y + 6.0 * p2 * x
-    jac[:, 0, 1] = cross
-    jac[:, 1, 0] = cross
-    jac[:, 1, 1] = c + 2.0 * y * y * dc + 6.0 * p1 * y + 2.0 * p2 * x
-    return np.stack([xd, yd], axis=1), jac
+    prism_x = 2.0 * (s1 + 2.0 * s2 * r2)   # d(s1 r^2 + s2 r^4) / d(x or y), over x or y
+    prism_y = 2.0 * (s3 + 2.0 * s4 * r2)
+    jac[:, 0, 0] = c + 2.0 * x * x * dc + 2.0 * p1 * y + 6.0 * p2 * x + prism_x * x
+    jac[:, 0, 1] = cross + prism_x * y
+    jac[:, 1, 0] = cross + prism_y * x
+    jac[:, 1, 1] = c + 2.0 * y * y * dc + 6.0 * p1 * y + 2.0 * p2 * x + prism_y * y
+    if tilted:
+        return _apply_tilt(out, jac, tau_x, tau_y)
+    return out, jac
 
 
 def _theta_poly(theta, d):

@@ -14,6 +14,7 @@ always raises :class:`hand_mesh_ros.core.errors.ImageConversionError` with a ``r
 import numpy as np
 
 from hand_mesh_ros.core.errors import ImageConversionError
+from hand_mesh_ros.core.image_header import declared_image_size
 
 #: Default largest accepted image, in pixels (4096 x 4096; an 8K frame is refused).
 DEFAULT_MAX_PIXELS = 4096 * 4096
@@ -83,7 +84,7 @@ def image_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS, use_cv_bridge=True):
     if encoding not in ENCODINGS:
         raise ImageConversionError(
             'unsupported image encoding %r (supported: %s)'
-            % (msg.encoding, ', '.join(sorted(ENCODINGS))), 'unknown_encoding')
+            % (str(msg.encoding)[:40], ', '.join(sorted(ENCODINGS))), 'unknown_encoding')
     width, height, step = int(msg.width), int(msg.height), int(msg.step)
     check_image_size(width, height, max_pixels)
     channels, depth_bytes, order = ENCODINGS[encoding]
@@ -125,23 +126,35 @@ def _convert(data, width, height, step, channels, depth_bytes, order, is_bigendi
 def compressed_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
     """Decode a sensor_msgs/CompressedImage (jpeg, png, ...) to (H, W, 3) uint8 RGB.
 
+    The size the data declares (JPEG SOFn, PNG IHDR) is checked against ``max_pixels``
+    *before* decoding (:func:`hand_mesh_ros.core.image_header.declared_image_size`): a small
+    file declaring a huge image is refused without allocating it. Only JPEG and PNG are
+    decoded, recognised by their signature (the ``format`` string is not trusted).
+
     Raises:
-        ImageConversionError: empty data, undecodable data, zero or absurd size.
+        ImageConversionError: empty data, a format other than JPEG or PNG, undecodable data,
+            zero or absurd (declared or decoded) size.
 
     """
     import cv2
     data = np.frombuffer(msg.data, dtype=np.uint8)
     if data.size == 0:
         raise ImageConversionError('compressed image has no data', 'empty')
+    kind, width, height = declared_image_size(memoryview(data))
+    check_image_size(width, height, max_pixels)
     try:
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as exc:
         raise ImageConversionError('cannot decode compressed image (format %r): %s'
-                                   % (msg.format, exc), 'decode_failed') from exc
+                                   % (str(msg.format)[:40], exc), 'decode_failed') from exc
     if bgr is None:
-        raise ImageConversionError('cannot decode compressed image (format %r)' % msg.format,
+        raise ImageConversionError('cannot decode compressed image (format %r)'
+                                   % str(msg.format)[:40],
                                    'decode_failed')
-    check_image_size(bgr.shape[1], bgr.shape[0], max_pixels)
+    if sorted(bgr.shape[:2]) != sorted((height, width)):   # EXIF orientation may transpose
+        raise ImageConversionError(
+            'decoded %s is %dx%d but its header declares %dx%d'
+            % (kind, bgr.shape[1], bgr.shape[0], width, height), 'decode_failed')
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 

@@ -95,7 +95,8 @@ class HandMeshNode(Node):
         self._camera = camera_info.CameraResolver(
             capacity=values['input.camera_info_cache_size'],
             fallback_mode=values['camera.fallback_mode'],
-            assumed_hfov_deg=values['camera.assumed_hfov_deg'])
+            assumed_hfov_deg=values['camera.assumed_hfov_deg'],
+            stale_after_s=values['input.camera_info_timeout_s'])
         self._markers = MarkerBuilder(lifetime_s=values['output.marker_lifetime_s'])
         self._fast_markers = marker_serialization.self_test()
         self._last_report = None
@@ -148,6 +149,8 @@ class HandMeshNode(Node):
         if 'camera.fallback_mode' in changes or 'camera.assumed_hfov_deg' in changes:
             self._camera.set_fallback(new_values['camera.fallback_mode'],
                                       new_values['camera.assumed_hfov_deg'])
+        if 'input.camera_info_timeout_s' in changes:
+            self._camera.stale_after_s = new_values['input.camera_info_timeout_s']
         if 'output.marker_lifetime_s' in changes:
             self._markers.lifetime_s = new_values['output.marker_lifetime_s']
         self._values = new_values
@@ -161,8 +164,12 @@ class HandMeshNode(Node):
         self._stats.image_received(dropped)
 
     def _on_camera_info(self, msg):
-        """Store a camera_info for pairing by stamp."""
-        self._camera.add_camera_info(msg)
+        """Store a camera_info for pairing by stamp (one with an invalid stamp is skipped)."""
+        problem = camera_info.stamp_problem(msg.header.stamp)
+        if problem:
+            self._bad_input('camera_info_bad_stamp', 'camera_info dropped: %s' % problem)
+            return
+        self._camera.add_camera_info(msg, received_ns=time.monotonic_ns())
 
     # ------------------------------------------------------------------ worker
     def _warn(self, kind, message):
@@ -200,6 +207,13 @@ class HandMeshNode(Node):
     def _process(self, item):
         """Convert, pair with camera_info, run the pipeline and publish (worker thread)."""
         msg, received_mono_ns, _ = item
+        for kind, problem in (
+                ('image_bad_stamp', camera_info.stamp_problem(msg.header.stamp)),
+                ('image_bad_frame_id', msg.header.frame_id
+                 and parameters.frame_id_problem(msg.header.frame_id, 'header.frame_id'))):
+            if problem:    # never published: an output carries the input's stamp and frame
+                self._bad_input(kind, 'image dropped: %s' % problem)
+                return
         stamp_ns = camera_info.stamp_to_ns(msg.header.stamp)
         frame_id = msg.header.frame_id or self._values['input.default_frame_id']
         if not msg.header.frame_id:
@@ -210,7 +224,7 @@ class HandMeshNode(Node):
             self._bad_input('image_' + exc.reason, 'image dropped: %s' % exc)
             return
         height, width = rgb.shape[:2]
-        resolution = self._camera.resolve(stamp_ns, width, height)
+        resolution = self._camera.resolve(stamp_ns, width, height, received_mono_ns)
         self._stats.camera(resolution)
         if resolution.status == camera_info.STATUS_UNPAIRED:
             if not self._unpaired_warned:   # the documented fallback: warn once

@@ -8,13 +8,63 @@ read-only parameters need a restart (they are set from the params file or the co
 """
 
 from dataclasses import dataclass
+import math
 import re
 from typing import Optional, Tuple
 
 from hand_mesh_ros.core.config import PipelineConfig
 
 _PIPELINE_DEFAULTS = PipelineConfig().as_flat_dict()
-_FRAME_PREFIX = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
+
+#: TF frame ids (REP 103/105 names such as ``camera_optical_frame`` or ``robot1/camera``):
+#: ASCII letters, digits, '_', '-', '.', '/'-separated parts, no leading or trailing '/',
+#: no whitespace; checked with fullmatch (``$`` would accept a trailing newline).
+FRAME_ID_PATTERN = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*')
+FRAME_ID_MAX_LENGTH = 256
+#: output.tf_prefix: a letter, then letters, digits or '_' (frames <prefix>_<side>_<bone>).
+TF_PREFIX_PATTERN = re.compile(r'[A-Za-z][A-Za-z0-9_]*')
+TF_PREFIX_MAX_LENGTH = 64
+#: Paths (model.models_dir, model.mano_path): no control characters, bounded length.
+PATH_PATTERN = re.compile(r'[^\x00-\x1f\x7f]*')
+PATH_MAX_LENGTH = 4096
+
+
+def name_problem(value, pattern, max_length, what, allow_empty=False):
+    """Return why ``value`` is not a valid name for ``what``, or '' when it is."""
+    if not isinstance(value, str):
+        return '%s must be a string, got %r' % (what, value)
+    if not value:
+        return '' if allow_empty else '%s must not be empty' % what
+    if len(value) > max_length:
+        return '%s is %d characters long (at most %d)' % (what, len(value), max_length)
+    if not pattern.fullmatch(value):
+        return '%s %r is not allowed (%s)' % (what, value[:80], _RULES_TEXT[pattern.pattern])
+    return ''
+
+
+_RULES_TEXT = {
+    FRAME_ID_PATTERN.pattern: "ASCII letters, digits, '_', '-', '.', parts separated by '/', "
+                              "no whitespace, no leading or trailing '/'",
+    TF_PREFIX_PATTERN.pattern: "a letter followed by letters, digits or '_'",
+    PATH_PATTERN.pattern: 'no control characters such as a newline',
+}
+
+
+def frame_id_problem(frame_id, what='frame id'):
+    """Return why ``frame_id`` is not a valid TF frame id, or '' when it is."""
+    return name_problem(frame_id, FRAME_ID_PATTERN, FRAME_ID_MAX_LENGTH, what)
+
+
+#: Validation of every string parameter: name -> ``check(value) -> problem or ''``.
+STRING_RULES = {
+    'output.tf_prefix': lambda v: name_problem(v, TF_PREFIX_PATTERN, TF_PREFIX_MAX_LENGTH,
+                                               'output.tf_prefix'),
+    'input.default_frame_id': lambda v: frame_id_problem(v, 'input.default_frame_id'),
+    'model.models_dir': lambda v: name_problem(v, PATH_PATTERN, PATH_MAX_LENGTH,
+                                               'model.models_dir', allow_empty=True),
+    'model.mano_path': lambda v: name_problem(v, PATH_PATTERN, PATH_MAX_LENGTH,
+                                              'model.mano_path', allow_empty=True),
+}
 
 
 @dataclass(frozen=True)
@@ -41,14 +91,19 @@ class ParamSpec:
             value = float(value)
         if type(value) is not kind:
             return '%s must be a %s, got %r' % (self.name, kind.__name__, value)
+        if kind is float and not math.isfinite(value):
+            return '%s must be a finite number, got %r' % (self.name, value)
         if self.min_value is not None and value < self.min_value:
             return '%s must be >= %s, got %r' % (self.name, self.min_value, value)
         if self.max_value is not None and value > self.max_value:
             return '%s must be <= %s, got %r' % (self.name, self.max_value, value)
         if self.choices and value not in self.choices:
             return '%s must be one of %s, got %r' % (self.name, ', '.join(self.choices), value)
-        if self.name == 'output.tf_prefix' and not _FRAME_PREFIX.match(value):
-            return 'output.tf_prefix must be a letter followed by letters, digits or _'
+        if kind is str and not self.choices:
+            rule = STRING_RULES.get(self.name)
+            if rule is None:
+                return '%s has no validation rule (add one to STRING_RULES)' % self.name
+            return rule(value)
         return ''
 
 
@@ -144,6 +199,10 @@ PARAMETERS = (
               min_value=1, max_value=1000),
     ParamSpec('input.default_frame_id', 'camera_optical_frame', 'Frame id used for images '
               'whose header.frame_id is empty.'),
+    ParamSpec('input.camera_info_timeout_s', 2.0, 'Seconds without a new camera_info after '
+              'which the last one is stale: images then use camera.fallback_mode (status '
+              'stale) until camera_info comes back (0 = never stale).',
+              min_value=0.0, max_value=3600.0),
     # --- node output ---
     ParamSpec('output.publish_tf', True, 'Publish a TF frame per hand bone on /tf.'),
     ParamSpec('output.publish_markers', True, 'Publish RViz markers on /hand/markers.'),
