@@ -113,7 +113,8 @@ if [ ! -f "$STAMPS/cmake-exports" ]; then
   py_inc=$("$PYBIN" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
   np_inc=$("$PYBIN" -c 'import numpy; print(numpy.get_include())')
   log "rewriting rosidl CMake exports to $py_inc and $np_inc"
-  grep -l '/opt/python/' "$VENV"/share/*/cmake/*.cmake 2>/dev/null | while read -r f; do
+  # (grep finds nothing once rewritten: a re-run after a requirements change must go on)
+  { grep -l '/opt/python/' "$VENV"/share/*/cmake/*.cmake 2>/dev/null || true; } | while read -r f; do
     # Any builder interpreter (/opt/python/cp3XY-cp3XY), numpy 1.x (core) or 2.x (_core).
     sed -i -E \
       -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_?core/include#$np_inc#g" \

@@ -84,3 +84,71 @@ def test_output_topics_are_relative_except_tf_and_diagnostics():
     assert resolved['poses'] == '/left_cam/hand/poses'
     assert resolved['debug_image'] == '/left_cam/hand/debug_image'
     assert resolved['tf'] == '/tf' and resolved['diagnostics'] == '/diagnostics'
+
+
+class _NoHandPipeline:
+    """Pipeline stand-in for the clock test: every image processed, no hand found."""
+
+    backend_name = 'test'
+
+    def __init__(self, config, log=None):
+        self.frames = []
+
+    def process(self, frame):
+        from hand_mesh_ros.core.types import FrameResult
+        self.frames.append(frame)
+        return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
+                           image_size=(frame.rgb.shape[1], frame.rgb.shape[0]))
+
+    def update_config(self, config):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize('use_sim_time', [True, False])
+def test_image_age_is_measured_on_the_node_clock(use_sim_time):
+    """Under sim time (/clock from a bag) the age is stamp -> sim now, not wall time."""
+    import time
+    import numpy as np
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import Image
+    from hand_mesh_ros.ros.image_conversion import rgb_to_image
+    from hand_mesh_ros.ros.node import HandMeshNode
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=14)
+    sim_now_ns = 1_000 * 1_000_000_000            # a bag recorded long ago: t = 1000 s
+    try:
+        node = HandMeshNode(pipeline_factory=_NoHandPipeline, context=context,
+                            parameter_overrides=[Parameter('use_sim_time', value=use_sim_time)])
+        feeder = rclpy.create_node('clock_feeder', context=context)
+        clock_pub = feeder.create_publisher(Clock, '/clock', 10)
+        image_pub = feeder.create_publisher(Image, 'image', 10)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        executor.add_node(feeder)
+        deadline = time.monotonic() + 20.0
+        while node.stats.snapshot()['age_p50_ms'] is None and time.monotonic() < deadline:
+            clock = Clock()
+            clock.clock.sec = sim_now_ns // 1_000_000_000
+            clock_pub.publish(clock)
+            stamp = Clock().clock
+            stamp.sec = sim_now_ns // 1_000_000_000 - 1    # the image is 1 s old in sim time
+            image_pub.publish(rgb_to_image(np.full((8, 8, 3), 50, np.uint8), stamp=stamp,
+                                           frame_id='cam'))
+            executor.spin_once(timeout_sec=0.1)
+        age_ms = node.stats.snapshot()['age_p50_ms']
+        node.close()
+        executor.shutdown()
+        node.destroy_node()
+        feeder.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert age_ms is not None
+    if use_sim_time:
+        assert 990.0 <= age_ms <= 1100.0, age_ms
+    else:   # wall clock: the 1970 + 999 s stamp is decades old
+        assert age_ms > 1e12, age_ms
