@@ -210,3 +210,39 @@ def test_generate_launch_description_when_launch_is_installed():
     description = module.generate_launch_description()
     declared = {e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     assert declared == EXPECTED_ARGUMENTS
+
+
+@pytest.mark.parametrize('arguments', [
+    {'rviz': 'true'}, {'params_file': '/nonexistent/params.yaml'}, {'log_level': 'verbose'},
+    {'namespace': 'cam_a', 'use_sim_time': 'maybe'}])
+def test_real_launch_refuses_bad_arguments_before_starting_a_process(arguments):
+    """Under the real launch/launch_ros (a ROS install): exit code 1, no process started.
+
+    (The messages themselves are checked in test_bad_arguments_are_refused_before_...)
+    """
+    pytest.importorskip('launch_ros', reason='launch/launch_ros are not on PyPI')
+    import ament_index_python.packages as ament
+    try:
+        ament.get_package_share_directory('hand_mesh_ros')
+    except (ament.PackageNotFoundError, EnvironmentError):
+        pytest.skip('hand_mesh_ros is not installed in a ROS workspace (colcon build)')
+    if 'rviz' in arguments:
+        try:
+            ament.get_package_prefix('rviz2')
+            pytest.skip('rviz2 is installed here')
+        except ament.PackageNotFoundError:
+            pass
+    from launch import LaunchDescription, LaunchService
+    from launch.actions import IncludeLaunchDescription, RegisterEventHandler
+    from launch.event_handlers import OnProcessStart
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    started = []
+    service = LaunchService()
+    service.include_launch_description(LaunchDescription([
+        RegisterEventHandler(OnProcessStart(on_start=lambda event, context: started.append(
+            event.action.name))),
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(str(LAUNCH)),
+                                 launch_arguments=list(arguments.items()))]))
+    code = service.run()
+    assert code == 1
+    assert started == []

@@ -57,10 +57,14 @@ def test_two_nodes_in_two_namespaces_keep_their_outputs_apart(tmp_path):
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     got = {'/cam_a/hand/poses': [], '/cam_b/hand/poses': [], '/hand/poses': []}
+    statuses = set()
     reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     for topic in got:
         node.create_subscription(HandPoseArray, topic,
                                  lambda msg, topic=topic: got[topic].append(msg), reliable)
+    from diagnostic_msgs.msg import DiagnosticArray
+    node.create_subscription(DiagnosticArray, '/diagnostics', lambda msg: statuses.update(
+        s.name for s in msg.status), 10)
     children = []
     try:
         for cam, blank in (('cam_a', False), ('cam_b', True)):
@@ -79,7 +83,7 @@ def test_two_nodes_in_two_namespaces_keep_their_outputs_apart(tmp_path):
         while time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
             if (sum(1 for m in got['/cam_a/hand/poses'] if m.hands) >= 5
-                    and len(got['/cam_b/hand/poses']) >= 5):
+                    and len(got['/cam_b/hand/poses']) >= 5 and len(statuses) >= 2):
                 break
             dead = [c.name for c in children if not c.running()]
             assert not dead, '%s exited:\n%s' % (dead, '\n'.join(
@@ -100,6 +104,8 @@ def test_two_nodes_in_two_namespaces_keep_their_outputs_apart(tmp_path):
     assert all(m.header.frame_id == 'cam_b_optical_frame' and not m.hands
                for m in got['/cam_b/hand/poses'])
     assert got['/hand/poses'] == [] and publishers_on_root == 0
+    # One /diagnostics status per node, named after it.
+    assert statuses == {'cam_a/hand_mesh_node: pipeline', 'cam_b/hand_mesh_node: pipeline'}
     for cam in ('cam_a', 'cam_b'):
         for suffix in ('image', 'camera_info', 'hand/poses', 'hand/mesh'):
             assert '/%s/%s' % (cam, suffix) in topics, sorted(topics)

@@ -278,8 +278,11 @@ class HandMeshNode(Node):
         snapshot = self._stats.snapshot()
         header = messages.make_header(self.get_clock().now().nanoseconds,
                                       self._values['input.default_frame_id'])
+        # Named after the node ('cam_a/hand_mesh_node: pipeline' in a namespace): two nodes on
+        # two cameras must not report as one on the global /diagnostics.
         self._diag_pub.publish(diagnostics.diagnostic_array(
-            snapshot, header, self._backend, previous=self._last_report))
+            snapshot, header, self._backend, previous=self._last_report,
+            name='%s: pipeline' % self.get_fully_qualified_name().lstrip('/')))
         self._last_report = snapshot
 
     # ------------------------------------------------------------------ public
