@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --ros=*) ROS_DISTRO_WHEELS="${1#--ros=}" ;;
     --python) PY_REQUEST="${2:?--python needs an interpreter}"; shift ;;
     --python=*) PY_REQUEST="${1#--python=}" ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bootstrap.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift

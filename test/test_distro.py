@@ -55,6 +55,9 @@ def test_uncalibrated_camera_info_falls_back_to_assumed_fov_and_says_so():
     assert resolution.mode == 'assumed_fov'
     assert resolution.camera is not None and resolution.camera.mode.value == 'assumed_fov'
     assert 'uncalibrated' in resolution.problem
+    # A message that is all zeros, size too, is not a driver's uncalibrated one: invalid.
+    resolver.add_camera_info(_camera_info([0.0] * 9, width=0, height=0))
+    assert resolver.resolve(5_000_000_000, 640, 480).status == camera_info.STATUS_INVALID
     # weak perspective when configured so; a real K is still full intrinsics.
     resolver.set_fallback('weak_perspective', 60.0)
     assert resolver.resolve(5_000_000_000, 640, 480).mode == 'weak_perspective'
@@ -152,3 +155,21 @@ def test_image_age_is_measured_on_the_node_clock(use_sim_time):
         assert 990.0 <= age_ms <= 1100.0, age_ms
     else:   # wall clock: the 1970 + 999 s stamp is decades old
         assert age_ms > 1e12, age_ms
+
+
+def test_middleware_probe_counts_frames_across_processes():
+    """The README's middleware figures come from this tool: it must count real deliveries."""
+    import json
+    import subprocess
+    import sys
+    proc = subprocess.run(
+        [sys.executable, '-m', 'hand_mesh_ros.tools.middleware_probe', '--frames', '12',
+         '--sizes', '160x120', '--settings', 'recommended', '--json'],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report['profile_variables'] == list(processes.PROFILE_VARIABLES)
+    (case,) = report['cases']
+    assert case['sent'] == 12 and case['size'] == '160x120' and case['setting'] == 'recommended'
+    assert 10 <= case['received'] <= 12   # small images over shared memory: (nearly) all
+    assert 0.0 < case['latency_p50_ms'] < 5000.0
