@@ -144,14 +144,17 @@ def test_camera_source_folder_across_processes(tmp_path):
     assert infos[0].k[2] == 81.5 and infos[0].d[0] == 0.01 and infos[0].width == 160
 
 
-def test_camera_source_sample_video_with_assumed_calibration():
+def test_camera_source_without_calibration_publishes_uncalibrated_camera_info():
     images, infos, code, output = _receive(['-p', 'max_frames:=5', '-p', 'rate_hz:=25.0'], 5)
     assert code == 0, output
-    assert 'ASSUMED calibration' in output
+    assert 'UNCALIBRATED camera_info' in output
     assert len(images) == 5 and len(infos) == 5
     assert [_stamp(m) for m in images] == [_stamp(m) for m in infos]
     assert (images[0].width, images[0].height) == (620, 1080)
-    assert infos[0].k[2] == 310.0 and infos[0].k[5] == 540.0
+    # As a driver without calibration: the size, and K, R, P all zero (never a made-up K
+    # that the node would take for full intrinsics).
+    assert (infos[0].width, infos[0].height) == (620, 1080)
+    assert not any(infos[0].k) and not any(infos[0].p) and not any(infos[0].r)
     assert infos[0].header.frame_id == 'camera_optical_frame'
 
 

@@ -1,11 +1,13 @@
 """A ROS 2 workspace build (`colcon build`) of the same sources succeeds and is usable.
 
 This is what a user with a ROS distribution does; here it runs with pip-installed colcon and
-the ament/rosidl toolchain from the Kilted wheels.
+the ament/rosidl toolchain from the wheels. `colcon test` then runs the package's pytest suite
+through the BUILD_TESTING block of CMakeLists.txt.
 """
 
 import os
 from pathlib import Path
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +37,8 @@ def test_colcon_build_installs_messages_modules_and_executables(tmp_path):
          '--base-paths', str(tmp_path / 'src'),
          '--build-base', str(tmp_path / 'build'), '--install-base', str(tmp_path / 'install'),
          '--event-handlers', 'console_direct-',
-         '--cmake-args', '-DPython3_EXECUTABLE=' + sys.executable, '-DBUILD_TESTING=OFF'],
+         '--cmake-args', '-DPython3_EXECUTABLE=' + sys.executable, '-DBUILD_TESTING=ON',
+         '-DHAND_MESH_TESTS=test/test_ros_messages.py'],
         env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
@@ -64,3 +67,20 @@ def test_colcon_build_installs_messages_modules_and_executables(tmp_path):
     module_file, size = check.stdout.split()
     assert module_file.startswith(str(site))
     assert int(size) > 100
+
+    # `colcon test` runs the package's pytest suite (narrowed here to one file by the
+    # HAND_MESH_TESTS cache variable) and colcon test-result reads its results.
+    test = subprocess.run(
+        [colcon, '--log-base', str(tmp_path / 'log'), 'test',
+         '--base-paths', str(tmp_path / 'src'),
+         '--build-base', str(tmp_path / 'build'), '--install-base', str(tmp_path / 'install'),
+         '--event-handlers', 'console_direct-'],
+        env=run_env, capture_output=True, text=True, timeout=900)
+    assert test.returncode == 0, test.stdout[-4000:] + test.stderr[-4000:]
+    result = subprocess.run(
+        [colcon, 'test-result', '--test-result-base', str(tmp_path / 'build'), '--all'],
+        env=run_env, capture_output=True, text=True, timeout=120)
+    summary = result.stdout.strip().splitlines()[-1]
+    tests, errors, failures = (int(v) for v in re.match(
+        r'Summary: (\d+) tests, (\d+) errors, (\d+) failures', summary).groups())
+    assert tests >= 9 and errors == 0 and failures == 0, result.stdout

@@ -158,6 +158,11 @@ def test_tf_chain_reproduces_the_pose_joints(outputs):
 
 def _compose(frames, child, root):
     """Return the position of ``child`` in ``root`` by chaining TF transforms."""
+    return _compose_matrix(frames, child, root)[:3, 3]
+
+
+def _compose_matrix(frames, child, root):
+    """Return the (4, 4) transform of ``child`` in ``root`` by chaining TF transforms."""
     chain = []
     while child != root:
         t = frames[child]
@@ -175,7 +180,7 @@ def _compose(frames, child, root):
         step[:3, :3] = rot
         step[:3, 3] = [tr.translation.x, tr.translation.y, tr.translation.z]
         matrix = matrix @ step
-    return matrix[:3, 3]
+    return matrix
 
 
 def test_markers_are_well_formed(outputs):
@@ -217,3 +222,39 @@ def test_diagnostics_report_the_backend_and_camera(outputs):
     assert values.get('backend') == 'onnxruntime'
     assert values.get('camera_mode') == 'full_intrinsics'
     assert int(values.get('frames_received', 0)) > 0
+
+
+def test_documented_wrist_axes_match_the_published_tf(outputs):
+    """HandPose.msg: wrist +y towards the middle MCP, +z palmar, +x to the thumb (right)."""
+    tf_by_stamp = {}
+    for msg in outputs['tf']:
+        for t in msg.transforms:
+            tf_by_stamp.setdefault(_stamp_ns(t.header), {})[t.child_frame_id] = t
+    checked = 0
+    for msg in outputs['poses']:
+        if not msg.hands:
+            continue
+        hand = msg.hands[0]
+        side = 'right' if hand.side == hand.SIDE_RIGHT else 'left'
+        frames = tf_by_stamp[_stamp_ns(msg.header)]
+        rotation = _compose_matrix(frames, 'hand_%s_wrist' % side, msg.header.frame_id)[:3, :3]
+        x_axis, y_axis, z_axis = rotation.T
+        joints = np.array([[j.x, j.y, j.z] for j in hand.joints])
+        wrist, index_mcp, middle_mcp, pinky_mcp = joints[[0, 5, 9, 17]]
+        towards_middle = (middle_mcp - wrist) / np.linalg.norm(middle_mcp - wrist)
+        across = (index_mcp - pinky_mcp) / np.linalg.norm(index_mcp - pinky_mcp)
+        assert towards_middle @ y_axis > 0.8
+        thumb_side = across if side == 'right' else -across
+        assert thumb_side @ x_axis > 0.5
+        # Palmar: the palm normal (right-handed wrist frame) agrees with +z; the quaternion of
+        # HandPose.wrist_pose is the same frame.
+        assert np.cross(x_axis, y_axis) @ z_axis > 0.99
+        q = hand.wrist_pose.orientation
+        assert abs(abs(np.dot([q.x, q.y, q.z, q.w], _quaternion_of(rotation))) - 1.0) < 1e-4
+        checked += 1
+    assert checked >= 10
+
+
+def _quaternion_of(rotation):
+    from hand_mesh_ros.ros.tf_frames import rotation_to_quaternion
+    return rotation_to_quaternion(rotation)

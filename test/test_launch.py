@@ -6,6 +6,7 @@ importable (a ROS 2 distribution) generate_launch_description() is also called.
 
 import ast
 import importlib.util
+import os
 from pathlib import Path
 import re
 
@@ -15,9 +16,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'camera.launch.py'
 TREE = ast.parse(LAUNCH.read_text())
-EXPECTED_ARGUMENTS = {'use_camera_source', 'source', 'camera_info_url', 'rate_hz', 'loop',
-                      'frame_id', 'image_topic', 'camera_info_topic', 'params_file', 'rviz',
-                      'rviz_config', 'log_level'}
+EXPECTED_ARGUMENTS = {'namespace', 'use_sim_time', 'use_camera_source', 'source',
+                      'camera_info_url', 'rate_hz', 'loop', 'frame_id', 'image_topic',
+                      'camera_info_topic', 'params_file', 'rviz', 'rviz_config', 'log_level'}
 
 
 def _calls(name):
@@ -55,9 +56,101 @@ def test_every_argument_is_declared_once_with_a_description():
     for name, (default, description) in args.items():
         assert default is not None, name
         assert len(description.strip()) > 15, name
-    used = {_joined_text(c.args[0]) for c in _calls('LaunchConfiguration')}
+    # Every argument is read from the launch configurations by name in the one checking
+    # action (values['name']), and nothing undeclared is read.
+    used = {n.slice.value for n in ast.walk(TREE) if isinstance(n, ast.Subscript)
+            and getattr(n.value, 'id', None) == 'values' and isinstance(n.slice, ast.Constant)}
     assert used <= set(args), 'undeclared: %s' % (used - set(args))
     assert set(args) <= used, 'declared but unused: %s' % (set(args) - used)
+
+
+def _pure_functions():
+    """Return the launch file's checking functions, run with the real ament_index_python.
+
+    launch/launch_ros are not on PyPI; the functions that decide what starts need neither,
+    so they are compiled from the file itself (not copied) with their module constants.
+    """
+    import ament_index_python.packages as ament
+    keep = [n for n in TREE.body if isinstance(n, ast.FunctionDef) and n.name in (
+        '_flag', 'logger_name', 'check_arguments')]
+    keep += [n for n in TREE.body if isinstance(n, ast.Assign)]
+    namespace = {'os': os, 'get_package_prefix': ament.get_package_prefix,
+                 'PackageNotFoundError': ament.PackageNotFoundError}
+    code = compile(ast.Module(body=keep, type_ignores=[]), str(LAUNCH), 'exec')
+    exec(code, namespace)   # noqa: S102 - the project's own launch file
+    return namespace
+
+
+def _values(tmp_path, **changes):
+    params = tmp_path / 'params.yaml'
+    params.write_text('hand_mesh_node:\n  ros__parameters: {}\n')
+    values = {name: (default.value if isinstance(default, ast.Constant) else '')
+              for name, (default, _) in declared_arguments().items()}
+    values.update(params_file=str(params), rviz_config=str(ROOT / 'config' / 'hand_mesh.rviz'))
+    values.update(changes)
+    return values
+
+
+def test_default_arguments_pass_the_check(tmp_path):
+    check = _pure_functions()['check_arguments']
+    assert check(_values(tmp_path)) == []
+
+
+@pytest.mark.parametrize('changes, expected', [
+    ({'log_level': 'verbose'}, 'log_level:=verbose is not one of debug, info'),
+    ({'params_file': '/nonexistent/params.yaml'}, 'params_file /nonexistent/params.yaml does'),
+    ({'source': '/nonexistent.mp4'}, 'source /nonexistent.mp4 does not exist'),
+    ({'use_sim_time': 'maybe'}, 'use_sim_time:=maybe is not true or false'),
+    ({'rviz': 'true'}, "package 'rviz2' is not installed"),
+])
+def test_bad_arguments_are_refused_before_anything_starts(
+        tmp_path, monkeypatch, changes, expected):
+    """Each problem is reported; _nodes raises on any, before creating a single Node."""
+    import sys
+    monkeypatch.setenv('AMENT_PREFIX_PATH', os.environ.get('AMENT_PREFIX_PATH', sys.prefix))
+    functions = _pure_functions()
+    import ament_index_python.packages as ament
+    if 'rviz' in changes:
+        try:
+            ament.get_package_prefix('rviz2')
+            pytest.skip('rviz2 is installed here')
+        except ament.PackageNotFoundError:
+            pass
+    problems = functions['check_arguments'](_values(tmp_path, **changes))
+    assert len(problems) == 1 and expected in problems[0], problems
+    # A missing source is no problem when the user's own driver is used.
+    if 'source' in changes:
+        assert functions['check_arguments'](
+            _values(tmp_path, use_camera_source='false', **changes)) == []
+    # The check runs first in _nodes, and no Node() is built before it raises.
+    body = next(n for n in TREE.body if getattr(n, 'name', '') == '_nodes').body
+    calls = [i for i, stmt in enumerate(body) for n in ast.walk(stmt)
+             if isinstance(n, ast.Call)
+             and getattr(n.func, 'id', '') in ('Node', 'check_arguments')]
+    first = min(calls)
+    assert any(getattr(n.func, 'id', '') == 'check_arguments' for n in ast.walk(body[first])
+               if isinstance(n, ast.Call))
+    raises = [i for i, stmt in enumerate(body) if any(isinstance(n, ast.Raise)
+                                                      for n in ast.walk(stmt))]
+    assert raises and raises[0] < max(calls)
+
+
+def test_log_level_names_only_our_nodes_loggers():
+    logger_name = _pure_functions()['logger_name']
+    assert logger_name('', 'hand_mesh_node') == 'hand_mesh_node'
+    assert logger_name('/left_cam', 'hand_mesh_node') == 'left_cam.hand_mesh_node'
+    assert logger_name('/robot/left_cam/', 'camera_source') == 'robot.left_cam.camera_source'
+    text = LAUNCH.read_text()
+    assert "'--log-level', '%s:=%s' % (logger_name(namespace, name), level)" in text
+
+
+def test_the_launch_sets_namespace_sim_time_and_waits_for_the_node():
+    nodes = _calls('Node')
+    for call in nodes:
+        assert _keyword(call, 'namespace') is not None
+    text = LAUNCH.read_text()
+    assert "'wait_for_subscribers': 1" in text
+    assert text.count("'use_sim_time': sim_time") == 3
 
 
 def test_named_executables_exist_as_console_scripts_and_scripts():
@@ -117,3 +210,39 @@ def test_generate_launch_description_when_launch_is_installed():
     description = module.generate_launch_description()
     declared = {e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     assert declared == EXPECTED_ARGUMENTS
+
+
+@pytest.mark.parametrize('arguments', [
+    {'rviz': 'true'}, {'params_file': '/nonexistent/params.yaml'}, {'log_level': 'verbose'},
+    {'namespace': 'cam_a', 'use_sim_time': 'maybe'}])
+def test_real_launch_refuses_bad_arguments_before_starting_a_process(arguments):
+    """Under the real launch/launch_ros (a ROS install): exit code 1, no process started.
+
+    (The messages themselves are checked in test_bad_arguments_are_refused_before_...)
+    """
+    pytest.importorskip('launch_ros', reason='launch/launch_ros are not on PyPI')
+    import ament_index_python.packages as ament
+    try:
+        ament.get_package_share_directory('hand_mesh_ros')
+    except (ament.PackageNotFoundError, EnvironmentError):
+        pytest.skip('hand_mesh_ros is not installed in a ROS workspace (colcon build)')
+    if 'rviz' in arguments:
+        try:
+            ament.get_package_prefix('rviz2')
+            pytest.skip('rviz2 is installed here')
+        except ament.PackageNotFoundError:
+            pass
+    from launch import LaunchDescription, LaunchService
+    from launch.actions import IncludeLaunchDescription, RegisterEventHandler
+    from launch.event_handlers import OnProcessStart
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    started = []
+    service = LaunchService()
+    service.include_launch_description(LaunchDescription([
+        RegisterEventHandler(OnProcessStart(on_start=lambda event, context: started.append(
+            event.action.name))),
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(str(LAUNCH)),
+                                 launch_arguments=list(arguments.items()))]))
+    code = service.run()
+    assert code == 1
+    assert started == []

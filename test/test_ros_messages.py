@@ -128,10 +128,10 @@ def test_tf_chain_composes_back_to_camera_frame_bones_and_joints(side):
     assert covered == set(range(21))
 
 
-def test_two_hands_of_one_side_get_track_ids_in_their_frame_names():
+def test_two_hands_of_one_side_get_distinct_frame_names():
     hands = [make_hand(track_id=3, seed=1), make_hand(track_id=8, seed=2),
              make_hand(track_id=9, side='left', seed=3)]
-    assert tf.hand_frame_prefixes(hands) == ['hand_right3', 'hand_right8', 'hand_left']
+    assert tf.hand_frame_prefixes(hands) == ['hand_right', 'hand_right2', 'hand_left']
     assert tf.hand_frame_prefixes(hands[:1], prefix='h') == ['h_right']
     msg = tf.tf_message(hands, mm.make_header(STAMP_NS, 'cam'))
     children = [t.child_frame_id for t in msg.transforms]
@@ -232,3 +232,18 @@ def test_fast_marker_serialisation_equals_the_plain_messages():
     assert mesh.ns == 'hand_mesh' and len(mesh.points) == 3 * len(hands[0].faces)
     np.testing.assert_array_equal([[p.x, p.y, p.z] for p in mesh.points],
                                   mk.triangle_corners(hands[0]))
+
+
+def test_frame_names_are_stable_for_a_tracks_life():
+    """A second right hand never renames the first; freed names are reused by new tracks."""
+    names = tf.HandFrameNames()
+    first = make_hand(track_id=3, seed=1)
+    second = make_hand(track_id=8, seed=2)
+    third = make_hand(track_id=11, seed=3)
+    left = make_hand(track_id=9, side='left', seed=4)
+    assert names.assign([first]) == ['hand_right']
+    assert names.assign([second, first]) == ['hand_right2', 'hand_right']
+    assert names.assign([first, left, second]) == ['hand_right', 'hand_left', 'hand_right2']
+    assert names.assign([second]) == ['hand_right2']          # track 3 lost: name released
+    assert names.assign([second, third]) == ['hand_right2', 'hand_right']
+    assert names.assign([third], prefix='h') == ['h_right']   # a prefix change renames

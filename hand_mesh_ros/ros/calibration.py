@@ -142,6 +142,17 @@ def assumed_calibration(width, height, hfov_deg=ASSUMED_HFOV_DEG):
                        assumed=True)
 
 
+def uncalibrated_calibration(width, height):
+    """Return what a camera driver publishes without a calibration: K, R, P and D all zero.
+
+    ``camera_info_manager`` publishes this for an uncalibrated camera; hand_mesh_node
+    recognises it (K all zero) and reports its assumed-FOV fallback as assumed.
+    """
+    return Calibration(width=int(width), height=int(height), camera_name='uncalibrated',
+                       k=(0.0,) * 9, distortion_model='', d=(), r=(0.0,) * 9, p=(0.0,) * 12,
+                       assumed=True)
+
+
 def camera_info_msg(calibration, stamp, frame_id):
     """Return a sensor_msgs/CameraInfo of ``calibration`` with the given stamp and frame."""
     from sensor_msgs.msg import CameraInfo

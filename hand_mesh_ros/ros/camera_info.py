@@ -34,6 +34,7 @@ STATUS_UNPAIRED = 'unpaired'          # no camera_info with that stamp: latest o
 STATUS_MISSING = 'missing'            # no camera_info received yet: fallback
 STATUS_INVALID = 'invalid'            # camera_info rejected: fallback
 STATUS_SIZE_MISMATCH = 'size_mismatch'  # camera_info is for another image size: fallback
+STATUS_UNCALIBRATED = 'uncalibrated'  # sized, K all zero (driver without calibration): fallback
 STATUS_STALE = 'stale'                # no camera_info for input.camera_info_timeout_s: fallback
 
 NS_PER_S = 1_000_000_000
@@ -213,6 +214,10 @@ class CameraResolver:
         msg, exact = self.cache.lookup(stamp_ns)
         if msg is None:
             return self.fallback(width, height, STATUS_MISSING, 'no camera_info received')
+        if not any(msg.k) and msg.width > 0 and msg.height > 0:   # sized, K zero: a driver's
+            return self.fallback(width, height, STATUS_UNCALIBRATED,
+                                 'camera_info is uncalibrated (K all zero), as a camera driver '
+                                 'publishes without a calibration file')
         age_s = self.age_s(received_ns)
         if not exact and self.stale_after_s > 0.0 and age_s > self.stale_after_s:
             return self.fallback(

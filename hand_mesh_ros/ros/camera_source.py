@@ -5,15 +5,17 @@ Parameters (all read at start-up):
 - ``source``: a video file, a folder of images (png/jpg/jpeg/bmp/tif/tiff, sorted by name)
   or ``webcam:N`` (OpenCV device N); '' = the sample video ``asl_hand.25fps.mp4``.
 - ``camera_info_url``: a calibration YAML in the ROS camera_info format (path, file:// or
-  package://); '' = an ASSUMED pinhole (60 deg horizontal FOV, principal point at the image
-  centre), logged clearly.
+  package://); '' = no calibration: an UNCALIBRATED CameraInfo (image size, K, R, P all zero)
+  is published, as camera drivers do, so hand_mesh_node runs in its assumed-FOV fallback and
+  reports every position as assumed (logged clearly here too).
 - ``frame_id`` (default 'camera_optical_frame'), ``encoding`` ('rgb8' or 'bgr8').
 - ``rate_hz``: publishing rate; 0 = the video's own rate (30 Hz for folders, as fast as the
   device delivers for webcams).
 - ``loop``: start again at the end; ``max_frames``: stop after this many (0 = all).
 - ``reliable``: reliable QoS instead of sensor_data (best effort).
 - ``wait_for_subscribers``: publish only once ``image`` and ``camera_info`` each have this
-  many subscribers (0 = start at once).
+  many subscribers (0 = start at once; camera.launch.py sets 1 so that no frame is published
+  before hand_mesh_node listens).
 
 Topics (relative): ``image`` (sensor_msgs/Image) and ``camera_info`` (sensor_msgs/CameraInfo),
 with identical stamps. The node exits with code 0 at the end of a source when not looping.
@@ -135,10 +137,9 @@ class CameraSourceNode(Node):
         self.reader = FrameReader(source)
         self.calibration = calib.load_calibration(url) if url else None
         if self.calibration is None:
-            log.warning('no camera_info_url given: publishing an ASSUMED calibration (%.0f deg '
-                        'horizontal FOV, principal point at the image centre, no distortion); '
-                        'absolute 3D hand positions will only be approximate'
-                        % calib.ASSUMED_HFOV_DEG)
+            log.warning('no camera_info_url given: publishing an UNCALIBRATED camera_info (K all '
+                        'zero, as a camera driver without calibration does); hand_mesh_node '
+                        'then uses an ASSUMED field of view and reports positions as assumed')
         else:
             log.info('calibration %s: %dx%d fx=%.1f fy=%.1f cx=%.1f cy=%.1f %s'
                      % (url, self.calibration.width, self.calibration.height,
@@ -163,7 +164,7 @@ class CameraSourceNode(Node):
     def _calibration_for(self, width, height):
         if self.calibration is None:
             if (self._assumed_size() != (width, height)):
-                self._assumed = calib.assumed_calibration(width, height)
+                self._assumed = calib.uncalibrated_calibration(width, height)
             return self._assumed
         if (self.calibration.width, self.calibration.height) != (width, height) \
                 and not self._size_warned:

@@ -4,10 +4,12 @@ Topics (relative names are remapped in launch files):
 
 - in  ``image`` (sensor_msgs/Image), or ``image/compressed`` (sensor_msgs/CompressedImage)
   when ``input.compressed``; ``camera_info`` (sensor_msgs/CameraInfo); sensor_data QoS.
-- out ``/hand/poses`` (HandPoseArray) and ``/hand/mesh`` (HandMeshArray): reliable, depth 10,
-  one message per processed image, empty when no hand is seen; ``/tf`` (tf2_msgs/TFMessage);
-  ``/hand/markers`` (MarkerArray); ``/hand/debug_image`` (Image, drawn only while subscribed);
-  ``/diagnostics`` (DiagnosticArray, every ``output.diagnostics_period_s``).
+- out ``hand/poses`` (HandPoseArray) and ``hand/mesh`` (HandMeshArray): reliable, depth 10,
+  one message per processed image, empty when no hand is seen; ``hand/markers``
+  (MarkerArray); ``hand/debug_image`` (Image, drawn only while subscribed). These names are
+  relative (``/hand/...`` without a namespace, ``/<ns>/hand/...`` in one); ``/tf``
+  (tf2_msgs/TFMessage) and ``/diagnostics`` (DiagnosticArray, every
+  ``output.diagnostics_period_s``) stay absolute, as tf2 and the diagnostic aggregator expect.
 
 The image callback only stores the message in a latest-frame-wins slot; one worker thread
 converts, pairs it with camera_info, runs the pipeline and publishes. A newer image replaces
@@ -39,6 +41,11 @@ from hand_mesh_ros.ros.spin import spin_until
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
+
+#: Output topic names: relative ones resolve in the node's namespace (``/hand/poses`` with
+#: none); tf and diagnostics are absolute by convention (tf2 listens on /tf only).
+OUTPUT_TOPICS = {'poses': 'hand/poses', 'mesh': 'hand/mesh', 'markers': 'hand/markers',
+                 'debug_image': 'hand/debug_image', 'tf': '/tf', 'diagnostics': '/diagnostics'}
 
 
 def level_logger(logger):
@@ -91,12 +98,13 @@ class HandMeshNode(Node):
         self._stats = diagnostics.NodeStats()
         self._throttle = diagnostics.ThrottledLog(period_s=5.0)
         self._seen_tracebacks = set()
-        self._unpaired_warned = False
+        self._warned_once = set()
         self._camera = camera_info.CameraResolver(
             capacity=values['input.camera_info_cache_size'],
             fallback_mode=values['camera.fallback_mode'],
             assumed_hfov_deg=values['camera.assumed_hfov_deg'],
             stale_after_s=values['input.camera_info_timeout_s'])
+        self._tf_names = tf_frames.HandFrameNames()   # stable TF names per track
         self._markers = MarkerBuilder(lifetime_s=values['output.marker_lifetime_s'])
         self._fast_markers = marker_serialization.self_test()
         self._last_report = None
@@ -131,12 +139,13 @@ class HandMeshNode(Node):
         self._info_sub = self.create_subscription(CameraInfo, 'camera_info',
                                                   self._on_camera_info, sensor_qos)
         reliable = QoSProfile(depth=RESULT_QOS_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
-        self._pose_pub = self.create_publisher(HandPoseArray, '/hand/poses', reliable)
-        self._mesh_pub = self.create_publisher(HandMeshArray, '/hand/mesh', reliable)
-        self._tf_pub = self.create_publisher(TFMessage, '/tf', QoSProfile(depth=100))
-        self._marker_pub = self.create_publisher(MarkerArray, '/hand/markers', reliable)
-        self._debug_pub = self.create_publisher(Image, '/hand/debug_image', QoSProfile(depth=1))
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self._pose_pub = self.create_publisher(HandPoseArray, OUTPUT_TOPICS['poses'], reliable)
+        self._mesh_pub = self.create_publisher(HandMeshArray, OUTPUT_TOPICS['mesh'], reliable)
+        self._tf_pub = self.create_publisher(TFMessage, OUTPUT_TOPICS['tf'], QoSProfile(depth=100))
+        self._marker_pub = self.create_publisher(MarkerArray, OUTPUT_TOPICS['markers'], reliable)
+        self._debug_pub = self.create_publisher(Image, OUTPUT_TOPICS['debug_image'],
+                                                QoSProfile(depth=1))
+        self._diag_pub = self.create_publisher(DiagnosticArray, OUTPUT_TOPICS['diagnostics'],
                                                QoSProfile(depth=10))
 
     def _apply_parameters(self, changes, new_values):
@@ -160,7 +169,7 @@ class HandMeshNode(Node):
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, msg):
         """Store the newest image for the worker (never blocks)."""
-        dropped = self._worker.submit((msg, time.monotonic_ns(), time.time_ns()))
+        dropped = self._worker.submit((msg, time.monotonic_ns()))
         self._stats.image_received(dropped)
 
     def _on_camera_info(self, msg):
@@ -206,7 +215,7 @@ class HandMeshNode(Node):
 
     def _process(self, item):
         """Convert, pair with camera_info, run the pipeline and publish (worker thread)."""
-        msg, received_mono_ns, _ = item
+        msg, received_mono_ns = item
         for kind, problem in (
                 ('image_bad_stamp', camera_info.stamp_problem(msg.header.stamp)),
                 ('image_bad_frame_id', msg.header.frame_id
@@ -226,10 +235,11 @@ class HandMeshNode(Node):
         height, width = rgb.shape[:2]
         resolution = self._camera.resolve(stamp_ns, width, height, received_mono_ns)
         self._stats.camera(resolution)
-        if resolution.status == camera_info.STATUS_UNPAIRED:
-            if not self._unpaired_warned:   # the documented fallback: warn once
-                self._unpaired_warned = True
-                self._log.warning('%s (warned once)' % resolution.problem)
+        if resolution.status in (camera_info.STATUS_UNPAIRED, camera_info.STATUS_UNCALIBRATED):
+            if resolution.status not in self._warned_once:   # documented cases: warn once
+                self._warned_once.add(resolution.status)
+                self._log.warning('%s; using %s mode (warned once)'
+                                  % (resolution.problem, resolution.mode))
         elif resolution.status != camera_info.STATUS_OK:
             self._stats.count(self._stats.bad_input, 'camera_info_' + resolution.status)
             self._warn('camera_info_' + resolution.status,
@@ -252,8 +262,10 @@ class HandMeshNode(Node):
         for reason, count in (result.rejected or {}).items():
             self._stats.count(self._stats.rejected_hands, reason, count)
         self._publish(stamp_ns, frame_id, hands, rgb, resolution.camera)
+        # The age of the image (stamp -> publish) on the node's clock: sim time when
+        # use_sim_time is set (a bag played with --clock), system time otherwise.
         self._stats.published((time.monotonic_ns() - received_mono_ns) / 1e6,
-                              (time.time_ns() - stamp_ns) / 1e6)
+                              (self.get_clock().now().nanoseconds - stamp_ns) / 1e6)
 
     def _publish(self, stamp_ns, frame_id, hands, rgb, camera):
         """Publish every output of one processed image (``hands`` are finite)."""
@@ -262,7 +274,8 @@ class HandMeshNode(Node):
         self._pose_pub.publish(messages.pose_array_msg(header, hands))
         self._mesh_pub.publish(messages.mesh_array_msg(header, hands))
         if values['output.publish_tf'] and hands:
-            self._tf_pub.publish(tf_frames.tf_message(hands, header, values['output.tf_prefix']))
+            self._tf_pub.publish(tf_frames.tf_message(hands, header, values['output.tf_prefix'],
+                                                      names=self._tf_names))
         if values['output.publish_markers'] and self._marker_pub.get_subscription_count() > 0:
             if hands or self._markers.has_live_markers:
                 if self._fast_markers:
@@ -279,8 +292,11 @@ class HandMeshNode(Node):
         snapshot = self._stats.snapshot()
         header = messages.make_header(self.get_clock().now().nanoseconds,
                                       self._values['input.default_frame_id'])
+        # Named after the node ('cam_a/hand_mesh_node: pipeline' in a namespace): two nodes on
+        # two cameras must not report as one on the global /diagnostics.
         self._diag_pub.publish(diagnostics.diagnostic_array(
-            snapshot, header, self._backend, previous=self._last_report))
+            snapshot, header, self._backend, previous=self._last_report,
+            name='%s: pipeline' % self.get_fully_qualified_name().lstrip('/')))
         self._last_report = snapshot
 
     # ------------------------------------------------------------------ public

@@ -28,14 +28,45 @@ def config_file(name):
     raise FileNotFoundError('config file %s not found in %s' % (name, candidates))
 
 
+#: The environment variables naming a Fast DDS XML profile file: Fast DDS 2.x (Humble 2.6,
+#: Jazzy 2.14) reads FASTRTPS_DEFAULT_PROFILES_FILE, Fast DDS 3.x (Kilted) reads
+#: FASTDDS_DEFAULT_PROFILES_FILE. Both are always set together.
+PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+
+
+def dds_profile_variables(profile=None):
+    """Return {variable: path} setting the Fast DDS profile for Fast DDS 2.x and 3.x alike.
+
+    ``profile`` defaults to the package's shared-memory profile ``config/fastdds_shm.xml``.
+    """
+    path = str(profile if profile is not None else config_file('fastdds_shm.xml'))
+    return {name: path for name in PROFILE_VARIABLES}
+
+
 def dds_environment(base=None, shared_memory=True):
-    """Return an environment for ROS child processes (shared-memory Fast DDS by default)."""
+    """Return an environment for ROS child processes (shared-memory Fast DDS by default).
+
+    With ``shared_memory`` both profile variables (:data:`PROFILE_VARIABLES`) name
+    ``config/fastdds_shm.xml``; without it, the environment's own settings are kept (so
+    children and this process use the same transports).
+    """
     env = dict(os.environ if base is None else base)
     if shared_memory:
-        profile = str(config_file('fastdds_shm.xml'))
-        env['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
+        env.update(dds_profile_variables())
     env.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '1')
     return env
+
+
+def apply_dds_profile(env, target=None):
+    """Copy the Fast DDS profile variables of ``env`` into ``target`` (default os.environ).
+
+    A process that talks to children started with ``env`` must use the same transports; Fast
+    DDS reads the variables when this process creates its first participant (rclpy.init).
+    """
+    target = os.environ if target is None else target
+    for name in PROFILE_VARIABLES:
+        if name in env:
+            target[name] = env[name]
 
 
 def _ros_args(params=None, remaps=None, params_file=None):

@@ -1,9 +1,12 @@
 """Per-bone TF frames of each hand, chained along the hand model's kinematic tree.
 
-Frame names (documented in the README): ``<prefix>_<side>_<bone>``, e.g. ``hand_right_wrist``,
-``hand_left_index_distal``; when two hands of one frame share a side, the track id is added
-to both: ``hand_right3_wrist``, ``hand_right8_wrist``. ``<prefix>`` is the parameter
-``output.tf_prefix`` (default 'hand').
+Frame names (documented in the README): ``<prefix>_<side>[<n>]_<bone>``, e.g.
+``hand_right_wrist``, ``hand_left_index_distal``. A name is stable for its track's life
+(:class:`HandFrameNames`): the first hand of a side is ``<prefix>_<side>``; a second hand of
+that side seen while the first is still tracked gets ``<prefix>_<side>2`` (then 3, ...), and
+neither name changes while both tracks go on. A name is released when a published frame no
+longer has its track (or the track's side changes); the next new hand of that side takes the
+smallest free number. ``<prefix>`` is the parameter ``output.tf_prefix`` (default 'hand').
 
 Fingertips (MediaPipe keypoints 4, 8, 12, 16, 20) get one more frame each,
 ``<prefix>_<side>_<finger>_tip``, child of the finger's distal bone (``<finger>_distal``) with
@@ -92,11 +95,37 @@ def fingertip_transforms(hand):
     return out
 
 
+def _side_name(prefix, side, number):
+    return '%s_%s%s' % (prefix, side, number if number > 1 else '')
+
+
+class HandFrameNames:
+    """Assign frame-name prefixes that stay the same for a track's whole life.
+
+    ``assign(hands)`` is called once per published frame with that frame's hands.
+    """
+
+    def __init__(self):
+        """Start with no names held."""
+        self._held = {}   # track id -> (prefix, side, number)
+
+    def assign(self, hands, prefix='hand'):
+        """Return one prefix per hand (``hands`` order): ``<prefix>_<side>[<n>]``."""
+        current = {(hand.track_id, hand.side) for hand in hands}
+        self._held = {track: held for track, held in self._held.items()
+                      if (track, held[1]) in current and held[0] == prefix}
+        for hand in sorted(hands, key=lambda h: h.track_id):   # older tracks first
+            if hand.track_id in self._held:
+                continue
+            taken = {n for _, side, n in self._held.values() if side == hand.side}
+            number = next(n for n in range(1, len(taken) + 2) if n not in taken)
+            self._held[hand.track_id] = (prefix, hand.side, number)
+        return [_side_name(*self._held[hand.track_id]) for hand in hands]
+
+
 def hand_frame_prefixes(hands, prefix='hand'):
-    """Return one frame-name prefix per hand: ``<prefix>_<side>`` or ``<prefix>_<side><id>``."""
-    sides = [hand.side for hand in hands]
-    return ['%s_%s%s' % (prefix, hand.side, hand.track_id if sides.count(hand.side) > 1 else '')
-            for hand in hands]
+    """Return the prefixes of one frame's hands on their own (as a fresh HandFrameNames)."""
+    return HandFrameNames().assign(hands, prefix)
 
 
 def bone_frame_names(hand_prefix, bone_names):
@@ -136,10 +165,15 @@ def hand_transforms(hand, hand_prefix, header):
     return out
 
 
-def tf_message(hands, header, prefix='hand'):
-    """Return a tf2_msgs/TFMessage with every bone frame of every (finite) hand."""
+def tf_message(hands, header, prefix='hand', names=None):
+    """Return a tf2_msgs/TFMessage with every bone frame of every (finite) hand.
+
+    ``names``: the stream's HandFrameNames (stable names across frames); None names this
+    frame's hands on their own.
+    """
     from tf2_msgs.msg import TFMessage
     transforms = []
-    for hand, hand_prefix in zip(hands, hand_frame_prefixes(hands, prefix)):
+    prefixes = (names or HandFrameNames()).assign(hands, prefix)
+    for hand, hand_prefix in zip(hands, prefixes):
         transforms.extend(hand_transforms(hand, hand_prefix, header))
     return TFMessage(transforms=transforms)

@@ -17,7 +17,6 @@ peer) ``ratio_vs_mediapipe`` (keypoints only, the same work as the peer) and
 
 import argparse
 import json
-import os
 from pathlib import Path
 import subprocess
 import sys
@@ -106,7 +105,7 @@ def bench_end_to_end(video, out_dir, max_frames=0):
     from hand_mesh_ros.ros import processes
 
     env = processes.dds_environment()
-    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE']
+    processes.apply_dds_profile(env)
     rclpy.init()
     node = rclpy.create_node('hand_mesh_bench')
     latency_ms = []

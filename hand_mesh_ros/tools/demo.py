@@ -9,7 +9,6 @@ latency, FPS). Outputs go to ``--out`` (default ``out/demo``).
 
 import argparse
 import json
-import os
 from pathlib import Path
 import queue
 import shutil
@@ -179,7 +178,7 @@ def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_fr
     from hand_mesh_ros.tools.video_frames import video_fps
     fps = video_fps(source_path)
     # This process must use the same DDS transports as its children.
-    os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE']
+    processes.apply_dds_profile(env)
     rclpy.init()
     node = rclpy.create_node('hand_mesh_demo_recorder')
     bag = BagWriter(bag_path, storage='mcap')

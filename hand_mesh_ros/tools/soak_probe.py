@@ -10,7 +10,6 @@ robustness tests.
 
 import array
 import math
-import os
 from pathlib import Path
 import random
 import time
@@ -110,7 +109,7 @@ class NodeProbe:
         env = processes.dds_environment(shared_memory=False)
         if shared_memory:
             env = processes.dds_environment(shared_memory=True)
-            os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE']
+            processes.apply_dds_profile(env)
         env['ROS_DOMAIN_ID'] = str(self.domain_id)
         self.env = env
         self.context = rclpy.Context()
