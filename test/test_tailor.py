@@ -1,5 +1,7 @@
 """Tests of the tailor: accuracy on exact synthetic data, priors, temporal terms, errors."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -81,7 +83,7 @@ def test_cost_gradient_matches_finite_differences(model, side):
     prior_w = rng.uniform(0.5, 2.0, size=n)
     x0 = tailor._params(tailor.fold_pose(pose), shape, translation)
     problem = (Projector(camera), obs, np.ones(21), net, valid3d, mirror, shape.copy(),
-               tailor.size.size_m(shape) * 1.01, prior_w, x0 + rng.normal(scale=0.01, size=n))
+               tailor.size.length_m(shape) * 1.01, prior_w, x0 + rng.normal(scale=0.01, size=n))
     x = x0 + rng.normal(scale=0.02, size=n) * np.r_[np.ones(n - 3), 0.01 * np.ones(3)]
     cost, hess, grad = tailor._linearise(x, problem)[:3]
     num = np.zeros(n)
@@ -101,10 +103,12 @@ def test_recovers_exact_synthetic_hands(model, distortion):
     camera = _camera(distortion)
     # Priors off (but a weak identity prior): exact data must be matched.
     config = TailorConfig(iterations=30, temporal=False, w_pose_prior=0.0, w_shape_track=0.0,
-                          w_shape=0.1, hand_scale_prior_frames=0.0)
+                          w_shape=0.1)
     tailor = HandTailor(model, config)
     for trial, side in enumerate(['right', 'left', 'right', 'left']):
         pose, shape, translation = _random_hand(model, rng)
+        # The hand's length is known (as a user would state it): exact data is matched.
+        tailor.config = replace(config, hand_length_m=tailor.size.length_m(shape))
         joints = model.forward(pose, shape, side=side).keypoints + translation
         px = camera.project(joints)
         init_pose = pose + rng.normal(scale=0.1, size=pose.shape)
@@ -124,7 +128,7 @@ def test_recovers_exact_synthetic_hands(model, distortion):
         out = model.forward(result.pose_aa, result.shape, side=side)
         np.testing.assert_allclose(out.keypoints + result.translation_m, result.joints_m,
                                    atol=1e-8)
-        assert abs(result.hand_scale_m - tailor.size.size_m(shape)) < 2e-3
+        assert abs(result.hand_length_m - tailor.size.length_m(shape)) < 2e-3
         assert result.mode == CameraMode.FULL_INTRINSICS
 
 
@@ -276,7 +280,7 @@ def test_garbage_inputs_never_give_nan(model):
             continue
         for value in (result.pose_aa, result.shape, result.translation_m, result.joints_m,
                       result.keypoints_px, result.reprojection_error_after_px,
-                      result.hand_scale_m):
+                      result.hand_length_m, result.position_covariance_m2):
             assert np.all(np.isfinite(value))
 
 

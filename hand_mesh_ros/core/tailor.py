@@ -3,10 +3,13 @@
 For each hand and frame:
 
 1. **Scale step** (HandTailor eq. 12): the closed-form scale aligning the model's bone lengths
-   to the network's root-relative 3D joints gives this frame's hand size; it is fused with
-   the metric prior (``hand_scale_prior_m``) and the track's running estimate. The model's
-   size shape coefficient is set to the fused size, the network's joints are rescaled to it
-   and the initial translation follows (depth scales with size for the same image).
+   to the network's root-relative 3D joints gives this frame's hand size, as a hand length
+   (wrist crease to middle fingertip, :mod:`hand_mesh_ros.core.hand_size`); the track's
+   :class:`SizeEstimate` fuses it with the population prior (or ``hand_length_m``, the
+   user's known length) and metric observations (:meth:`HandTailor.observe_hand_length`).
+   The model's size shape coefficient is set to the fused length, the network's joints are
+   rescaled to it and the initial translation follows (depth scales with size for the
+   same image).
 2. **Levenberg-Marquardt** on the free bone rotations, the other shape coefficients and the
    translation, minimising (units: px, mm, rad)
 
@@ -31,22 +34,25 @@ returned as zero. The hand's size lives in the model's size shape coefficient, s
 equals ``result.joints_m``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 
 import numpy as np
+from scipy.linalg import lapack
 
 from hand_mesh_ros.core.camera import CameraMode
 from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import TailorError
+from hand_mesh_ros.core.hand_size import HandLength, SizeEstimate
 from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics, rodrigues_right_jacobian
 from hand_mesh_ros.core.tailor_terms import (bone_length_scale, check_inputs, gram_matrix,
                                              levenberg_marquardt, mean_pixel_error,
                                              nearest_equivalent_rotation,
                                              PoseConstraints, Projector, rotation_log,
-                                             SizeDirection, TrackState)
+                                             TrackState)
+from hand_mesh_ros.core.uncertainty import CAMERA_SIGMAS, wrist_covariance_m2
 
-#: Frames after which running estimates (shape, size) forget older evidence.
+#: Frames after which the running shape estimate forgets older evidence.
 _MEMORY_FRAMES = 300
 #: Smoothing of the translation velocity of the constant-velocity model.
 _VELOCITY_SMOOTHING = 0.5
@@ -72,7 +78,10 @@ class TailorResult:
         reprojection_error_before_px: mean 2D error of the network's initial mesh (inf when
             that mesh is behind the camera).
         reprojection_error_after_px: mean 2D error after refinement.
-        hand_scale_m: the track's hand size (wrist -> middle MCP), metres.
+        hand_length_m: the track's hand length (wrist crease to middle fingertip), metres.
+        hand_length_sigma_m: its standard deviation (prior, network and metric evidence).
+        position_covariance_m2: (3, 3) covariance of ``translation_m`` (fit, hand length
+            and the camera mode's uncertainty; :mod:`hand_mesh_ros.core.uncertainty`).
         iterations: Levenberg-Marquardt iterations run.
         converged: the last iteration met the convergence test.
         mode: the :class:`CameraMode` of the projection used.
@@ -87,7 +96,9 @@ class TailorResult:
     joints_m: np.ndarray
     reprojection_error_before_px: float
     reprojection_error_after_px: float
-    hand_scale_m: float
+    hand_length_m: float
+    hand_length_sigma_m: float
+    position_covariance_m2: np.ndarray
     iterations: int
     converged: bool
     mode: CameraMode
@@ -110,29 +121,31 @@ class HandTailor:
         folded = {bone for bone, _ in self._folded}
         self.free_bones = np.array([j for j in range(model.n_bones) if j not in folded])
         self.kinematics = KeypointKinematics(model, self.free_bones)
-        self.size = SizeDirection(self.kinematics, model)
-        self.free_shapes = np.array([s for s in range(model.n_shapes) if s != self.size.index])
-        self.constraints = PoseConstraints(model, self.free_bones, self.kinematics.levels)
-        self._n_pose = 3 * len(self.free_bones)
-        self._n_shape = len(self.free_shapes)
-        self._n = self._n_pose + self._n_shape + 3
-        self._tracks = {}
-        self._free_size_basis = self.size.basis[:, self.free_shapes]
         # Rest keypoints are linear in the shape: (21, 3) + (21, 3, S) . beta.
         zero_pose = model.zero_pose()
         self._kp_rest0 = self.kinematics.evaluate(zero_pose, model.zero_shape(), False)[0]
         self._kp_rest_basis = np.stack([
             self.kinematics.evaluate(zero_pose, unit, False)[0] - self._kp_rest0
             for unit in np.eye(model.n_shapes)], axis=-1)
+        self.size = HandLength(self._kp_rest0, self._kp_rest_basis)
+        self.free_shapes = np.array([s for s in range(model.n_shapes) if s != self.size.index])
+        self.constraints = PoseConstraints(model, self.free_bones, self.kinematics.levels)
+        self._n_pose = 3 * len(self.free_bones)
+        self._n_shape = len(self.free_shapes)
+        self._n = self._n_pose + self._n_shape + 3
+        self._tracks = {}
+        self._sizes = {}  # track id -> SizeEstimate
 
     # ------------------------------------------------------------------ track state
     def forget(self, track_id):
-        """Drop the temporal state of ``track_id`` (no error if unknown)."""
+        """Drop the temporal state and size evidence of ``track_id`` (no error if unknown)."""
         self._tracks.pop(track_id, None)
+        self._sizes.pop(track_id, None)
 
     def reset(self):
-        """Drop every track's temporal state."""
+        """Drop every track's temporal state and size evidence."""
         self._tracks.clear()
+        self._sizes.clear()
 
     def has_track(self, track_id):
         """Return True when ``track_id`` has temporal state."""
@@ -151,10 +164,26 @@ class HandTailor:
             return None
         return track.translation + track.velocity * dt
 
-    def hand_scale_m(self, track_id):
-        """Return the track's hand-size estimate, or the prior for an unknown track."""
-        track = self._tracks.get(track_id)
-        return self._fused_size(track, None)[0]
+    def hand_length_m(self, track_id):
+        """Return (mean, sigma) of the track's hand length; the prior for an unknown track."""
+        return self._sizes.get(track_id, SizeEstimate()).belief(self.config.hand_length_m)
+
+    def observe_hand_length(self, track_id, length_m, sigma_m):
+        """Fuse a metric hand-length observation (metres, with its sigma) into a track's size.
+
+        Later frames of ``track_id`` use the fused length (e.g. from an aligned depth image);
+        the evidence is dropped with the track (:meth:`forget`).
+
+        Raises:
+            ValueError: ``length_m`` or ``sigma_m`` not finite and positive.
+
+        """
+        length_m, sigma_m = float(length_m), float(sigma_m)
+        if not (math.isfinite(length_m) and math.isfinite(sigma_m)
+                and length_m > 0.0 and sigma_m > 0.0):
+            raise ValueError('hand length and its sigma must be finite and positive, got '
+                             '%r, %r' % (length_m, sigma_m))
+        self._sizes.setdefault(track_id, SizeEstimate()).add_metric(length_m, sigma_m)
 
     # ------------------------------------------------------------------ helpers
     def fold_pose(self, pose_aa):
@@ -171,18 +200,13 @@ class HandTailor:
         pose[0] = rotation_log(rot0)
         return pose
 
-    def _fused_size(self, track, size_obs_m):
-        """Return (size, mean of observations, their count) after adding ``size_obs_m``."""
-        cfg = self.config
-        mean, count = (0.0, 0) if track is None else (track.size_obs_mean_m, track.size_frames)
+    def _fused_size(self, estimate, size_obs_m):
+        """Return (length, sigma, new SizeEstimate) after adding ``size_obs_m`` (or None)."""
+        estimate = replace(estimate)
         if size_obs_m is not None:
-            count = min(count + 1, _MEMORY_FRAMES)
-            mean += (size_obs_m - mean) / count
-        prior_w = max(cfg.hand_scale_prior_frames, 0.0)
-        if count == 0:
-            return cfg.hand_scale_prior_m, mean, count
-        size = (prior_w * cfg.hand_scale_prior_m + count * mean) / (prior_w + count)
-        return size, mean, count
+            estimate.add_network(size_obs_m)
+        mean, sigma = estimate.belief(self.config.hand_length_m)
+        return mean, sigma, estimate
 
     def _size_observation(self, shape, net, valid3d):
         """Return the hand size implied by the network's joints (eq. 12), or None.
@@ -196,7 +220,7 @@ class HandTailor:
         ratio = bone_length_scale(rest, net, valid)
         if ratio is None or not _SCALE_RANGE[0] < ratio < _SCALE_RANGE[1]:
             return None
-        return ratio * self.size.size_m(shape)
+        return ratio * self.size.length_m(shape)
 
     def _params(self, pose, shape, translation):
         """Pack the free parameters (n,)."""
@@ -265,8 +289,11 @@ class HandTailor:
         shape_ref = shape0 if track is None else track.shape
         net_raw = net
         size_obs = self._size_observation(shape_ref, net_raw, valid3d)
-        size_m, size_mean, size_count = self._fused_size(track, size_obs)
-        shape_fixed = self.size.with_size(shape_ref, size_m)
+        size_before = self._sizes.get(track_id, SizeEstimate())
+        if track is None:
+            size_before = replace(size_before, network_mean_m=0.0, network_frames=0)
+        size_m, size_sd, size_est = self._fused_size(size_before, size_obs)
+        shape_fixed = self.size.with_length(shape_ref, size_m)
         if size_obs is not None:
             net = net_raw * (size_m / size_obs)
             t0 = t0 * (size_m / size_obs)
@@ -324,8 +351,8 @@ class HandTailor:
             _, shape_c, _ = self._unpack(x, shape_fixed)
             size_obs2 = self._size_observation(shape_c, net_raw, valid3d)
             if size_obs2 is not None:
-                size_m2, size_mean, size_count = self._fused_size(track, size_obs2)
-                shape_fixed = self.size.with_size(shape_c, size_m2)
+                size_m2, size_sd, size_est = self._fused_size(size_before, size_obs2)
+                shape_fixed = self.size.with_length(shape_c, size_m2)
                 net = net_raw * (size_m2 / size_obs2)
                 x = x.copy()
                 x[-3:] *= size_m2 / size_m
@@ -343,15 +370,46 @@ class HandTailor:
         values = (pose, shape, translation, joints_m, px, after)
         if not all(np.all(np.isfinite(v)) for v in values):
             raise TailorError('the refined hand is not finite')
+        length_m = self.size.length_m(shape)
+        covariance = self._position_covariance(lin, valid3d, translation, length_m, size_sd,
+                                               projector.mode)
         if temporal:
+            self._sizes[track_id] = size_est
             self._update_track(track_id, track, moving, dt, timestamp_s, pose, shape,
-                               translation, size_mean, size_count)
+                               translation, size_est.network_mean_m, size_est.network_frames)
         return TailorResult(
             pose_aa=pose, shape=shape, translation_m=translation.copy(), keypoints_px=px,
             joints_m=joints_m, reprojection_error_before_px=before,
-            reprojection_error_after_px=after, hand_scale_m=self.size.size_m(shape),
+            reprojection_error_after_px=after, hand_length_m=length_m,
+            hand_length_sigma_m=size_sd, position_covariance_m2=covariance,
             iterations=iterations, converged=converged, mode=projector.mode,
             temporal=temporal)
+
+    def _position_covariance(self, lin, valid3d, translation, length_m, length_sd, mode):
+        """Return the (3, 3) covariance of the root: fit, hand length and camera mode.
+
+        The fit part is the translation block of the Gauss-Newton inverse Hessian at the
+        solution, scaled by the residual variance per degree of freedom (invariant to a
+        common scale of the weights).
+        """
+        n = self._n
+        rows = 42 + 3 * int(np.count_nonzero(valid3d[1:])) + 1
+        variance = max(float(lin[0]), 0.0) / max(rows - n, 1)
+        rhs = np.zeros((n, 3))
+        rhs[-3:] = np.eye(3)
+        hess = lin[1].copy()
+        hess.flat[::n + 1] += 1e-9 * np.maximum(np.diag(hess), 1e-9)
+        info, solved = 1, None
+        if np.all(np.isfinite(hess)):
+            _, solved, info = lapack.dposv(hess, rhs)
+        if info != 0 or not np.all(np.isfinite(solved)):
+            fit = np.eye(3) * (0.5 * max(float(translation[2]), 0.1)) ** 2
+        else:
+            fit = variance * solved[-3:]
+        focal_sd, principal_sd = CAMERA_SIGMAS.get(
+            getattr(mode, 'value', str(mode)), CAMERA_SIGMAS['weak_perspective'])
+        return wrist_covariance_m2(translation, fit, length_sd / max(length_m, 1e-6),
+                                   focal_sd, principal_sd)
 
     def _update_track(self, track_id, track, moving, dt, timestamp_s, pose, shape, translation,
                       size_mean, size_count):
@@ -439,11 +497,9 @@ class HandTailor:
             dropped[:3] = False
             rows[42:105][dropped] = 0.0
             r[42:105][dropped] = 0.0
-        size_vec = self.size.d0 + self.size.basis @ shape
-        size_now = math.sqrt(float(size_vec @ size_vec))
+        size_now, size_grad = self.size.length_and_gradient(shape)
         rows[105] = 0.0
-        rows[105, self._n_pose:n_model] = (_SQRT_W_SIZE * 1e3 / size_now) * (
-            size_vec @ self._free_size_basis)
+        rows[105, self._n_pose:n_model] = (_SQRT_W_SIZE * 1e3) * size_grad[self.free_shapes]
         r[105] = _SQRT_W_SIZE * 1e3 * (size_now - size_target)
         cost += float(r[42:] @ r[42:])
         hess = gram_matrix(rows)
