@@ -154,3 +154,11 @@ def test_depth_sigma_is_an_input_of_the_covariance():
     assert uncertainty.probability_within(np.eye(3) * 1e-8) == 1.0
     assert uncertainty.probability_within(np.eye(3) * 1.0) < 0.01
     assert uncertainty.hand_confidence(float('nan'), np.eye(3) * 1e-8) == 0.0
+
+
+def test_confidence_is_calibrated_on_synthetic_hands(model):
+    from hand_mesh_ros.tools.eval_confidence import calibration
+    for mode in ('full', 'assumed'):
+        row = calibration(mode, n_hands=40, seed=1, model=model)
+        assert row['n'] >= 35
+        assert abs(row['predicted'] - row['observed']) < 0.15, (mode, row)
