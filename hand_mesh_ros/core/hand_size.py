@@ -34,11 +34,11 @@ class HandLength:
     closest to a uniform scale of the rest keypoints.
     """
 
-    def __init__(self, rest_keypoints, keypoint_basis):
-        """Use rest keypoints (21, 3) and their shape basis (21, 3, S)."""
+    def __init__(self, rest_keypoints, keypoint_basis, chain=HAND_LENGTH_CHAIN):
+        """Use rest keypoints (21, 3), their shape basis (21, 3, S) and a keypoint chain."""
         kp = np.asarray(rest_keypoints, dtype=np.float64)
         basis = np.asarray(keypoint_basis, dtype=np.float64)
-        chain = list(HAND_LENGTH_CHAIN)
+        chain = list(chain)
         self.d0 = np.diff(kp[chain], axis=0)  # (K, 3)
         self.basis = np.diff(basis[chain], axis=0)  # (K, 3, S)
         rel = kp - kp[:1]

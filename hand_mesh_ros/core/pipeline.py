@@ -286,7 +286,8 @@ class HandMeshPipeline:
             hand_length_m=float(refined.hand_length_m), reprojection_error_px=error_px,
             position_mode=mode,
             confidence=hand_confidence(hand.presence, refined.position_covariance_m2),
-            position_covariance_m2=np.asarray(refined.position_covariance_m2))
+            position_covariance_m2=np.asarray(refined.position_covariance_m2),
+            keypoints_m=out.keypoints + translation)
         return estimate, (root_ms, tailor_ms)
 
     def reset(self):

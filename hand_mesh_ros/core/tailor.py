@@ -60,6 +60,12 @@ _VELOCITY_SMOOTHING = 0.5
 _SCALE_RANGE = (0.5, 2.0)
 #: Square root of the weight (per mm^2) holding the hand size at the track's estimate.
 _SQRT_W_SIZE = 10.0
+#: The metric weights (per mm^2 of 3D joints and of translation) are per mm of a hand whose
+#: palm (wrist -> middle MCP, metres) is this long at the model's proportions (the size they
+#: were tuned with; 0.175 m hand length): they scale with the hand's length, so that the
+#: fit is scale-equivariant (a hand k times larger at k times the depth gives the same image
+#: and the same, k times larger, solution).
+_WEIGHT_PALM_M = 0.095
 #: Tracks with fewer size observations repeat the scale step inside a frame.
 _YOUNG_FRAMES = 5
 
@@ -128,6 +134,14 @@ class HandTailor:
             self.kinematics.evaluate(zero_pose, unit, False)[0] - self._kp_rest0
             for unit in np.eye(model.n_shapes)], axis=-1)
         self.size = HandLength(self._kp_rest0, self._kp_rest_basis)
+        # Inside one frame the fit holds the palm (wrist -> middle MCP) at the value the fused
+        # hand length gives with the frame's starting proportions; the fingers' length stays
+        # free (holding the whole hand length instead lets palm and fingers trade off and
+        # bent the ASL video's hands: PA-MPJPE 9.3 -> 13 mm).
+        self._palm = HandLength(self._kp_rest0, self._kp_rest_basis, chain=(0, 9))
+        self._palm_share = float(self._palm.length_m(model.zero_shape())
+                                 / self.size.length_m(model.zero_shape()))
+        self._weight_length_m = _WEIGHT_PALM_M / self._palm_share
         self.free_shapes = np.array([s for s in range(model.n_shapes) if s != self.size.index])
         self.constraints = PoseConstraints(model, self.free_bones, self.kinematics.levels)
         self._n_pose = 3 * len(self.free_bones)
@@ -319,16 +333,18 @@ class HandTailor:
             prior_wc[:n_pose] += cfg.w_temporal_pose * x_prev[:n_pose]
             t_pred = track.translation + track.velocity * dt
             # Depth is observed about (depth / size) times less precisely than x and y.
-            depth_ratio = size_m / max(float(track.translation[2]), size_m)
-            w_t = cfg.w_temporal_translation * 1e6 * np.array([1.0, 1.0, depth_ratio ** 2])
+            palm_m = size_m * self._palm_share
+            depth_ratio = palm_m / max(float(track.translation[2]), palm_m)
+            w_t = (cfg.w_temporal_translation * 1e6 * (self._weight_length_m / size_m) ** 2
+                   * np.array([1.0, 1.0, depth_ratio ** 2]))
             prior_w[-3:] += w_t
             prior_wc[-3:] += w_t * t_pred
             x_prev[-3:] = t_pred
             starts.append(x_prev)
         prior_centre = np.divide(prior_wc, prior_w, out=np.zeros(self._n), where=prior_w > 0.0)
 
-        problem = (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, size_m, prior_w,
-                   prior_centre)
+        problem = (projector, obs, kp_w, net, valid3d, mirror, shape_fixed,
+                   self._palm.length_m(shape_fixed), prior_w, prior_centre, size_m)
         # Warm start from the track's prediction; the network's estimate if that fails.
         x = starts[-1]
         lin = self._linearise(x, problem, init_points if merge else None)
@@ -356,7 +372,9 @@ class HandTailor:
                 net = net_raw * (size_m2 / size_obs2)
                 x = x.copy()
                 x[-3:] *= size_m2 / size_m
-                problem = problem[:3] + (net, valid3d, mirror, shape_fixed, size_m2) + problem[8:]
+                problem = (problem[:3] + (net, valid3d, mirror, shape_fixed,
+                                          self._palm.length_m(shape_fixed)) + problem[8:10]
+                           + (size_m2,))
                 lin = self._linearise(x, problem)
                 if not math.isfinite(lin[0]):
                     raise TailorError('the rescaled hand is behind the camera or not finite')
@@ -447,8 +465,8 @@ class HandTailor:
         projected in the same camera call (perspective only); their pixels (M, 2) are the
         last item (None when not given or not projectable).
         """
-        (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, size_target, prior_w,
-         prior_c) = problem
+        (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, palm_target, prior_w,
+         prior_c, size_target) = problem
         cfg = self.config
         n, n_model = self._n, self._n - 3
         pose, shape, translation = self._unpack(x, shape_fixed)
@@ -467,7 +485,7 @@ class HandTailor:
             return math.inf, None, None, None, None, extra_px
         # Weighted residuals r (106,) and their Jacobian A (106, n), stacked: 42 pixel rows
         # (Huber IRLS weights), 63 rows of root-relative joints (mm; the root row is zero in
-        # both, it never moves) and one row holding the hand size at the fused estimate.
+        # both, it never moves) and one row holding the palm at the fused size's value.
         rows = np.empty((106, n))
         r = np.empty(106)
         jac = np.concatenate([jac_pose, jac_shape[:, :, self.free_shapes]], axis=2)
@@ -488,7 +506,7 @@ class HandTailor:
         cost = float(w @ np.where(outside, scale * (2.0 * err - scale), err2))
         jac_px *= sqrt_w[:, None, None]
         r[:42] = (resid * sqrt_w[:, None]).reshape(42)
-        s3 = 1e3 * math.sqrt(cfg.w_joints3d)
+        s3 = 1e3 * math.sqrt(cfg.w_joints3d) * (self._weight_length_m / size_target)
         np.multiply(jac.reshape(63, n_model), s3, out=rows[42:105, :n_model])
         rows[42:105, n_model:] = 0.0
         r[42:105] = ((kp_rel - net) * s3).reshape(63)
@@ -497,10 +515,10 @@ class HandTailor:
             dropped[:3] = False
             rows[42:105][dropped] = 0.0
             r[42:105][dropped] = 0.0
-        size_now, size_grad = self.size.length_and_gradient(shape)
+        palm_now, palm_grad = self._palm.length_and_gradient(shape)
         rows[105] = 0.0
-        rows[105, self._n_pose:n_model] = (_SQRT_W_SIZE * 1e3) * size_grad[self.free_shapes]
-        r[105] = _SQRT_W_SIZE * 1e3 * (size_now - size_target)
+        rows[105, self._n_pose:n_model] = (_SQRT_W_SIZE * 1e3) * palm_grad[self.free_shapes]
+        r[105] = _SQRT_W_SIZE * 1e3 * (palm_now - palm_target)
         cost += float(r[42:] @ r[42:])
         hess = gram_matrix(rows)
         grad = rows.T @ r

@@ -63,6 +63,8 @@ class HandEstimate:
             5 cm of ``bone_transforms``' wrist position under ``position_covariance_m2``.
         position_covariance_m2: (3, 3) covariance of the wrist position, camera optical
             frame, m^2 (fit, hand-size prior spread and the camera mode).
+        keypoints_m: (21, 3) the model's landmark-convention keypoints in the camera frame
+            (the 3D of ``keypoints_px``; compare these with MediaPipe-convention 3D), or None.
 
     """
 
@@ -86,12 +88,15 @@ class HandEstimate:
     position_mode: str
     confidence: float
     position_covariance_m2: np.ndarray
+    keypoints_m: Optional[np.ndarray] = None
 
     def is_finite(self):
         """Return True when every number of the estimate is finite."""
         arrays = (self.keypoints_px, self.observed_keypoints_px, self.joints_m,
                   self.vertices_m, self.bone_transforms, self.pose_coefficients,
                   self.shape_coefficients, self.position_covariance_m2)
+        if self.keypoints_m is not None:
+            arrays += (self.keypoints_m,)
         scalars = (self.side_score, self.score, self.hand_length_m, self.reprojection_error_px,
                    self.confidence)
         return (all(np.all(np.isfinite(a)) for a in arrays)

@@ -6,7 +6,7 @@ hand). ``full``: the true camera; ``assumed``: cameras of 45-90 degrees FOV with
 principal point, fitted with the assumed 60 degree pinhole. For each mode: the mean
 predicted P(wrist error < 5 cm) against the observed fraction, per predicted-probability bin.
 
-Run ``python -m hand_mesh_ros.tools.eval_confidence [--json]``.
+Run ``hand-mesh eval confidence [--json]``.
 """
 
 import argparse
