@@ -9,6 +9,7 @@ fused as independent Gaussians.
 """
 
 from dataclasses import dataclass
+import functools
 import math
 
 import numpy as np
@@ -26,6 +27,12 @@ USER_LENGTH_SIGMA_M = 0.003
 MEMORY_FRAMES = 300
 
 
+@functools.lru_cache(maxsize=1)
+def _population_prior():
+    """Return the population prior (mean, sd), metres (computed once)."""
+    return population_hand_length_prior_m()
+
+
 class HandLength:
     """Hand length of the model as a function of its shape coefficients.
 
@@ -41,6 +48,7 @@ class HandLength:
         chain = list(chain)
         self.d0 = np.diff(kp[chain], axis=0)  # (K, 3)
         self.basis = np.diff(basis[chain], axis=0)  # (K, 3, S)
+        self._basis_flat = self.basis.reshape(-1, self.basis.shape[-1])  # (3K, S)
         rel = kp - kp[:1]
         flat = np.moveaxis(basis - basis[:1], -1, 0).reshape(basis.shape[-1], -1)
         cos = np.abs(flat @ rel.reshape(-1)) / np.maximum(
@@ -54,9 +62,9 @@ class HandLength:
 
     def length_and_gradient(self, shape):
         """Return (length, d length / d shape (S,))."""
-        seg = self.d0 + self.basis @ np.asarray(shape, dtype=np.float64)
-        norms = np.linalg.norm(seg, axis=1)
-        grad = np.einsum('ka,kas->s', seg / np.maximum(norms, 1e-12)[:, None], self.basis)
+        seg = self.d0 + (self._basis_flat @ shape).reshape(self.d0.shape)
+        norms = np.sqrt((seg * seg).sum(axis=1))
+        grad = (seg / np.maximum(norms, 1e-12)[:, None]).reshape(-1) @ self._basis_flat
         return float(norms.sum()), grad
 
     def with_length(self, shape, length_m):
@@ -104,7 +112,7 @@ class SizeEstimate:
         if known_length_m > 0.0:
             mean0, sd0 = float(known_length_m), USER_LENGTH_SIGMA_M
         else:
-            mean0, sd0 = population_hand_length_prior_m()
+            mean0, sd0 = _population_prior()
         precision = 1.0 / sd0 ** 2
         weighted = precision * mean0
         if self.network_frames > 0:
