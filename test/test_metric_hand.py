@@ -162,3 +162,16 @@ def test_confidence_is_calibrated_on_synthetic_hands(model):
         row = calibration(mode, n_hands=40, seed=1, model=model)
         assert row['n'] >= 35
         assert abs(row['predicted'] - row['observed']) < 0.15, (mode, row)
+
+
+def test_fit_covariance_is_the_scaled_inverse_hessian_block():
+    rng = np.random.default_rng(7)
+    jac = rng.normal(size=(40, 6))
+    hess = jac.T @ jac
+    cov = uncertainty.last_block_covariance(hess, 34.0, 40, np.array([0.0, 0.0, 0.5]))
+    np.testing.assert_allclose(cov, np.linalg.inv(hess)[-3:, -3:], rtol=1e-6)
+    # The same problem with every weight doubled has the same covariance.
+    np.testing.assert_allclose(
+        uncertainty.last_block_covariance(2.0 * hess, 68.0, 40, np.zeros(3)), cov, rtol=1e-6)
+    singular = uncertainty.last_block_covariance(np.zeros((6, 6)), 1.0, 40, [0.0, 0.0, 0.8])
+    np.testing.assert_allclose(singular, np.eye(3) * 0.4 ** 2)

@@ -54,7 +54,8 @@ def make_hand(track_id=3, side='right', offset=(0.0, 0.0, 0.5), seed=0, score=0.
         bone_names=MODEL.bone_names, pose_coefficients=pose,
         shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_length_m=0.19,
         confidence=0.5, position_covariance_m2=np.eye(3) * 1e-4,
-        reprojection_error_px=0.7, position_mode='full_intrinsics')
+        reprojection_error_px=0.7, position_mode='full_intrinsics',
+        keypoints_m=to_cam(out.keypoints))
 
 
 def _matrix(transform):

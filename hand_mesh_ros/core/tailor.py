@@ -38,7 +38,6 @@ from dataclasses import dataclass, replace
 import math
 
 import numpy as np
-from scipy.linalg import lapack
 
 from hand_mesh_ros.core.camera import CameraMode
 from hand_mesh_ros.core.config import TailorConfig
@@ -50,7 +49,8 @@ from hand_mesh_ros.core.tailor_terms import (bone_length_scale, check_inputs, gr
                                              nearest_equivalent_rotation,
                                              PoseConstraints, Projector, rotation_log,
                                              TrackState)
-from hand_mesh_ros.core.uncertainty import CAMERA_SIGMAS, wrist_covariance_m2
+from hand_mesh_ros.core.uncertainty import (CAMERA_SIGMAS, last_block_covariance,
+                                            wrist_covariance_m2)
 
 #: Frames after which the running shape estimate forgets older evidence.
 _MEMORY_FRAMES = 300
@@ -183,14 +183,10 @@ class HandTailor:
         return self._sizes.get(track_id, SizeEstimate()).belief(self.config.hand_length_m)
 
     def observe_hand_length(self, track_id, length_m, sigma_m):
-        """Fuse a metric hand-length observation (metres, with its sigma) into a track's size.
+        """Fuse a metric hand length (metres, its sigma; e.g. from depth) into a track's size.
 
-        Later frames of ``track_id`` use the fused length (e.g. from an aligned depth image);
-        the evidence is dropped with the track (:meth:`forget`).
-
-        Raises:
-            ValueError: ``length_m`` or ``sigma_m`` not finite and positive.
-
+        Later frames use it; :meth:`forget` drops it. Raises ValueError unless both are
+        finite and positive.
         """
         length_m, sigma_m = float(length_m), float(sigma_m)
         if not (math.isfinite(length_m) and math.isfinite(sigma_m)
@@ -410,20 +406,8 @@ class HandTailor:
         solution, scaled by the residual variance per degree of freedom (invariant to a
         common scale of the weights).
         """
-        n = self._n
         rows = 42 + 3 * int(np.count_nonzero(valid3d[1:])) + 1
-        variance = max(float(lin[0]), 0.0) / max(rows - n, 1)
-        rhs = np.zeros((n, 3))
-        rhs[-3:] = np.eye(3)
-        hess = lin[1].copy()
-        hess.flat[::n + 1] += 1e-9 * np.maximum(np.diag(hess), 1e-9)
-        info, solved = 1, None
-        if np.all(np.isfinite(hess)):
-            _, solved, info = lapack.dposv(hess, rhs)
-        if info != 0 or not np.all(np.isfinite(solved)):
-            fit = np.eye(3) * (0.5 * max(float(translation[2]), 0.1)) ** 2
-        else:
-            fit = variance * solved[-3:]
+        fit = last_block_covariance(lin[1], lin[0], rows, translation)
         focal_sd, principal_sd = CAMERA_SIGMAS.get(
             getattr(mode, 'value', str(mode)), CAMERA_SIGMAS['weak_perspective'])
         return wrist_covariance_m2(translation, fit, length_sd / max(length_m, 1e-6),

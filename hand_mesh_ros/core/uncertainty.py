@@ -21,6 +21,7 @@ within :data:`CONFIDENCE_RADIUS_M` of the published position under that covarian
 import functools
 
 import numpy as np
+from scipy.linalg import lapack
 
 #: Radius (metres) of the confidence: P(|wrist error| < radius).
 CONFIDENCE_RADIUS_M = 0.05
@@ -59,6 +60,28 @@ def wrist_covariance_m2(translation_m, fit_covariance_m2, length_rel_sigma, foca
     cov[0, 0] += shift
     cov[1, 1] += shift
     return 0.5 * (cov + cov.T)
+
+
+def last_block_covariance(hessian, cost, n_residuals, translation_m):
+    """Return the (3, 3) covariance of the last three parameters of a least-squares fit.
+
+    ``hessian`` (n, n) is the Gauss-Newton ``J^T W J`` and ``cost`` the weighted squared
+    residual sum at the solution: covariance = ``cost / (n_residuals - n)`` times the last
+    block of the inverse (invariant to a common scale of the weights). Where the Hessian
+    cannot be inverted, an isotropic sigma of half the depth of ``translation_m``.
+    """
+    hess = np.array(hessian, dtype=np.float64)
+    n = len(hess)
+    variance = max(float(cost), 0.0) / max(int(n_residuals) - n, 1)
+    rhs = np.zeros((n, 3))
+    rhs[-3:] = np.eye(3)
+    hess.flat[::n + 1] += 1e-9 * np.maximum(np.diag(hess), 1e-9)
+    info, solved = 1, None
+    if np.all(np.isfinite(hess)) and np.min(np.diag(hess)) > 1e-12:
+        _, solved, info = lapack.dposv(hess, rhs)
+    if info != 0 or not np.all(np.isfinite(solved)):
+        return np.eye(3) * (0.5 * max(float(translation_m[2]), 0.1)) ** 2
+    return variance * solved[-3:]
 
 
 @functools.lru_cache(maxsize=1)
