@@ -73,12 +73,9 @@ class HandLength:
         for _ in range(4):
             value, grad = self.length_and_gradient(out)
             slope = grad[self.index]
-            if abs(slope) < 1e-12:
+            if abs(float(length_m) - value) < 1e-8 or abs(slope) < 1e-12:
                 break
-            step = (float(length_m) - value) / slope
-            out[self.index] += step
-            if abs(step) < 1e-9:
-                break
+            out[self.index] += (float(length_m) - value) / slope
         return out
 
 
@@ -90,6 +87,13 @@ class SizeEstimate:
     network_frames: int = 0
     metric_precision: float = 0.0   # sum of 1 / sigma^2 of metric observations, 1/m^2
     metric_weighted_m: float = 0.0  # sum of length / sigma^2
+
+    def copy(self, network=True):
+        """Return a copy; ``network=False`` drops the network's observations."""
+        if not network:
+            return SizeEstimate(0.0, 0, self.metric_precision, self.metric_weighted_m)
+        return SizeEstimate(self.network_mean_m, self.network_frames, self.metric_precision,
+                            self.metric_weighted_m)
 
     def add_network(self, length_m):
         """Add one frame's network size observation."""

@@ -34,7 +34,7 @@ returned as zero. The hand's size lives in the model's size shape coefficient, s
 equals ``result.joints_m``.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import math
 
 import numpy as np
@@ -212,7 +212,7 @@ class HandTailor:
 
     def _fused_size(self, estimate, size_obs_m):
         """Return (length, sigma, new SizeEstimate) after adding ``size_obs_m`` (or None)."""
-        estimate = replace(estimate)
+        estimate = estimate.copy()
         if size_obs_m is not None:
             estimate.add_network(size_obs_m)
         mean, sigma = estimate.belief(self.config.hand_length_m)
@@ -299,9 +299,7 @@ class HandTailor:
         shape_ref = shape0 if track is None else track.shape
         net_raw = net
         size_obs = self._size_observation(shape_ref, net_raw, valid3d)
-        size_before = self._sizes.get(track_id, SizeEstimate())
-        if track is None:
-            size_before = replace(size_before, network_mean_m=0.0, network_frames=0)
+        size_before = self._sizes.get(track_id, SizeEstimate()).copy(network=track is not None)
         size_m, size_sd, size_est = self._fused_size(size_before, size_obs)
         shape_fixed = self.size.with_length(shape_ref, size_m)
         if size_obs is not None:
