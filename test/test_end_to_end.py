@@ -204,8 +204,10 @@ def test_markers_are_well_formed(outputs):
 def test_nothing_published_is_nan(outputs):
     for msg in outputs['poses']:
         for hand in msg.hands:
-            values = [hand.score, hand.side_score, hand.hand_scale_m,
+            values = [hand.score, hand.side_score, hand.hand_length_m, hand.confidence,
                       hand.reprojection_error_px, hand.wrist_pose.position.z]
+            values += list(hand.position_covariance)
+            assert 0.0 <= hand.confidence <= 1.0
             values += [c for j in hand.joints for c in (j.x, j.y, j.z)]
             values += list(hand.keypoints_px) + list(hand.pose_coefficients)
             assert all(math.isfinite(v) for v in values)

@@ -15,7 +15,8 @@ import scipy.sparse
 from scipy.spatial.transform import Rotation
 
 from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.mano_loader import load_mano, MANO_TIP_VERTICES, MANO_TO_MEDIAPIPE
+from hand_mesh_ros.core.mano_loader import (load_mano, load_mano_hands_mean, MANO_TIP_VERTICES,
+                                            MANO_TO_MEDIAPIPE, pose_to_mean_relative)
 from hand_mesh_ros.core.rotations import mirror_axis_angle
 
 # MANO joint -> bone of the project's hand model with the same joint centre (for a layout).
@@ -180,6 +181,26 @@ def test_loads_without_chumpy_and_matches_mano_forward(mano_files):
     rest = model.forward(model.zero_pose())
     np.testing.assert_allclose(rest.keypoints[[0, 1, 9]], rest.joints[[0, 13, 4]])
     assert rest.keypoints[4, 0] > 0.04 and rest.keypoints[9, 1] > 0.08  # thumb +x, fingers +y
+
+
+def test_flat_hand_mean_convention_is_explicit(mano_files):
+    folder, data, native_rot = mano_files
+    model = load_hand_model(folder / 'MANO_RIGHT.pkl')
+    mean = load_mano_hands_mean(folder / 'MANO_RIGHT.pkl')
+    np.testing.assert_allclose(mean.ravel(), data['hands_mean'])
+    # Zero pose coefficients are MANO's flat template (hands_mean is never added) ...
+    ref_verts, _, root = _reference_mano(data, np.zeros((16, 3)), np.zeros(10))
+    out = model.forward(model.zero_pose())
+    np.testing.assert_allclose(out.vertices, (ref_verts - root) @ native_rot, atol=1e-9)
+    # ... and a mean-relative pose (MANO layers' default) converts back and forth.
+    rng = np.random.default_rng(4)
+    flat = rng.normal(0.0, 0.3, (16, 3))
+    relative = pose_to_mean_relative(flat, mean)
+    np.testing.assert_allclose(relative[0], flat[0])
+    np.testing.assert_allclose(relative[1:] + mean, flat[1:])
+    np.testing.assert_allclose(pose_to_mean_relative(relative, mean, inverse=True), flat)
+    # MANO's joints are its rotation centres: they are published as the joint centres.
+    np.testing.assert_allclose(out.joint_centres, out.keypoints, atol=1e-12)
 
 
 def _tip_slots():

@@ -31,8 +31,8 @@ def test_hand_pose_fields_and_constants():
             HandPose.POSITION_WEAK_PERSPECTIVE} == {0, 1, 2}
     for field in ('header', 'track_id', 'side', 'side_score', 'score', 'wrist_pose',
                   'joints', 'keypoints_px', 'hand_model', 'pose_coefficients',
-                  'shape_coefficients', 'hand_scale_m', 'reprojection_error_px',
-                  'position_status'):
+                  'shape_coefficients', 'hand_length_m', 'reprojection_error_px',
+                  'position_status', 'confidence', 'position_covariance'):
         assert hasattr(pose, field), field
 
 
@@ -46,7 +46,9 @@ def test_pose_array_roundtrip_keeps_every_value():
     assert hand.track_id == 7 and hand.side == HandPose.SIDE_RIGHT
     assert hand.hand_model == 'anny'
     assert math.isclose(hand.score, 0.95, rel_tol=1e-6)
-    assert math.isclose(hand.hand_scale_m, 0.09, rel_tol=1e-6)
+    assert math.isclose(hand.hand_length_m, 0.19, rel_tol=1e-6)
+    assert math.isclose(hand.confidence, 0.8, rel_tol=1e-6)
+    assert list(hand.position_covariance) == list(orig.position_covariance)
     assert [(j.x, j.y, j.z) for j in hand.joints] == [(j.x, j.y, j.z) for j in orig.joints]
     assert list(hand.keypoints_px) == pytest.approx(list(orig.keypoints_px))
     assert list(hand.shape_coefficients) == pytest.approx([0.1, -0.2, 0.0, 0.3])

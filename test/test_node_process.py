@@ -47,8 +47,9 @@ def synthetic_hand(track_id=1, side='right', bad=False):
     rot = axis_angle_to_matrix(np.array([2.8, 0.2, 0.1]))
     t_cam_hand = np.eye(4)
     t_cam_hand[:3, :3], t_cam_hand[:3, 3] = rot, (0.0, 0.0, 0.5)
-    joints = out.keypoints @ rot.T + t_cam_hand[:3, 3]
-    px = joints[:, :2] / joints[:, 2:] * FX + (CX, CY)
+    joints = out.joint_centres @ rot.T + t_cam_hand[:3, 3]
+    landmarks = out.keypoints @ rot.T + t_cam_hand[:3, 3]
+    px = landmarks[:, :2] / landmarks[:, 2:] * FX + (CX, CY)
     if bad:
         joints = joints.copy()
         joints[3, 0] = np.inf
@@ -58,7 +59,8 @@ def synthetic_hand(track_id=1, side='right', bad=False):
         vertices_m=out.vertices @ rot.T + t_cam_hand[:3, 3], faces=out.faces,
         bone_transforms=t_cam_hand @ out.bone_frames, bone_parents=MODEL.parents,
         bone_names=MODEL.bone_names, pose_coefficients=pose,
-        shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_scale_m=0.09,
+        shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_length_m=0.19,
+        confidence=0.5, position_covariance_m2=np.eye(3) * 1e-4,
         reprojection_error_px=0.0, position_mode='full_intrinsics')
 
 

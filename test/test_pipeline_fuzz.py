@@ -167,7 +167,9 @@ def assert_valid(result, rgb, camera, built):
         assert hand.bone_parents.shape == (bones,) and len(hand.bone_names) == bones
         assert hand.pose_coefficients.shape == (bones, 3)
         assert hand.shape_coefficients.ndim == 1
-        assert hand.hand_scale_m > 0.0 and hand.reprojection_error_px >= 0.0
+        assert hand.hand_length_m > 0.0 and hand.reprojection_error_px >= 0.0
+        assert 0.0 <= hand.confidence <= 1.0
+        assert np.all(np.linalg.eigvalsh(hand.position_covariance_m2) > 0.0)
         np.testing.assert_allclose(hand.bone_transforms[:, 3], [[0.0, 0.0, 0.0, 1.0]] * bones)
         assert hand.joints_m[0, 2] > 0.0     # in front of the camera
 

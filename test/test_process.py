@@ -116,15 +116,16 @@ class TestDataPipeline:
             t = np.array([0.01 * index, 0.0, 0.5])
             t_cam_hand = np.eye(4)
             t_cam_hand[:3, :3], t_cam_hand[:3, 3] = rot, t
-            joints = out.keypoints @ rot.T + t
-            px = camera.project(joints)
+            joints = out.joint_centres @ rot.T + t
+            px = camera.project(out.keypoints @ rot.T + t)
             hands.append(HandEstimate(
                 track_id=3, side='right', side_score=0.9, score=0.95, keypoints_px=px,
                 observed_keypoints_px=px + 1.0, joints_m=joints,
                 vertices_m=out.vertices @ rot.T + t, faces=out.faces,
                 bone_transforms=t_cam_hand @ out.bone_frames, bone_parents=MODEL.parents,
                 bone_names=MODEL.bone_names, pose_coefficients=np.zeros((MODEL.n_bones, 3)),
-                shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_scale_m=0.09,
+                shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_length_m=0.19,
+                confidence=0.5, position_covariance_m2=np.eye(3) * 1e-4,
                 reprojection_error_px=1.41, position_mode=mode))
         return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
                            image_size=(frame.rgb.shape[1], frame.rgb.shape[0]), hands=hands,
@@ -178,7 +179,12 @@ def check_outputs(out, stamps, frame_id, mode, video=True):
     assert first['position_mode'] == mode and len(first['joints_m']) == 21
     with open(out / 'hands.csv') as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == csv_header() and len(rows[0]) == 7 + 63 + 3
+    assert rows[0] == csv_header() and len(rows[0]) == 7 + 63 + 4 + 9
+    header = rows[0]
+    assert float(rows[1][header.index('confidence')]) == pytest.approx(first['confidence'])
+    cov = [float(rows[1][header.index('cov_%s_m2' % c)]) for c in ('xx', 'yy', 'zz')]
+    np.testing.assert_allclose(cov, np.asarray(first['position_covariance_m2'])[[0, 4, 8]],
+                               rtol=1e-3)
     assert [int(r[0]) for r in rows[1:]] == [stamps[i] for i in with_hand]
     np.testing.assert_allclose([float(v) for v in rows[1][7:10]], first['joints_m'][0],
                                atol=1e-6)

@@ -43,8 +43,8 @@ def make_hand(track_id=3, side='right', offset=(0.0, 0.0, 0.5), seed=0, score=0.
     def to_cam(points):
         return points @ rot.T + np.asarray(offset)
 
-    joints = to_cam(out.keypoints)
-    uvw = joints @ K.T
+    joints = to_cam(out.joint_centres)
+    uvw = to_cam(out.keypoints) @ K.T
     keypoints_px = uvw[:, :2] / uvw[:, 2:]
     return HandEstimate(
         track_id=track_id, side=side, side_score=0.9, score=score,
@@ -52,8 +52,10 @@ def make_hand(track_id=3, side='right', offset=(0.0, 0.0, 0.5), seed=0, score=0.
         joints_m=joints, vertices_m=to_cam(out.vertices), faces=out.faces,
         bone_transforms=t_cam_hand @ out.bone_frames, bone_parents=MODEL.parents,
         bone_names=MODEL.bone_names, pose_coefficients=pose,
-        shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_scale_m=0.09,
-        reprojection_error_px=0.7, position_mode='full_intrinsics')
+        shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_length_m=0.19,
+        confidence=0.5, position_covariance_m2=np.eye(3) * 1e-4,
+        reprojection_error_px=0.7, position_mode='full_intrinsics',
+        keypoints_m=to_cam(out.keypoints))
 
 
 def _matrix(transform):
@@ -153,7 +155,10 @@ def test_pose_and_mesh_messages_carry_the_hand_and_the_image_header():
     position = pose.wrist_pose.position
     np.testing.assert_allclose([position.x, position.y, position.z],
                                hand.bone_transforms[wrist][:3, 3], atol=1e-12)
-    assert pose.score == pytest.approx(0.97) and pose.hand_scale_m == pytest.approx(0.09)
+    assert pose.score == pytest.approx(0.97) and pose.hand_length_m == pytest.approx(0.19)
+    assert pose.confidence == pytest.approx(0.5)
+    np.testing.assert_allclose(np.reshape(pose.position_covariance, (3, 3)),
+                               hand.position_covariance_m2, rtol=1e-12)
     assert len(pose.pose_coefficients) == 3 * MODEL.n_bones
     mesh = meshes.hands[0]
     np.testing.assert_allclose(np.reshape(mesh.vertices, (-1, 3)), hand.vertices_m, atol=1e-6)
@@ -169,7 +174,7 @@ def test_non_finite_hands_are_dropped_and_counted():
     joints = good.joints_m.copy()
     joints[4, 2] = np.nan
     bad = replace(make_hand(track_id=2, seed=2), joints_m=joints)
-    worse = replace(make_hand(track_id=4, seed=3), hand_scale_m=float('inf'))
+    worse = replace(make_hand(track_id=4, seed=3), hand_length_m=float('inf'))
     kept, dropped = mm.finite_hands([good, bad, worse])
     assert [h.track_id for h in kept] == [1] and dropped == 2
 

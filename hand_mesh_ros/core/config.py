@@ -58,8 +58,8 @@ class TailorConfig:
     w_shape: float = 1.0                # identity prior: shape coefficients towards zero
     w_shape_track: float = 10.0         # towards the track's shape, times its confidence
     robust_scale_px: float = 3.0        # Huber threshold of the reprojection term
-    hand_scale_prior_m: float = 0.095   # wrist -> middle-finger MCP (adult median ~9-10 cm)
-    hand_scale_prior_frames: float = 30.0  # weight of the size prior, in frames of evidence
+    hand_length_m: float = 0.0          # the user's known hand length (wrist crease to middle
+    #                                     fingertip, m); 0 = unknown: population prior
     max_gap_s: float = 0.5              # longer gaps restart the track's motion model
 
 

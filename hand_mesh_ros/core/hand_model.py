@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from hand_mesh_ros.core import rotations, skinning
+from hand_mesh_ros.core import anatomy, rotations, skinning
 from hand_mesh_ros.paths import models_dir
 
 #: MediaPipe's 21 hand keypoints, in its order.
@@ -47,16 +47,19 @@ class HandModelOutput:
     vertices: np.ndarray
     #: (J, 3) posed bone origins (joint centres).
     joints: np.ndarray
-    #: (J, 4, 4) posed bone frames (columns: bone x, y, z axes and origin).
+    #: (J, 4, 4) posed bone frames (columns: bone x, y, z axes and origin); the origin is the
+    #: bone's anatomical joint centre (see :mod:`hand_mesh_ros.core.anatomy`).
     bone_frames: np.ndarray
     #: (J, 4, 4) skinning transforms, posed frame times inverse rest frame.
     bone_transforms: np.ndarray
-    #: (21, 3) keypoints in MediaPipe order.
+    #: (21, 3) keypoints in MediaPipe order, the landmark convention the fit uses.
     keypoints: np.ndarray
     #: (F, 3) triangles for this side, counter-clockwise seen from outside.
     faces: np.ndarray
     #: 'right' or 'left'.
     side: str
+    #: (21, 3) anatomical joint centres in MediaPipe order (fingertips: the tip keypoints).
+    joint_centres: np.ndarray = None
 
 
 class HandModel:
@@ -105,6 +108,46 @@ class HandModel:
             raise ValueError('skin_weights must be (V, J), got %r' % (self.skin_weights.shape,))
         if len(self.keypoint_joint_index) != len(MEDIAPIPE_KEYPOINTS):
             raise ValueError('the keypoint regressor must give 21 keypoints')
+        self.set_joint_centres(np.eye(len(MEDIAPIPE_KEYPOINTS)))
+
+    def set_joint_centres(self, keypoint_weights, bone_base_weights=None):
+        """Define the anatomical joint centres as fixed combinations of rest keypoints.
+
+        Args:
+            keypoint_weights: (21, 21) W; rest joint centres = W @ rest keypoints (rows sum
+                to one). Identity: the keypoints are the joint centres (MANO's joints).
+            bone_base_weights: optional {bone: (21,) weights} for bones whose head is no
+                keypoint (e.g. metacarpal bases); other such bones keep their rest head.
+
+        A joint centre moves rigidly with the bone proximal to it (the parent of the bone
+        whose head it is), like the head of that bone; fingertips stay the tip keypoints.
+        """
+        keypoint_weights = np.array(keypoint_weights, dtype=np.float64)
+        if keypoint_weights.shape != (21, 21):
+            raise ValueError('keypoint_weights must be (21, 21)')
+        bone_of_keypoint = self.keypoint_joint_index
+        n_bones = len(self.parents)
+        origin_weights = np.zeros((n_bones, 21))
+        from_keypoints = np.zeros(n_bones, dtype=bool)
+        for k, bone in enumerate(bone_of_keypoint):
+            if bone >= 0:
+                origin_weights[bone] = keypoint_weights[k]
+                from_keypoints[bone] = True
+        for bone, row in (bone_base_weights or {}).items():
+            origin_weights[bone] = row
+            from_keypoints[bone] = True
+        root = int(np.flatnonzero(self.parents < 0)[0])
+        for bone in range(n_bones):
+            if not from_keypoints[bone] and np.allclose(self.rest_joints_m[bone],
+                                                        self.rest_joints_m[root]):
+                origin_weights[bone] = keypoint_weights[0]
+                from_keypoints[bone] = True
+        self.joint_centre_weights = keypoint_weights
+        self._origin_weights = origin_weights
+        self._origin_from_keypoints = from_keypoints
+        self._origin_carrier = np.where(self.parents < 0, np.arange(n_bones), self.parents)
+        self._keypoint_carrier = np.where(
+            bone_of_keypoint >= 0, self._origin_carrier[np.maximum(bone_of_keypoint, 0)], -1)
 
     @property
     def n_vertices(self) -> int:
@@ -196,6 +239,7 @@ class HandModel:
                              % (self.n_bones, pose_aa.shape))
         local_rot = rotations.axis_angle_to_matrix(pose)
         vertices, joints = self.rest_shape(shape)
+        rest_keypoints = self.keypoints_from(vertices, joints)
         if self.pose_basis_m is not None:
             feature = (local_rot[:, 1:] - np.eye(3)).reshape(len(pose), -1)
             vertices = vertices + np.tensordot(feature, self.pose_basis_m, axes=1)
@@ -204,17 +248,38 @@ class HandModel:
         posed = skinning.linear_blend_skinning(vertices, self.skin_weights, transforms)
         posed_joints = frames[:, :, :3, 3]
         keypoints = self.keypoints_from(posed, posed_joints)
+        frames, centres = self._anatomical(frames, transforms, rest_keypoints, joints,
+                                           keypoints)
         if side != self.native_side:
-            posed, posed_joints, keypoints = (_mirror_points(a) for a in
-                                              (posed, posed_joints, keypoints))
+            posed, posed_joints, keypoints, centres = (
+                _mirror_points(a) for a in (posed, posed_joints, keypoints, centres))
             frames = _mirror_transforms(frames)
             transforms = _mirror_transforms(transforms)
         if not batched:
-            posed, posed_joints, frames, transforms, keypoints = (
-                a[0] for a in (posed, posed_joints, frames, transforms, keypoints))
+            posed, posed_joints, frames, transforms, keypoints, centres = (
+                a[0] for a in (posed, posed_joints, frames, transforms, keypoints, centres))
         return HandModelOutput(vertices=posed, joints=posed_joints, bone_frames=frames,
                                bone_transforms=transforms, keypoints=keypoints, faces=faces,
-                               side=side)
+                               side=side, joint_centres=centres)
+
+    def _anatomical(self, frames, transforms, rest_keypoints, rest_joints, keypoints):
+        """Return bone frames with anatomical origins (B, J, 4, 4) and joint centres (B, 21, 3).
+
+        Each rest centre (a fixed combination of rest keypoints) moves with its carrier
+        bone's skinning transform.
+        """
+        rest_origins = np.where(self._origin_from_keypoints[None, :, None],
+                                np.einsum('jk,bka->bja', self._origin_weights, rest_keypoints),
+                                rest_joints)
+        carrier = transforms[:, self._origin_carrier]
+        origins = (np.einsum('bjac,bjc->bja', carrier[..., :3, :3], rest_origins)
+                   + carrier[..., :3, 3])
+        frames = frames.copy()
+        frames[..., :3, 3] = origins
+        centres = keypoints.copy()
+        joint_kp = np.flatnonzero(self._keypoint_carrier >= 0)
+        centres[:, joint_kp] = origins[:, self.keypoint_joint_index[joint_kp]]
+        return frames, centres
 
 
 def _mirror_points(points):
@@ -245,24 +310,39 @@ def load_hand_model(path=None) -> HandModel:
         from hand_mesh_ros.core.mano_loader import load_mano
         return load_mano(path)
     with np.load(path, allow_pickle=False) as data:
-        n_bones = len(data['parents'])
-        weights = skinning.dense_weights(data['skin_bone_indices'], data['skin_weights'],
-                                         n_bones)
-        weights /= weights.sum(axis=1, keepdims=True)
-        return HandModel(
-            template_vertices_m=data['template_vertices_m'], faces=data['faces'],
-            skin_weights=weights, parents=data['parents'],
-            rest_joints_m=data['rest_joints_m'],
-            rest_bone_rotations=_orthonormalise(data['rest_bone_rotations']),
-            bone_names=data['bone_names'], shape_names=data['shape_names'],
-            shape_vertex_basis_m=data['shape_vertex_basis_m'],
-            shape_joint_basis_m=data['shape_joint_basis_m'],
-            keypoint_joint_index=data['keypoint_joint_index'],
-            keypoint_vertex_index=data['keypoint_vertex_index'],
-            keypoint_vertex_weight=data['keypoint_vertex_weight'],
-            joint_limits_min_rad=data['joint_limits_min_rad'],
-            joint_limits_max_rad=data['joint_limits_max_rad'],
-            native_side=str(data['native_side']), name=path.name)
+        model = _model_from_npz(data, path.name)
+    rest_keypoints = model.forward(model.zero_pose()).keypoints
+    weights = anatomy.joint_centre_weights(rest_keypoints)
+    bases = anatomy.metacarpal_base_weights(rest_keypoints, weights)
+    base_bones = {}
+    for digit, row in zip(anatomy.DIGIT_KEYPOINTS, bases):
+        name = '%s_metacarpal' % digit
+        if digit != 'thumb' and name in model.bone_names:
+            base_bones[model.bone_names.index(name)] = row
+    model.set_joint_centres(weights, base_bones)
+    return model
+
+
+def _model_from_npz(data, name):
+    """Return the HandModel of an opened model ``.npz``."""
+    n_bones = len(data['parents'])
+    weights = skinning.dense_weights(data['skin_bone_indices'], data['skin_weights'],
+                                     n_bones)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return HandModel(
+        template_vertices_m=data['template_vertices_m'], faces=data['faces'],
+        skin_weights=weights, parents=data['parents'],
+        rest_joints_m=data['rest_joints_m'],
+        rest_bone_rotations=_orthonormalise(data['rest_bone_rotations']),
+        bone_names=data['bone_names'], shape_names=data['shape_names'],
+        shape_vertex_basis_m=data['shape_vertex_basis_m'],
+        shape_joint_basis_m=data['shape_joint_basis_m'],
+        keypoint_joint_index=data['keypoint_joint_index'],
+        keypoint_vertex_index=data['keypoint_vertex_index'],
+        keypoint_vertex_weight=data['keypoint_vertex_weight'],
+        joint_limits_min_rad=data['joint_limits_min_rad'],
+        joint_limits_max_rad=data['joint_limits_max_rad'],
+        native_side=str(data['native_side']), name=name)
 
 
 def _orthonormalise(rot):

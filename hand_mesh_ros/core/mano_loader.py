@@ -14,7 +14,15 @@ a right hand and towards the little finger for a left hand; see
 axes (rest frames are MANO's axes rotated into the hand frame), with MANO's pose correctives
 (``posedirs``) and 10 shape coefficients (``shapedirs``). The 21 keypoints are the 16 joints
 plus 5 fingertip vertices, in MediaPipe order. MANO's axes are not anatomical, so its joint
-limits are +-pi (no constraint).
+limits are +-pi (no constraint). MANO's joints are its learned rotation centres, so they are
+the published joint centres as they are (no anatomical remapping as for the anny model).
+
+Pose convention: **flat hand mean**. The pose coefficients are the full axis-angle rotations
+of MANO's joints; the zero pose is MANO's flat template hand. MANO's file also holds
+``hands_mean`` (45,), the mean finger pose of its training scans, which MANO layers add to
+the finger rotations unless told otherwise (smplx: ``flat_hand_mean=False``, the default).
+This loader never adds it (smplx ``flat_hand_mean=True``); :func:`load_mano_hands_mean` and
+:func:`pose_to_mean_relative` convert to and from the other convention.
 """
 
 from pathlib import Path
@@ -191,3 +199,29 @@ def load_mano(path, side=None) -> HandModel:
         joint_limits_min_rad=np.full((n_joints, 3), -np.pi),
         joint_limits_max_rad=np.full((n_joints, 3), np.pi),
         native_side=side, pose_basis_m=pose_v, name=Path(path).name)
+
+
+def load_mano_hands_mean(path):
+    """Return MANO's ``hands_mean`` of the file at ``path`` as (15, 3) axis-angle, radians.
+
+    The rows are the finger joints 1..15 in MANO's order and MANO's axes (the axes of this
+    loader's pose coefficients). A file without ``hands_mean`` gives zeros.
+    """
+    data = read_mano_pickle(path)
+    mean = data.get('hands_mean')
+    if mean is None:
+        return np.zeros((15, 3))
+    return np.asarray(mean, dtype=np.float64).reshape(15, 3)
+
+
+def pose_to_mean_relative(pose_aa, hands_mean_aa, inverse=False):
+    """Convert flat-hand-mean pose coefficients (16, 3) to MANO's mean-relative convention.
+
+    ``mean-relative = flat - hands_mean`` on the finger rows (1..15), the global rotation
+    (row 0) unchanged; ``inverse=True`` converts back. This is how a MANO layer with
+    ``flat_hand_mean=False`` reads the same hand. Never mutates ``pose_aa``.
+    """
+    out = np.array(pose_aa, dtype=np.float64)
+    sign = 1.0 if inverse else -1.0
+    out[..., 1:16, :] += sign * np.asarray(hands_mean_aa, dtype=np.float64).reshape(15, 3)
+    return out

@@ -20,6 +20,7 @@ from hand_mesh_ros.core.hand_tracking import HandTracker
 from hand_mesh_ros.core.root_recovery import recover_root
 from hand_mesh_ros.core.tailor import HandTailor
 from hand_mesh_ros.core.types import FrameResult, HandEstimate
+from hand_mesh_ros.core.uncertainty import hand_confidence
 from hand_mesh_ros.paths import models_dir as default_models_dir
 
 #: Extra outputs of the mesh network graph (index 0: lifted as a right hand, 1: as a left).
@@ -272,8 +273,8 @@ class HandMeshPipeline:
         translation = np.asarray(refined.translation_m, dtype=np.float64)
         bones = np.array(out.bone_frames, dtype=np.float64)
         bones[:, :3, 3] += translation
-        joints_m = out.keypoints + translation
-        keypoints_px = (camera.project(joints_m) if camera is not None
+        joints_m = out.joint_centres + translation
+        keypoints_px = (camera.project(out.keypoints + translation) if camera is not None
                         else np.asarray(refined.keypoints_px, dtype=np.float64))
         error_px = float(np.mean(np.linalg.norm(keypoints_px - hand.keypoints_px, axis=1)))
         estimate = HandEstimate(
@@ -287,8 +288,11 @@ class HandMeshPipeline:
             pose_coefficients=np.asarray(refined.pose_aa, dtype=np.float64),
             shape_coefficients=np.asarray(refined.shape, dtype=np.float64),
             hand_model='mano' if self.config.model.hand_model == 'mano' else 'anny',
-            hand_scale_m=float(refined.hand_scale_m), reprojection_error_px=error_px,
-            position_mode=mode)
+            hand_length_m=float(refined.hand_length_m), reprojection_error_px=error_px,
+            position_mode=mode,
+            confidence=hand_confidence(hand.presence, refined.position_covariance_m2),
+            position_covariance_m2=np.asarray(refined.position_covariance_m2),
+            keypoints_m=out.keypoints + translation)
         return estimate, (root_ms, tailor_ms)
 
     def reset(self):

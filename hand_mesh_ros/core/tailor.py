@@ -3,10 +3,13 @@
 For each hand and frame:
 
 1. **Scale step** (HandTailor eq. 12): the closed-form scale aligning the model's bone lengths
-   to the network's root-relative 3D joints gives this frame's hand size; it is fused with
-   the metric prior (``hand_scale_prior_m``) and the track's running estimate. The model's
-   size shape coefficient is set to the fused size, the network's joints are rescaled to it
-   and the initial translation follows (depth scales with size for the same image).
+   to the network's root-relative 3D joints gives this frame's hand size, as a hand length
+   (wrist crease to middle fingertip, :mod:`hand_mesh_ros.core.hand_size`); the track's
+   :class:`SizeEstimate` fuses it with the population prior (or ``hand_length_m``, the
+   user's known length) and metric observations (:meth:`HandTailor.observe_hand_length`).
+   The model's size shape coefficient is set to the fused length, the network's joints are
+   rescaled to it and the initial translation follows (depth scales with size for the
+   same image).
 2. **Levenberg-Marquardt** on the free bone rotations, the other shape coefficients and the
    translation, minimising (units: px, mm, rad)
 
@@ -39,14 +42,17 @@ import numpy as np
 from hand_mesh_ros.core.camera import CameraMode
 from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import TailorError
+from hand_mesh_ros.core.hand_size import HandLength, SizeEstimate
 from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics, rodrigues_right_jacobian
 from hand_mesh_ros.core.tailor_terms import (bone_length_scale, check_inputs, gram_matrix,
                                              levenberg_marquardt, mean_pixel_error,
                                              nearest_equivalent_rotation,
                                              PoseConstraints, Projector, rotation_log,
-                                             SizeDirection, TrackState)
+                                             TrackState)
+from hand_mesh_ros.core.uncertainty import (CAMERA_SIGMAS, last_block_covariance,
+                                            wrist_covariance_m2)
 
-#: Frames after which running estimates (shape, size) forget older evidence.
+#: Frames after which the running shape estimate forgets older evidence.
 _MEMORY_FRAMES = 300
 #: Smoothing of the translation velocity of the constant-velocity model.
 _VELOCITY_SMOOTHING = 0.5
@@ -54,6 +60,12 @@ _VELOCITY_SMOOTHING = 0.5
 _SCALE_RANGE = (0.5, 2.0)
 #: Square root of the weight (per mm^2) holding the hand size at the track's estimate.
 _SQRT_W_SIZE = 10.0
+#: The metric weights (per mm^2 of 3D joints and of translation) are per mm of a hand whose
+#: palm (wrist -> middle MCP, metres) is this long at the model's proportions (the size they
+#: were tuned with; 0.175 m hand length): they scale with the hand's length, so that the
+#: fit is scale-equivariant (a hand k times larger at k times the depth gives the same image
+#: and the same, k times larger, solution).
+_WEIGHT_PALM_M = 0.095
 #: Tracks with fewer size observations repeat the scale step inside a frame.
 _YOUNG_FRAMES = 5
 
@@ -72,7 +84,10 @@ class TailorResult:
         reprojection_error_before_px: mean 2D error of the network's initial mesh (inf when
             that mesh is behind the camera).
         reprojection_error_after_px: mean 2D error after refinement.
-        hand_scale_m: the track's hand size (wrist -> middle MCP), metres.
+        hand_length_m: the track's hand length (wrist crease to middle fingertip), metres.
+        hand_length_sigma_m: its standard deviation (prior, network and metric evidence).
+        position_covariance_m2: (3, 3) covariance of ``translation_m`` (fit, hand length
+            and the camera mode's uncertainty; :mod:`hand_mesh_ros.core.uncertainty`).
         iterations: Levenberg-Marquardt iterations run.
         converged: the last iteration met the convergence test.
         mode: the :class:`CameraMode` of the projection used.
@@ -87,7 +102,9 @@ class TailorResult:
     joints_m: np.ndarray
     reprojection_error_before_px: float
     reprojection_error_after_px: float
-    hand_scale_m: float
+    hand_length_m: float
+    hand_length_sigma_m: float
+    position_covariance_m2: np.ndarray
     iterations: int
     converged: bool
     mode: CameraMode
@@ -110,29 +127,39 @@ class HandTailor:
         folded = {bone for bone, _ in self._folded}
         self.free_bones = np.array([j for j in range(model.n_bones) if j not in folded])
         self.kinematics = KeypointKinematics(model, self.free_bones)
-        self.size = SizeDirection(self.kinematics, model)
-        self.free_shapes = np.array([s for s in range(model.n_shapes) if s != self.size.index])
-        self.constraints = PoseConstraints(model, self.free_bones, self.kinematics.levels)
-        self._n_pose = 3 * len(self.free_bones)
-        self._n_shape = len(self.free_shapes)
-        self._n = self._n_pose + self._n_shape + 3
-        self._tracks = {}
-        self._free_size_basis = self.size.basis[:, self.free_shapes]
         # Rest keypoints are linear in the shape: (21, 3) + (21, 3, S) . beta.
         zero_pose = model.zero_pose()
         self._kp_rest0 = self.kinematics.evaluate(zero_pose, model.zero_shape(), False)[0]
         self._kp_rest_basis = np.stack([
             self.kinematics.evaluate(zero_pose, unit, False)[0] - self._kp_rest0
             for unit in np.eye(model.n_shapes)], axis=-1)
+        self.size = HandLength(self._kp_rest0, self._kp_rest_basis)
+        # Inside one frame the fit holds the palm (wrist -> middle MCP) at the value the fused
+        # hand length gives with the frame's starting proportions; the fingers' length stays
+        # free (holding the whole hand length instead lets palm and fingers trade off and
+        # bent the ASL video's hands: PA-MPJPE 9.3 -> 13 mm).
+        self._palm = HandLength(self._kp_rest0, self._kp_rest_basis, chain=(0, 9))
+        self._palm_share = float(self._palm.length_m(model.zero_shape())
+                                 / self.size.length_m(model.zero_shape()))
+        self._weight_length_m = _WEIGHT_PALM_M / self._palm_share
+        self.free_shapes = np.array([s for s in range(model.n_shapes) if s != self.size.index])
+        self.constraints = PoseConstraints(model, self.free_bones, self.kinematics.levels)
+        self._n_pose = 3 * len(self.free_bones)
+        self._n_shape = len(self.free_shapes)
+        self._n = self._n_pose + self._n_shape + 3
+        self._tracks = {}
+        self._sizes = {}  # track id -> SizeEstimate
 
     # ------------------------------------------------------------------ track state
     def forget(self, track_id):
-        """Drop the temporal state of ``track_id`` (no error if unknown)."""
+        """Drop the temporal state and size evidence of ``track_id`` (no error if unknown)."""
         self._tracks.pop(track_id, None)
+        self._sizes.pop(track_id, None)
 
     def reset(self):
-        """Drop every track's temporal state."""
+        """Drop every track's temporal state and size evidence."""
         self._tracks.clear()
+        self._sizes.clear()
 
     def has_track(self, track_id):
         """Return True when ``track_id`` has temporal state."""
@@ -151,10 +178,22 @@ class HandTailor:
             return None
         return track.translation + track.velocity * dt
 
-    def hand_scale_m(self, track_id):
-        """Return the track's hand-size estimate, or the prior for an unknown track."""
-        track = self._tracks.get(track_id)
-        return self._fused_size(track, None)[0]
+    def hand_length_m(self, track_id):
+        """Return (mean, sigma) of the track's hand length; the prior for an unknown track."""
+        return self._sizes.get(track_id, SizeEstimate()).belief(self.config.hand_length_m)
+
+    def observe_hand_length(self, track_id, length_m, sigma_m):
+        """Fuse a metric hand length (metres, its sigma; e.g. from depth) into a track's size.
+
+        Later frames use it; :meth:`forget` drops it. Raises ValueError unless both are
+        finite and positive.
+        """
+        length_m, sigma_m = float(length_m), float(sigma_m)
+        if not (math.isfinite(length_m) and math.isfinite(sigma_m)
+                and length_m > 0.0 and sigma_m > 0.0):
+            raise ValueError('hand length and its sigma must be finite and positive, got '
+                             '%r, %r' % (length_m, sigma_m))
+        self._sizes.setdefault(track_id, SizeEstimate()).add_metric(length_m, sigma_m)
 
     # ------------------------------------------------------------------ helpers
     def fold_pose(self, pose_aa):
@@ -171,18 +210,13 @@ class HandTailor:
         pose[0] = rotation_log(rot0)
         return pose
 
-    def _fused_size(self, track, size_obs_m):
-        """Return (size, mean of observations, their count) after adding ``size_obs_m``."""
-        cfg = self.config
-        mean, count = (0.0, 0) if track is None else (track.size_obs_mean_m, track.size_frames)
+    def _fused_size(self, estimate, size_obs_m):
+        """Return (length, sigma, new SizeEstimate) after adding ``size_obs_m`` (or None)."""
+        estimate = estimate.copy()
         if size_obs_m is not None:
-            count = min(count + 1, _MEMORY_FRAMES)
-            mean += (size_obs_m - mean) / count
-        prior_w = max(cfg.hand_scale_prior_frames, 0.0)
-        if count == 0:
-            return cfg.hand_scale_prior_m, mean, count
-        size = (prior_w * cfg.hand_scale_prior_m + count * mean) / (prior_w + count)
-        return size, mean, count
+            estimate.add_network(size_obs_m)
+        mean, sigma = estimate.belief(self.config.hand_length_m)
+        return mean, sigma, estimate
 
     def _size_observation(self, shape, net, valid3d):
         """Return the hand size implied by the network's joints (eq. 12), or None.
@@ -196,7 +230,7 @@ class HandTailor:
         ratio = bone_length_scale(rest, net, valid)
         if ratio is None or not _SCALE_RANGE[0] < ratio < _SCALE_RANGE[1]:
             return None
-        return ratio * self.size.size_m(shape)
+        return ratio * self.size.length_m(shape)
 
     def _params(self, pose, shape, translation):
         """Pack the free parameters (n,)."""
@@ -265,8 +299,9 @@ class HandTailor:
         shape_ref = shape0 if track is None else track.shape
         net_raw = net
         size_obs = self._size_observation(shape_ref, net_raw, valid3d)
-        size_m, size_mean, size_count = self._fused_size(track, size_obs)
-        shape_fixed = self.size.with_size(shape_ref, size_m)
+        size_before = self._sizes.get(track_id, SizeEstimate()).copy(network=track is not None)
+        size_m, size_sd, size_est = self._fused_size(size_before, size_obs)
+        shape_fixed = self.size.with_length(shape_ref, size_m)
         if size_obs is not None:
             net = net_raw * (size_m / size_obs)
             t0 = t0 * (size_m / size_obs)
@@ -292,16 +327,18 @@ class HandTailor:
             prior_wc[:n_pose] += cfg.w_temporal_pose * x_prev[:n_pose]
             t_pred = track.translation + track.velocity * dt
             # Depth is observed about (depth / size) times less precisely than x and y.
-            depth_ratio = size_m / max(float(track.translation[2]), size_m)
-            w_t = cfg.w_temporal_translation * 1e6 * np.array([1.0, 1.0, depth_ratio ** 2])
+            palm_m = size_m * self._palm_share
+            depth_ratio = palm_m / max(float(track.translation[2]), palm_m)
+            w_t = (cfg.w_temporal_translation * 1e6 * (self._weight_length_m / size_m) ** 2
+                   * np.array([1.0, 1.0, depth_ratio ** 2]))
             prior_w[-3:] += w_t
             prior_wc[-3:] += w_t * t_pred
             x_prev[-3:] = t_pred
             starts.append(x_prev)
         prior_centre = np.divide(prior_wc, prior_w, out=np.zeros(self._n), where=prior_w > 0.0)
 
-        problem = (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, size_m, prior_w,
-                   prior_centre)
+        problem = (projector, obs, kp_w, net, valid3d, mirror, shape_fixed,
+                   self._palm.length_m(shape_fixed), prior_w, prior_centre, size_m)
         # Warm start from the track's prediction; the network's estimate if that fails.
         x = starts[-1]
         lin = self._linearise(x, problem, init_points if merge else None)
@@ -324,12 +361,14 @@ class HandTailor:
             _, shape_c, _ = self._unpack(x, shape_fixed)
             size_obs2 = self._size_observation(shape_c, net_raw, valid3d)
             if size_obs2 is not None:
-                size_m2, size_mean, size_count = self._fused_size(track, size_obs2)
-                shape_fixed = self.size.with_size(shape_c, size_m2)
+                size_m2, size_sd, size_est = self._fused_size(size_before, size_obs2)
+                shape_fixed = self.size.with_length(shape_c, size_m2)
                 net = net_raw * (size_m2 / size_obs2)
                 x = x.copy()
                 x[-3:] *= size_m2 / size_m
-                problem = problem[:3] + (net, valid3d, mirror, shape_fixed, size_m2) + problem[8:]
+                problem = (problem[:3] + (net, valid3d, mirror, shape_fixed,
+                                          self._palm.length_m(shape_fixed)) + problem[8:10]
+                           + (size_m2,))
                 lin = self._linearise(x, problem)
                 if not math.isfinite(lin[0]):
                     raise TailorError('the rescaled hand is behind the camera or not finite')
@@ -343,15 +382,34 @@ class HandTailor:
         values = (pose, shape, translation, joints_m, px, after)
         if not all(np.all(np.isfinite(v)) for v in values):
             raise TailorError('the refined hand is not finite')
+        length_m = self.size.length_m(shape)
+        covariance = self._position_covariance(lin, valid3d, translation, length_m, size_sd,
+                                               projector.mode)
         if temporal:
+            self._sizes[track_id] = size_est
             self._update_track(track_id, track, moving, dt, timestamp_s, pose, shape,
-                               translation, size_mean, size_count)
+                               translation, size_est.network_mean_m, size_est.network_frames)
         return TailorResult(
             pose_aa=pose, shape=shape, translation_m=translation.copy(), keypoints_px=px,
             joints_m=joints_m, reprojection_error_before_px=before,
-            reprojection_error_after_px=after, hand_scale_m=self.size.size_m(shape),
+            reprojection_error_after_px=after, hand_length_m=length_m,
+            hand_length_sigma_m=size_sd, position_covariance_m2=covariance,
             iterations=iterations, converged=converged, mode=projector.mode,
             temporal=temporal)
+
+    def _position_covariance(self, lin, valid3d, translation, length_m, length_sd, mode):
+        """Return the (3, 3) covariance of the root: fit, hand length and camera mode.
+
+        The fit part is the translation block of the Gauss-Newton inverse Hessian at the
+        solution, scaled by the residual variance per degree of freedom (invariant to a
+        common scale of the weights).
+        """
+        rows = 42 + 3 * int(np.count_nonzero(valid3d[1:])) + 1
+        fit = last_block_covariance(lin[1], lin[0], rows, translation)
+        focal_sd, principal_sd = CAMERA_SIGMAS.get(
+            getattr(mode, 'value', str(mode)), CAMERA_SIGMAS['weak_perspective'])
+        return wrist_covariance_m2(translation, fit, length_sd / max(length_m, 1e-6),
+                                   focal_sd, principal_sd)
 
     def _update_track(self, track_id, track, moving, dt, timestamp_s, pose, shape, translation,
                       size_mean, size_count):
@@ -389,8 +447,8 @@ class HandTailor:
         projected in the same camera call (perspective only); their pixels (M, 2) are the
         last item (None when not given or not projectable).
         """
-        (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, size_target, prior_w,
-         prior_c) = problem
+        (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, palm_target, prior_w,
+         prior_c, size_target) = problem
         cfg = self.config
         n, n_model = self._n, self._n - 3
         pose, shape, translation = self._unpack(x, shape_fixed)
@@ -409,7 +467,7 @@ class HandTailor:
             return math.inf, None, None, None, None, extra_px
         # Weighted residuals r (106,) and their Jacobian A (106, n), stacked: 42 pixel rows
         # (Huber IRLS weights), 63 rows of root-relative joints (mm; the root row is zero in
-        # both, it never moves) and one row holding the hand size at the fused estimate.
+        # both, it never moves) and one row holding the palm at the fused size's value.
         rows = np.empty((106, n))
         r = np.empty(106)
         jac = np.concatenate([jac_pose, jac_shape[:, :, self.free_shapes]], axis=2)
@@ -430,7 +488,7 @@ class HandTailor:
         cost = float(w @ np.where(outside, scale * (2.0 * err - scale), err2))
         jac_px *= sqrt_w[:, None, None]
         r[:42] = (resid * sqrt_w[:, None]).reshape(42)
-        s3 = 1e3 * math.sqrt(cfg.w_joints3d)
+        s3 = 1e3 * math.sqrt(cfg.w_joints3d) * (self._weight_length_m / size_target)
         np.multiply(jac.reshape(63, n_model), s3, out=rows[42:105, :n_model])
         rows[42:105, n_model:] = 0.0
         r[42:105] = ((kp_rel - net) * s3).reshape(63)
@@ -439,12 +497,10 @@ class HandTailor:
             dropped[:3] = False
             rows[42:105][dropped] = 0.0
             r[42:105][dropped] = 0.0
-        size_vec = self.size.d0 + self.size.basis @ shape
-        size_now = math.sqrt(float(size_vec @ size_vec))
+        palm_now, palm_grad = self._palm.length_and_gradient(shape)
         rows[105] = 0.0
-        rows[105, self._n_pose:n_model] = (_SQRT_W_SIZE * 1e3 / size_now) * (
-            size_vec @ self._free_size_basis)
-        r[105] = _SQRT_W_SIZE * 1e3 * (size_now - size_target)
+        rows[105, self._n_pose:n_model] = (_SQRT_W_SIZE * 1e3) * palm_grad[self.free_shapes]
+        r[105] = _SQRT_W_SIZE * 1e3 * (palm_now - palm_target)
         cost += float(r[42:] @ r[42:])
         hess = gram_matrix(rows)
         grad = rows.T @ r

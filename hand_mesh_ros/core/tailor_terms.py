@@ -17,8 +17,6 @@ from hand_mesh_ros.core.rotations import matrix_to_axis_angle
 #: MediaPipe keypoint tree: parent of each keypoint (-1 for the wrist).
 KEYPOINT_PARENTS = np.array([-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11,
                              0, 13, 14, 15, 0, 17, 18, 19])
-#: Keypoints defining the hand size: wrist and middle-finger MCP.
-SIZE_KEYPOINTS = (0, 9)
 #: OpenBLAS multi-threads a GEMM from m * n * k >= 2^18 (4 x SMP_THRESHOLD_MIN).
 _BLAS_SINGLE_THREAD_MNK = 1 << 18
 #: Fewest finite, positively weighted 2D keypoints accepted.
@@ -133,50 +131,6 @@ def bone_length_scale(model_keypoints, observed_keypoints, valid=None):
     denom = float(np.sum(model_len[use] ** 2))
     scale = float(np.sum(model_len[use] * obs_len[use])) / denom
     return scale if np.isfinite(scale) and scale > 0.0 else None
-
-
-class SizeDirection:
-    """The shape coefficient that sets the hand's size, and how to solve for a target size.
-
-    Hand size = rest distance wrist -> middle MCP, linear inside the norm:
-    ``|d0 + D . beta|``. The size direction is the shape direction closest to a uniform scale
-    of the rest joints (the anny model's 'size' is exactly one).
-    """
-
-    def __init__(self, kinematics, model):
-        """Find the size direction of ``model`` (via its keypoint kinematics)."""
-        rest = kinematics.joint_rest0
-        basis = np.moveaxis(kinematics.joint_basis, -1, 0)  # (S, J, 3)
-        norms = np.linalg.norm(basis.reshape(len(basis), -1), axis=1)
-        cos = np.abs(np.einsum('sja,ja->s', basis, rest)) / np.maximum(
-            norms * np.linalg.norm(rest), 1e-30)
-        self.index = int(np.argmax(cos))
-        wrist, mcp = (model.keypoint_joint_index[k] for k in SIZE_KEYPOINTS)
-        if wrist < 0 or mcp < 0:
-            raise TailorError('the hand model has no joint keypoints for wrist/middle MCP')
-        self.d0 = rest[mcp] - rest[wrist]
-        self.basis = kinematics.joint_basis[mcp] - kinematics.joint_basis[wrist]  # (3, S)
-
-    def size_m(self, shape):
-        """Return the hand size (metres) of shape coefficients ``shape`` (S,)."""
-        return float(np.linalg.norm(self.d0 + self.basis @ shape))
-
-    def with_size(self, shape, size_m):
-        """Return a copy of ``shape`` whose size coefficient gives a hand of ``size_m``.
-
-        When no value reaches ``size_m`` exactly (a size direction that is not a pure
-        scale), the value giving the nearest size is used.
-        """
-        out = np.array(shape, dtype=np.float64)
-        out[self.index] = 0.0
-        w = self.d0 + self.basis @ out
-        u = self.basis[:, self.index]
-        a, b, c = u @ u, 2.0 * (u @ w), w @ w - size_m * size_m
-        if a <= 0.0:
-            return out
-        disc = b * b - 4.0 * a * c
-        out[self.index] = (-b + math.sqrt(max(disc, 0.0))) / (2.0 * a)
-        return out
 
 
 class PoseConstraints:

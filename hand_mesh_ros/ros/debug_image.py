@@ -16,7 +16,9 @@ def project_vertices(hand, camera):
     vertices = np.asarray(hand.vertices_m, dtype=np.float64)
     if camera is not None and np.all(vertices[:, 2] > 1e-6):
         return np.asarray(camera.project(vertices), dtype=np.float64)
-    joints = np.asarray(hand.joints_m, dtype=np.float64)[:, :2]
+    # keypoints_px are the landmark-convention keypoints: fit against their own 3D.
+    joints = np.asarray(hand.joints_m if getattr(hand, 'keypoints_m', None) is None
+                        else hand.keypoints_m, dtype=np.float64)[:, :2]
     keypoints = np.asarray(hand.keypoints_px, dtype=np.float64)
     centred_j = joints - joints.mean(axis=0)
     denom = float(np.sum(centred_j ** 2))

@@ -73,7 +73,10 @@ def hand_pose_msg(hand, header):
     msg.hand_model = str(hand.hand_model)
     msg.pose_coefficients = _float32_array(hand.pose_coefficients)
     msg.shape_coefficients = _float32_array(hand.shape_coefficients)
-    msg.hand_scale_m = float(hand.hand_scale_m)
+    msg.hand_length_m = float(hand.hand_length_m)
+    msg.confidence = float(hand.confidence)
+    msg.position_covariance = np.asarray(hand.position_covariance_m2,
+                                         dtype=np.float64).ravel().tolist()
     msg.reprojection_error_px = float(hand.reprojection_error_px)
     msg.position_status = POSITION_STATUS[hand.position_mode]
     return msg

@@ -180,10 +180,9 @@ PARAMETERS = (
           'its confidence).', **_W),
     _pipe('tailor.robust_scale_px', 'Huber threshold of the reprojection term, pixels.',
           min_value=0.1, max_value=100.0),
-    _pipe('tailor.hand_scale_prior_m', 'Prior hand size: wrist to middle-finger MCP, metres '
-          '(monocular depth scales with it).', min_value=0.04, max_value=0.2),
-    _pipe('tailor.hand_scale_prior_frames', 'Weight of the hand-size prior, in frames of '
-          'evidence.', min_value=0.0, max_value=1.0e6),
+    _pipe('tailor.hand_length_m', "The user's known hand length (wrist crease to middle "
+          'fingertip, metres; monocular depth scales with it); 0 = unknown: population prior '
+          '(ANSUR II, both sexes).', min_value=0.0, max_value=0.3),
     _pipe('tailor.max_gap_s', "Longer gaps between a track's frames restart its motion "
           'model, seconds.', min_value=0.0, max_value=60.0),
     # --- node input ---

@@ -37,10 +37,11 @@ def make_sample_messages(stamp_ns, frame_id='camera_color_optical_frame'):
     header.stamp.nanosec = stamp_ns % 1_000_000_000
 
     pose = HandPose(header=header, track_id=7, side=HandPose.SIDE_RIGHT, side_score=0.9,
-                    score=0.95, hand_model='anny', hand_scale_m=0.09,
+                    score=0.95, hand_model='anny', hand_length_m=0.19, confidence=0.8,
                     reprojection_error_px=1.5,
                     position_status=HandPose.POSITION_FULL_INTRINSICS)
     pose.wrist_pose.position.z = 0.5
+    pose.position_covariance = [1e-4, 0.0, 0.0, 0.0, 1e-4, 0.0, 0.0, 0.0, 9e-4]
     pose.wrist_pose.orientation.w = 1.0
     pose.joints = [Point(x=0.01 * i, y=-0.005 * i, z=0.5) for i in range(21)]
     pose.keypoints_px = [float(v) for i in range(21) for v in (320.0 + i, 240.0 - i)]

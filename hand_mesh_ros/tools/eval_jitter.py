@@ -195,8 +195,8 @@ def run_moving(n_frames=150, seed=0, config=None, model=None):
     """
     model = load_hand_model() if model is None else model
     if config is None:
-        size = HandTailor(model).size.size_m(model.zero_shape())
-        config = TailorConfig(hand_scale_prior_m=size)
+        size = HandTailor(model).size.length_m(model.zero_shape())
+        config = TailorConfig(hand_length_m=size)
     camera = CameraModel.from_camera_info_fields(
         640, 480, 'plumb_bob', [-0.1, 0.02, 0.001, -0.001, 0.0],
         [610.0, 0.0, 330.0, 0.0, 605.0, 250.0, 0.0, 0.0, 1.0], np.eye(3).ravel(), np.zeros(12))

@@ -12,6 +12,8 @@ EVALUATIONS = {
                   '2D keypoints and detection rate vs the golden references'),
     'root': ('hand_mesh_ros.tools.eval_root',
              'root-recovery error vs keypoint noise and distance (full K vs fixed focal)'),
+    'confidence': ('hand_mesh_ros.tools.eval_confidence',
+                   'calibration of the confidence / wrist covariance on synthetic hands'),
     'mesh': ('hand_mesh_ros.tools.eval_mesh',
              'mesh network: learned vs analytic lifting, video PA-MPJPE, speed'),
     'jitter': ('hand_mesh_ros.tools.eval_jitter',

@@ -30,13 +30,16 @@ TOPIC_MARKERS = '/hand/markers'
 TOPIC_TF = '/tf'
 MARKER_TYPE = 'visualization_msgs/msg/MarkerArray'
 N_JOINTS = 21
+#: Row-major wrist position covariance columns of hands.csv (m^2, camera optical frame).
+COVARIANCE_COLUMNS = ['cov_%s%s_m2' % (a, b) for a in 'xyz' for b in 'xyz']
 
 
 def csv_header():
     """Return the column names of ``hands.csv``."""
     joints = ['j%d_%s_m' % (j, axis) for j in range(N_JOINTS) for axis in 'xyz']
     return (['stamp_ns', 'track_id', 'side', 'score', 'root_x_m', 'root_y_m', 'root_z_m']
-            + joints + ['reprojection_error_px', 'hand_scale_m', 'position_mode'])
+            + joints + ['reprojection_error_px', 'hand_length_m', 'position_mode',
+                        'confidence'] + COVARIANCE_COLUMNS)
 
 
 def hand_root_m(hand):
@@ -57,9 +60,12 @@ def hand_record(hand):
             'joints_m': _rounded(hand.joints_m, 6),
             'keypoints_px': _rounded(hand.keypoints_px, 2),
             'observed_keypoints_px': _rounded(hand.observed_keypoints_px, 2),
-            'hand_scale_m': round(float(hand.hand_scale_m), 5),
+            'hand_length_m': round(float(hand.hand_length_m), 5),
             'reprojection_error_px': round(float(hand.reprojection_error_px), 3),
-            'position_mode': hand.position_mode}
+            'position_mode': hand.position_mode,
+            'confidence': round(float(hand.confidence), 4),
+            'position_covariance_m2': [float('%.4g' % v) for v in
+                                       np.asarray(hand.position_covariance_m2).ravel()]}
 
 
 def csv_row(stamp_ns, hand):
@@ -68,8 +74,9 @@ def csv_row(stamp_ns, hand):
     joints = np.asarray(hand.joints_m, dtype=np.float64).ravel()
     return ([int(stamp_ns), int(hand.track_id), hand.side, '%.4f' % hand.score]
             + ['%.6f' % v for v in root] + ['%.6f' % v for v in joints]
-            + ['%.3f' % hand.reprojection_error_px, '%.5f' % hand.hand_scale_m,
-               hand.position_mode])
+            + ['%.3f' % hand.reprojection_error_px, '%.5f' % hand.hand_length_m,
+               hand.position_mode, '%.4f' % hand.confidence]
+            + ['%.4g' % v for v in np.asarray(hand.position_covariance_m2).ravel()])
 
 
 class ResultWriter:

@@ -71,7 +71,8 @@ def _track(pipeline, max_frames, gold_2d):
         hand = result.hands[int(np.argmin(errors))]
         observed[index] = hand.observed_keypoints_px
         model_px[index] = hand.keypoints_px
-        joints[index] = hand.joints_m
+        # The reference is MediaPipe's world landmarks: compare the landmark convention.
+        joints[index] = hand.joints_m if hand.keypoints_m is None else hand.keypoints_m
     return {'observed_px': observed, 'model_px': model_px, 'joints_m': joints,
             'timings_ms': timings, 'wall_ms': wall_ms}
 
