@@ -54,7 +54,8 @@ class TailorConfig:
     w_pose_prior: float = 1.0           # per rad^2, towards the network's pose
     w_temporal_pose: float = 1000.0     # per rad^2, towards the track's previous pose
     w_temporal_translation: float = 1.0  # per mm^2, towards the constant-velocity prediction
-    temporal_break_rad: float = 0.8     # a bone this far from its past is not held to it
+    temporal_pose_blend: float = 0.3    # temporal prior centre: previous pose moved this
+    #                                     fraction towards the network's pose
     w_limits: float = 1000.0            # per rad^2 beyond a joint limit
     w_twist: float = 20.0               # per rad^2 of twist / sideways / backward bending
     w_shape: float = 1.0                # identity prior: shape coefficients towards zero

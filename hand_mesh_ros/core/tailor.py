@@ -60,14 +60,6 @@ _SQRT_W_SIZE = 10.0
 _YOUNG_FRAMES = 5
 
 
-def _bone_angles(pose_a, pose_b):
-    """Return the angle (F,) between rotations of two packed poses (3F,), radians."""
-    rot_a = rodrigues_right_jacobian(pose_a.reshape(-1, 3))[0]
-    rot_b = rodrigues_right_jacobian(pose_b.reshape(-1, 3))[0]
-    cos = 0.5 * (np.einsum('fij,fij->f', rot_a, rot_b) - 1.0)
-    return np.arccos(np.clip(cos, -1.0, 1.0))
-
-
 def _check_depth(translation_m, max_depth_m, what):
     """Raise TailorError (reason 'too_far') when the root lies beyond ``max_depth_m``."""
     if not translation_m[2] <= max_depth_m:
@@ -312,16 +304,13 @@ class HandTailor:
         t_pred = None
         if moving:
             x_prev = self._params(track.pose, shape_fixed, track.translation)
-            # A bone whose network rotation left the track's by more than a break angle is
-            # not held to its past (it moved, or the track holds a wrong state): no temporal
-            # prior and a start from the network for it, so smoothing never locks an error in.
-            angles = np.repeat(_bone_angles(x_init[:n_pose], x_prev[:n_pose]), 3)
-            moved = angles > cfg.temporal_break_rad
-            x_prev[:n_pose][moved] = x_init[:n_pose][moved]
-            w_pose = np.where(moved, 0.0, cfg.w_temporal_pose / (
-                1.0 + (angles / (0.5 * cfg.temporal_break_rad)) ** 2))
-            prior_w[:n_pose] += w_pose
-            prior_wc[:n_pose] += w_pose * x_prev[:n_pose]
+            # The temporal pose prior's centre is the previous pose moved a fraction towards
+            # the network's: smoothing without drift (held to the past alone, the pose
+            # wandered off the network's 3D where the 2D keypoints do not pin it).
+            centre = x_prev[:n_pose] + cfg.temporal_pose_blend * (
+                x_init[:n_pose] - x_prev[:n_pose])
+            prior_w[:n_pose] += cfg.w_temporal_pose
+            prior_wc[:n_pose] += cfg.w_temporal_pose * centre
             t_pred = track.translation + track.velocity * dt
             # Depth is observed about (depth / size) times less precisely than x and y.
             depth_ratio = size_m / max(float(track.translation[2]), size_m)

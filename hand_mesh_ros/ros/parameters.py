@@ -124,9 +124,9 @@ PARAMETERS = (
           'its confidence).', **_W),
     _pipe('tailor.robust_scale_mm', 'Huber threshold of the reprojection term, mm at the '
           "hand's depth.", min_value=0.01, max_value=100.0),
-    _pipe('tailor.temporal_break_rad', 'A bone whose network rotation is this far from the '
-          "track's previous one is not held to it (no temporal pose prior), radians.",
-          min_value=0.0, max_value=10.0),
+    _pipe('tailor.temporal_pose_blend', 'Centre of the temporal pose prior: the previous pose '
+          "moved this fraction towards the network's pose (0: held to the past, which can "
+          'drift; 1: no smoothing of the centre).', min_value=0.0, max_value=1.0),
     _pipe('tailor.hand_scale_prior_m', 'Prior hand size: wrist to middle-finger MCP, metres '
           '(monocular depth scales with it).', min_value=0.04, max_value=0.2),
     _pipe('tailor.hand_scale_prior_frames', 'Weight of the hand-size prior, in frames of '
