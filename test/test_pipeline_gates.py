@@ -139,7 +139,7 @@ def test_pixel_map_transforms_camera_and_points_alike():
     height, width = bgr.shape[:2]
     camera = eval_resolution.scene_camera('hands', width, height)
     points = np.array([[10.0, 20.0, 0.4], [-0.05, 0.03, 0.7]])
-    for name in eval_resolution.TRANSFORMS + ('pad',):
+    for name in eval_resolution.TRANSFORMS + ('pad_4',):
         pmap = eval_resolution.pixel_map(name, width, height)
         moved = pmap.camera(camera)
         assert np.allclose(moved.project(points), pmap.points(camera.project(points)))

@@ -18,7 +18,7 @@ and max over hands and frames):
   transformed camera. This isolates the fit from the network (target < 0.01 % of depth).
 - ``pipeline``: the whole pipeline on the resized / cropped image. Reported beside the
   network's own noise floor: the same 1x image re-encoded as JPEG (quality 90), and padded
-  by 4 px on every side (principal point shifted by +4 px).
+  by 2, 4, 8 and 16 px on every side (edge pixels repeated; principal point shifted alike).
 """
 
 import argparse
@@ -37,7 +37,7 @@ from hand_mesh_ros.tools.video_frames import iter_frames
 
 DISTORTION = (-0.05, 0.01, 0.0, 0.0, 0.0)
 CROP_PX = (37, 23, 23, 17)  # left, top, right, bottom
-PAD_PX = 4
+PADS_PX = (2, 4, 8, 16)
 ASL_FRAMES = 30
 TRANSFORMS = ('scale_0.5', 'scale_2', 'crop')
 
@@ -85,8 +85,9 @@ def pixel_map(name, width, height):
     if name == 'crop':
         left, top, right, bottom = CROP_PX
         return PixelMap(1.0, (left, top), (width - left - right, height - top - bottom))
-    if name == 'pad':
-        return PixelMap(1.0, (-PAD_PX, -PAD_PX), (width + 2 * PAD_PX, height + 2 * PAD_PX))
+    if name.startswith('pad_'):
+        pad = int(name.split('_')[1])
+        return PixelMap(1.0, (-pad, -pad), (width + 2 * pad, height + 2 * pad))
     return PixelMap(1.0, (0.0, 0.0), (width, height))
 
 
@@ -202,9 +203,10 @@ def evaluate_scene(pipeline, scene):
             reference, _run(pipeline, frames, cam, pmap, replay=captured)))
         out['pipeline'][name] = _stats(*_displacements(
             reference, _run(pipeline, frames, cam, pmap)))
-    pad = pixel_map('pad', width, height)
-    out['noise_floor']['pad_4px'] = _stats(*_displacements(
-        reference, _run(pipeline, frames, pad.camera(camera), pad)))
+    for pad_px in PADS_PX:
+        pad = pixel_map('pad_%d' % pad_px, width, height)
+        out['noise_floor']['pad_%dpx' % pad_px] = _stats(*_displacements(
+            reference, _run(pipeline, frames, pad.camera(camera), pad)))
     out['noise_floor']['jpeg_q90'] = _stats(*_displacements(
         reference, _run(pipeline, frames, camera, identity, jpeg=True)))
     return out
