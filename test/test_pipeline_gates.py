@@ -83,6 +83,20 @@ def test_speed_gate_looks_back_at_most_max_gap_s(pipeline, frames):
     assert rejected == {} and with_hand == 20
 
 
+def test_a_hand_that_jumps_is_refitted_not_dropped(pipeline, frames):
+    # Three poses 2.4 s apart in the video, sent 40 ms apart: the track's temporal state is
+    # wrong for every frame; the refit from scratch must keep the hand.
+    images = [cv2.resize(frames[i][2], None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
+              for i in (0, 60, 119)]
+    height, width = images[0].shape[:2]
+    camera = eval_resolution.PixelMap(1.0, (0.0, 0.0), (width, height)).camera(
+        eval_resolution.scene_camera('asl', width, height))
+    pipeline.reset()
+    results = [pipeline.process(Frame(rgb=images[k % 3], stamp_ns=k * 40_000_000,
+                                      camera=camera)) for k in range(15)]
+    assert [len(r.hands) for r in results] == [1] * 15, [r.rejected for r in results]
+
+
 def test_tailor_disabled_publishes_the_network_hand_at_the_recovered_root(pipeline, frames):
     outputs = {}
     base = pipeline.config

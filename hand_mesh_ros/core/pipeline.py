@@ -226,24 +226,21 @@ class HandMeshPipeline:
         root_ms = tailor_ms = 0.0
         self.last_gate_figures = []
         for hand in tracked:
-            try:
-                estimate, stage_ms, network = self._estimate(
+            # A fit that used the track's state and fails is refitted once from scratch (the
+            # state may be wrong, e.g. after a jump); a hand is dropped when that fails too.
+            retry = self.tailor.has_track(hand.track_id)
+            while True:
+                estimate, reason, stage_ms = self._estimate_checked(
                     hand, camera, mode, (width, height), timestamp_s)
-            except HandMeshError as exc:
-                reason = getattr(exc, 'reason', type(exc).__name__)
-                result.rejected[reason] = result.rejected.get(reason, 0) + 1
-                self.tailor.forget(hand.track_id)
-                continue
-            root_ms += stage_ms[0]
-            tailor_ms += stage_ms[1]
-            if not estimate.is_finite():
-                result.rejected['not_finite'] = result.rejected.get('not_finite', 0) + 1
-                self.tailor.forget(hand.track_id)
-                continue
-            reason = self._gate(hand, estimate, network, camera, width, timestamp_s)
+                root_ms += stage_ms[0]
+                tailor_ms += stage_ms[1]
+                if reason is not None:
+                    self.tailor.forget(hand.track_id)
+                if reason is None or not retry:
+                    break
+                retry = False
             if reason is not None:
                 result.rejected[reason] = result.rejected.get(reason, 0) + 1
-                self.tailor.forget(hand.track_id)
                 continue
             self._continuity.publish(hand.track_id, estimate.joints_m[0], timestamp_s)
             result.hands.append(estimate)
@@ -251,6 +248,18 @@ class HandMeshPipeline:
         result.timings_ms['tailor'] = tailor_ms
         self._forget_lost_tracks({h.track_id for h in tracked})
         return result
+
+    def _estimate_checked(self, hand, camera, mode, image_size, timestamp_s):
+        """Return (HandEstimate or None, rejection reason or None, (root ms, tailor ms))."""
+        try:
+            estimate, stage_ms, network = self._estimate(hand, camera, mode, image_size,
+                                                         timestamp_s)
+        except HandMeshError as exc:
+            return None, getattr(exc, 'reason', type(exc).__name__), (0.0, 0.0)
+        if not estimate.is_finite():
+            return None, 'not_finite', stage_ms
+        reason = self._gate(hand, estimate, network, camera, image_size[0], timestamp_s)
+        return estimate, reason, stage_ms
 
     def _gate(self, hand, estimate, network, camera, width, timestamp_s):
         """Return the reason why ``estimate`` is implausible, or None (core/plausibility).
@@ -287,7 +296,11 @@ class HandMeshPipeline:
         self._continuity.forget_except(current_ids)
 
     def _estimate(self, hand, camera, mode, image_size, timestamp_s):
-        """Return (HandEstimate, (root ms, tailor ms)) for one tracked hand."""
+        """Return (HandEstimate, (root ms, tailor ms), network) for one tracked hand.
+
+        ``network`` is (the network's root-relative joints (21, 3), their mean 2D error in px
+        at the root recovered from them), for the plausibility gates.
+        """
         side_index = SIDE_INDEX[hand.side]
         extra = hand.extra_outputs
         pose = camera_root_pose(np.asarray(extra['mesh_pose_aa'])[side_index],
