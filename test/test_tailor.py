@@ -70,7 +70,7 @@ def test_kinematics_match_model_and_finite_differences(model):
 def test_cost_gradient_matches_finite_differences(model, side):
     """The analytic gradient and Gauss-Newton Hessian of the whole cost, mirror included."""
     rng = np.random.default_rng(1)
-    tailor = HandTailor(model, TailorConfig(robust_scale_px=1e6, w_joints3d=0.05))
+    tailor = HandTailor(model, TailorConfig(robust_scale_mm=1e6, w_joints3d=0.05))
     pose, shape, translation = _random_hand(model, rng)
     camera = _camera()
     mirror = np.array([-1.0 if side == 'left' else 1.0, 1.0, 1.0])
@@ -84,7 +84,7 @@ def test_cost_gradient_matches_finite_differences(model, side):
     x0 = tailor._params(tailor.fold_pose(pose), shape, translation)
     problem = (Projector(camera), obs, np.ones(21), net, valid3d, mirror, shape.copy(),
                tailor._palm.length_m(shape) * 1.01, prior_w, x0 + rng.normal(scale=0.01, size=n),
-               tailor.size.length_m(shape))
+               tailor.size.length_m(shape), 0.7)
     x = x0 + rng.normal(scale=0.02, size=n) * np.r_[np.ones(n - 3), 0.01 * np.ones(3)]
     cost, hess, grad = tailor._linearise(x, problem)[:3]
     num = np.zeros(n)

@@ -48,19 +48,36 @@ class TailorConfig:
     iterations: int = 5
     min_relative_gain: float = 0.01     # stop when a step lowers the cost by less (0: never)
     temporal: bool = True               # use the track's previous state (priors, prediction)
-    w_reprojection: float = 1.0         # per px^2 (Huber beyond robust_scale_px)
+    w_reprojection: float = 4.0         # per mm^2 at the hand's depth (px * depth / focal),
+    #                                     Huber beyond robust_scale_mm
     w_joints3d: float = 0.03            # per mm^2 of the network's root-relative 3D joints
     w_pose_prior: float = 1.0           # per rad^2, towards the network's pose
-    w_temporal_pose: float = 300.0      # per rad^2, towards the track's previous pose
+    w_temporal_pose: float = 1000.0     # per rad^2, towards the track's previous pose
     w_temporal_translation: float = 1.0  # per mm^2, towards the constant-velocity prediction
+    temporal_pose_blend: float = 0.3    # temporal prior centre: previous pose moved this
+    #                                     fraction towards the network's pose
     w_limits: float = 1000.0            # per rad^2 beyond a joint limit
     w_twist: float = 20.0               # per rad^2 of twist / sideways / backward bending
     w_shape: float = 1.0                # identity prior: shape coefficients towards zero
     w_shape_track: float = 10.0         # towards the track's shape, times its confidence
-    robust_scale_px: float = 3.0        # Huber threshold of the reprojection term
+    robust_scale_mm: float = 1.5        # Huber threshold, mm at the hand's depth
     hand_length_m: float = 0.0          # the user's known hand length (wrist crease to middle
     #                                     fingertip, m); 0 = unknown: population prior
     max_gap_s: float = 0.5              # longer gaps restart the track's motion model
+
+
+@dataclass(frozen=True)
+class GatesConfig:
+    """Plausibility gates of a hand before it is published (dynamic; see core/plausibility)."""
+
+    min_depth_m: float = 0.1            # working range of the wrist's depth
+    max_depth_m: float = 3.0
+    min_bone_ratio: float = 0.4         # bone length / the hand model's mean hand
+    max_bone_ratio: float = 2.5
+    max_network_error: float = 0.25     # network 3D vs its own 2D, mean, in hand sizes
+    max_reprojection_error: float = 0.2  # published hand vs the 2D keypoints, in hand sizes
+    max_speed_mps: float = 5.0          # wrist speed since the track's last published hand
+    max_gap_s: float = 0.5              # the speed gate looks back at most this far
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,7 @@ class PipelineConfig:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     tailor: TailorConfig = field(default_factory=TailorConfig)
+    gates: GatesConfig = field(default_factory=GatesConfig)
 
     def with_values(self, values):
         """Return a copy with ``{'section.field': value}`` entries applied.

@@ -54,4 +54,12 @@ class InputError(HandMeshError):
 
 
 class TailorError(HandMeshError):
-    """The tailor could not refine a hand (degenerate or non-finite input or result)."""
+    """The tailor could not refine a hand (degenerate or non-finite input or result).
+
+    ``reason`` is a short machine-readable code (for diagnostics counters), e.g. 'too_far'.
+    """
+
+    def __init__(self, message, reason='tailor_failed'):
+        """Store the human-readable ``message`` and the machine-readable ``reason``."""
+        super().__init__(message)
+        self.reason = reason

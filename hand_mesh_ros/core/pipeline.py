@@ -12,21 +12,26 @@ import time
 import numpy as np
 
 from hand_mesh_ros.core import rotations
-from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.camera import CameraMode, CameraModel, nominal_focal_px
 from hand_mesh_ros.core.config import PipelineConfig
-from hand_mesh_ros.core.errors import HandMeshError, InputError
+from hand_mesh_ros.core.errors import HandMeshError, InputError, TailorError
 from hand_mesh_ros.core.hand_model import load_hand_model
 from hand_mesh_ros.core.hand_tracking import HandTracker
+from hand_mesh_ros.core.plausibility import check_plausibility, TrackContinuity
 from hand_mesh_ros.core.root_recovery import recover_root
-from hand_mesh_ros.core.tailor import HandTailor
+from hand_mesh_ros.core.tailor import HandTailor, TailorResult
+from hand_mesh_ros.core.tailor_terms import Projector
 from hand_mesh_ros.core.types import FrameResult, HandEstimate
-from hand_mesh_ros.core.uncertainty import hand_confidence
+from hand_mesh_ros.core.uncertainty import CAMERA_SIGMAS, hand_confidence, wrist_covariance_m2
 from hand_mesh_ros.paths import models_dir as default_models_dir
 
 #: Extra outputs of the mesh network graph (index 0: lifted as a right hand, 1: as a left).
 MESH_OUTPUTS = ('mesh_pose_aa', 'mesh_shape', 'mesh_keypoints')
 SIDE_INDEX = {'right': 0, 'left': 1}
 MIN_IMAGE_SIDE_PX = 32
+#: The tailor stops a fit that runs beyond this many times the gates' far depth ('too_far');
+#: between the two the gate drops it ('implausible_depth').
+TAILOR_DEPTH_FACTOR = 2.0
 
 
 def check_rgb(rgb):
@@ -100,6 +105,12 @@ class HandMeshPipeline:
                                 % (getattr(self.mesh_session, 'model_path', '?'), missing))
         self.backend_name = getattr(self.mesh_session, 'backend_name', 'unknown')
         self.hand_model = self._load_hand_model(model_cfg)
+        # The mean hand (zero shape) that the bone-length gate compares against.
+        self._reference_joints = self.hand_model.forward(
+            self.hand_model.zero_pose(), self.hand_model.zero_shape()).keypoints
+        self._continuity = TrackContinuity()
+        #: Figures of the plausibility gates of the last processed frame, one dict per hand.
+        self.last_gate_figures = []
         self.tracker = None
         self.tailor = None
         self._camera_fallbacks = {}
@@ -219,35 +230,87 @@ class HandMeshPipeline:
         result.timings_ms.update(self.tracker.last_timings_ms)
         result.timings_ms['detect_track_total'] = (time.perf_counter() - start) * 1e3
         root_ms = tailor_ms = 0.0
+        self.last_gate_figures = []
         for hand in tracked:
-            try:
-                estimate, stage_ms = self._estimate(hand, camera, mode, (width, height),
-                                                    timestamp_s)
-            except HandMeshError as exc:
-                reason = getattr(exc, 'reason', type(exc).__name__)
+            # A fit that used the track's state and fails is refitted once from scratch (the
+            # state may be wrong, e.g. after a jump); a hand is dropped when that fails too.
+            retry = self.tailor.has_track(hand.track_id)
+            while True:
+                estimate, reason, stage_ms = self._estimate_checked(
+                    hand, camera, mode, (width, height), timestamp_s)
+                root_ms += stage_ms[0]
+                tailor_ms += stage_ms[1]
+                if reason is not None:
+                    self.tailor.forget(hand.track_id)
+                if reason is None or not retry:
+                    break
+                retry = False
+            if reason is not None:
                 result.rejected[reason] = result.rejected.get(reason, 0) + 1
-                self.tailor.forget(hand.track_id)
                 continue
-            root_ms += stage_ms[0]
-            tailor_ms += stage_ms[1]
-            if not estimate.is_finite():
-                result.rejected['not_finite'] = result.rejected.get('not_finite', 0) + 1
-                self.tailor.forget(hand.track_id)
-                continue
+            self._continuity.publish(hand.track_id, estimate.joints_m[0], timestamp_s)
             result.hands.append(estimate)
         result.timings_ms['root_recovery'] = root_ms
         result.timings_ms['tailor'] = tailor_ms
         self._forget_lost_tracks({h.track_id for h in tracked})
         return result
 
+    def _estimate_checked(self, hand, camera, mode, image_size, timestamp_s):
+        """Return (HandEstimate or None, rejection reason or None, (root ms, tailor ms))."""
+        try:
+            estimate, stage_ms, network = self._estimate(hand, camera, mode, image_size,
+                                                         timestamp_s)
+        except HandMeshError as exc:
+            return None, getattr(exc, 'reason', type(exc).__name__), (0.0, 0.0)
+        if not estimate.is_finite():
+            return None, 'not_finite', stage_ms
+        reason = self._gate(hand, estimate, network, camera, image_size[0], timestamp_s)
+        return estimate, reason, stage_ms
+
+    def _gate(self, hand, estimate, network, camera, width, timestamp_s):
+        """Return the reason why ``estimate`` is implausible, or None (core/plausibility).
+
+        ``network`` is (the network's root-relative joints (21, 3), their mean 2D error at
+        the recovered root in px).
+        """
+        gates = self.config.gates
+        network_joints_rel_m, network_error_px = network
+        focal_px = (0.5 * (camera.fx + camera.fy) if camera is not None
+                    else nominal_focal_px(width))
+        # The gates judge the landmark-convention 3D (the points the network and the mean
+        # hand are in), not the published anatomical joint centres.
+        landmarks_m = (estimate.keypoints_m if estimate.keypoints_m is not None
+                       else estimate.joints_m)
+        reason, figures = check_plausibility(
+            joints_m=landmarks_m, keypoints_px=estimate.keypoints_px,
+            observed_px=estimate.observed_keypoints_px,
+            network_joints_rel_m=network_joints_rel_m,
+            network_error_px=network_error_px, reference_joints_m=self._reference_joints,
+            focal_px=focal_px,
+            speed_mps=self._continuity.speed_mps(hand.track_id, estimate.joints_m[0],
+                                                 timestamp_s, gates.max_gap_s),
+            min_depth_m=gates.min_depth_m, max_depth_m=gates.max_depth_m,
+            min_bone_ratio=gates.min_bone_ratio, max_bone_ratio=gates.max_bone_ratio,
+            max_network_error=gates.max_network_error,
+            max_reprojection_error=gates.max_reprojection_error,
+            max_speed_mps=gates.max_speed_mps)
+        figures.update(track_id=int(hand.track_id), rejected=reason)
+        self.last_gate_figures.append(figures)
+        return reason
+
     def _forget_lost_tracks(self, current_ids):
         """Drop the tailor's temporal state of tracks that are no longer tracked."""
         for track_id in self._tailor_tracks - set(current_ids):
             self.tailor.forget(track_id)
         self._tailor_tracks = set(current_ids)
+        self._continuity.forget_except(current_ids)
 
     def _estimate(self, hand, camera, mode, image_size, timestamp_s):
-        """Return (HandEstimate, (root ms, tailor ms)) for one tracked hand."""
+        """Return (HandEstimate, (root ms, tailor ms), network) for one tracked hand.
+
+        ``network`` is (the network's root-relative joints (21, 3), their mean 2D error in px
+        at the root recovered from them), for the plausibility gates.
+        """
         side_index = SIDE_INDEX[hand.side]
         extra = hand.extra_outputs
         pose = camera_root_pose(np.asarray(extra['mesh_pose_aa'])[side_index],
@@ -257,17 +320,26 @@ class HandMeshPipeline:
         # Root-relative 3D keypoints of the network's mesh, in camera-aligned axes.
         joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
         start = time.perf_counter()
-        # A tracked hand starts from the tailor's motion prediction; a new (or re-found) one
-        # from robust root recovery, which rejects outlier keypoints.
-        translation = self.tailor.predicted_translation(hand.track_id, timestamp_s)
-        if translation is None:
-            translation = recover_root(hand.keypoints_px, joints_rel, camera,
-                                       image_size=image_size).translation_m
+        # Root recovery runs every frame: its residual tells whether the network's 3D can
+        # explain its own 2D keypoints (a gate). A new (or re-found) track starts from its
+        # robust solution; a tracked hand starts from the tailor's motion prediction, and
+        # plain least squares (5x faster) gives the same residual to ~1 %.
+        predicted = (self.tailor.predicted_translation(hand.track_id, timestamp_s)
+                     if self.config.tailor.enabled else None)
+        root = recover_root(hand.keypoints_px, joints_rel, camera, image_size=image_size,
+                            robust='huber' if predicted is None else None)
+        network_error_px = float(np.mean(root.residuals_px[root.valid_mask]))
         root_ms = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
-        refined = self.tailor.refine(
-            hand.track_id, hand.keypoints_px, None, joints_rel, pose, shape,
-            translation, camera, timestamp_s, hand.side, image_size=image_size)
+        if self.config.tailor.enabled:
+            translation = root.translation_m if predicted is None else predicted
+            refined = self.tailor.refine(
+                hand.track_id, hand.keypoints_px, None, joints_rel, pose, shape,
+                translation, camera, timestamp_s, hand.side, image_size=image_size,
+                max_depth_m=TAILOR_DEPTH_FACTOR * self.config.gates.max_depth_m)
+        else:
+            refined = self._unrefined(hand, pose, shape, root.translation_m, camera,
+                                      image_size)
         tailor_ms = (time.perf_counter() - start) * 1e3
         out = self.hand_model.forward(refined.pose_aa, refined.shape, side=hand.side)
         translation = np.asarray(refined.translation_m, dtype=np.float64)
@@ -293,7 +365,30 @@ class HandMeshPipeline:
             confidence=hand_confidence(hand.presence, refined.position_covariance_m2),
             position_covariance_m2=np.asarray(refined.position_covariance_m2),
             keypoints_m=out.keypoints + translation)
-        return estimate, (root_ms, tailor_ms)
+        return estimate, (root_ms, tailor_ms), (joints_rel, network_error_px)
+
+    def _unrefined(self, hand, pose, shape, translation, camera, image_size):
+        """Return the network's hand at the recovered root, as the tailor would (disabled)."""
+        joints = self.hand_model.forward(pose, shape, side=hand.side).keypoints + translation
+        keypoints_px = None
+        if camera is None:
+            keypoints_px = Projector(None, image_size).project(joints, translation)[0]
+            if keypoints_px is None:
+                raise TailorError('the hand is behind the camera')
+        mode = CameraMode.WEAK_PERSPECTIVE if camera is None else CameraMode(camera.mode)
+        # No fit to take a covariance from: the hand-length prior and the camera mode only.
+        length_mean_m, length_sd_m = self.tailor.hand_length_m(hand.track_id)
+        focal_sd, principal_sd = CAMERA_SIGMAS[mode.value]
+        covariance = wrist_covariance_m2(translation, np.zeros((3, 3)),
+                                         length_sd_m / length_mean_m, focal_sd, principal_sd)
+        return TailorResult(
+            pose_aa=np.asarray(pose, dtype=np.float64), shape=shape,
+            translation_m=np.asarray(translation, dtype=np.float64),
+            keypoints_px=keypoints_px, joints_m=joints, reprojection_error_before_px=math.nan,
+            reprojection_error_after_px=math.nan,
+            hand_length_m=self.tailor.size.length_m(shape), hand_length_sigma_m=length_sd_m,
+            position_covariance_m2=covariance, iterations=0, converged=True, mode=mode,
+            temporal=False)
 
     def reset(self):
         """Forget every track (e.g. after a jump in time)."""

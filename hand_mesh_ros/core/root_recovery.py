@@ -275,7 +275,7 @@ def _finish(params, kp, valid, inliers, residual_fn, sigma, its, converged, mode
 
 
 def recover_root(keypoints_px, joints_rel_m, camera, *, weights=None, robust='huber',
-                 image_size=None, noise_sigma_px=None, min_sigma_px=1.0,
+                 image_size=None, noise_sigma_px=None, min_sigma_px=None, min_sigma_rel=0.02,
                  inlier_threshold_sigma=3.5, max_iterations=50, min_keypoints=4,
                  min_depth_m=0.02, max_depth_m=10.0, hfov_deg=DEFAULT_HFOV_DEG):
     """Recover the root joint's position in the camera frame from 2D keypoints and 3D joints.
@@ -301,7 +301,11 @@ def recover_root(keypoints_px, joints_rel_m, camera, *, weights=None, robust='hu
         Per-axis keypoint noise used to scale the robust loss; default:
         estimated from the residuals (median based), at least ``min_sigma_px``.
     min_sigma_px
-        Floor of the estimated noise.
+        Floor of the estimated noise, px; default (None): ``min_sigma_rel`` times the
+        keypoints' spread (RMS distance from their centroid), so that the same scene at
+        another resolution is fitted the same way.
+    min_sigma_rel
+        The floor relative to the keypoints' spread when ``min_sigma_px`` is None.
     inlier_threshold_sigma
         Keypoints with residual > this many sigmas are rejected.
     max_iterations
@@ -331,6 +335,10 @@ def recover_root(keypoints_px, joints_rel_m, camera, *, weights=None, robust='hu
     if robust not in ('huber', 'cauchy', None):
         raise ValueError(f"robust must be 'huber', 'cauchy' or None, got {robust!r}")
     kp, joints, w, valid = _check_inputs(keypoints_px, joints_rel_m, weights, min_keypoints)
+    if min_sigma_px is None:
+        used = kp[valid]
+        spread_px = math.sqrt(float(np.mean(np.sum((used - used.mean(axis=0)) ** 2, axis=1))))
+        min_sigma_px = min_sigma_rel * spread_px
     options = {'noise_sigma_px': noise_sigma_px, 'min_sigma_px': min_sigma_px,
                'inlier_threshold_sigma': inlier_threshold_sigma,
                'max_iterations': max_iterations, 'min_keypoints': min_keypoints}

@@ -11,10 +11,12 @@ For each hand and frame:
    rescaled to it and the initial translation follows (depth scales with size for the
    same image).
 2. **Levenberg-Marquardt** on the free bone rotations, the other shape coefficients and the
-   translation, minimising (units: px, mm, rad)
+   translation, minimising (units: mm, rad)
 
    - robust (Huber) 2D reprojection of the 21 model keypoints through the full camera model
-     (distortion included), weighted by the keypoint confidences,
+     (distortion included), weighted by the keypoint confidences; residuals in millimetres
+     at the hand's depth (pixels * depth / focal length), so the fit is the same at any
+     image resolution,
    - consistency with the network's (rescaled) root-relative 3D joints,
    - soft joint limits and the unnatural-twist constraints (HAMR eq. 6-7, HandTailor eq. 10),
    - an identity prior on the shape (eq. 11) and a weak prior towards the network's pose,
@@ -68,6 +70,13 @@ _SQRT_W_SIZE = 10.0
 _WEIGHT_PALM_M = 0.095
 #: Tracks with fewer size observations repeat the scale step inside a frame.
 _YOUNG_FRAMES = 5
+
+
+def _check_depth(translation_m, max_depth_m, what):
+    """Raise TailorError (reason 'too_far') when the root lies beyond ``max_depth_m``."""
+    if not translation_m[2] <= max_depth_m:
+        message = '%s is %.3g m deep, beyond %.3g m' % (what, translation_m[2], max_depth_m)
+        raise TailorError(message, reason='too_far')
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,7 +257,7 @@ class HandTailor:
     # ------------------------------------------------------------------ refinement
     def refine(self, track_id, keypoints_px, keypoint_weights, joints_rel_m, init_pose_aa,
                init_shape, init_translation_m, camera, timestamp_s, side, *, image_size=None,
-               temporal=None):
+               temporal=None, max_depth_m=10.0):
         """Refine one hand in one frame; update (if temporal) and use its track's state.
 
         Args:
@@ -264,6 +273,8 @@ class HandTailor:
             side: 'left' or 'right'.
             image_size: (width, height) px, used only without a camera model.
             temporal: override ``config.temporal`` for this call.
+            max_depth_m: a hand whose root would lie farther (at the start, after the scale
+                step, or at the end) is refused with reason 'too_far'.
 
         Returns:
             TailorResult with finite values.
@@ -307,6 +318,11 @@ class HandTailor:
             t0 = t0 * (size_m / size_obs)
         else:
             valid3d = np.zeros(21, dtype=bool)
+        _check_depth(t0, max_depth_m, 'the scaled start')
+        # Scale-free 2D residuals: pixels times depth / focal length = millimetres at the
+        # hand's depth (fixed for the frame), so the same scene at any resolution costs the
+        # same and the 2D and 3D terms share a unit.
+        mm_per_px = 1e3 * max(float(t0[2]), projector.min_depth_m) / projector.mean_focal_px()
 
         # Quadratic priors, diagonal: weights (n,) and centres (n,).
         n_pose, n_shape = self._n_pose, self._n_shape
@@ -323,8 +339,13 @@ class HandTailor:
         t_pred = None
         if moving:
             x_prev = self._params(track.pose, shape_fixed, track.translation)
+            # The temporal pose prior's centre is the previous pose moved a fraction towards
+            # the network's: smoothing without drift (held to the past alone, the pose
+            # wandered off the network's 3D where the 2D keypoints do not pin it).
+            centre = x_prev[:n_pose] + cfg.temporal_pose_blend * (
+                x_init[:n_pose] - x_prev[:n_pose])
             prior_w[:n_pose] += cfg.w_temporal_pose
-            prior_wc[:n_pose] += cfg.w_temporal_pose * x_prev[:n_pose]
+            prior_wc[:n_pose] += cfg.w_temporal_pose * centre
             t_pred = track.translation + track.velocity * dt
             # Depth is observed about (depth / size) times less precisely than x and y.
             palm_m = size_m * self._palm_share
@@ -338,7 +359,7 @@ class HandTailor:
         prior_centre = np.divide(prior_wc, prior_w, out=np.zeros(self._n), where=prior_w > 0.0)
 
         problem = (projector, obs, kp_w, net, valid3d, mirror, shape_fixed,
-                   self._palm.length_m(shape_fixed), prior_w, prior_centre, size_m)
+                   self._palm.length_m(shape_fixed), prior_w, prior_centre, size_m, mm_per_px)
         # Warm start from the track's prediction; the network's estimate if that fails.
         x = starts[-1]
         lin = self._linearise(x, problem, init_points if merge else None)
@@ -368,7 +389,7 @@ class HandTailor:
                 x[-3:] *= size_m2 / size_m
                 problem = (problem[:3] + (net, valid3d, mirror, shape_fixed,
                                           self._palm.length_m(shape_fixed)) + problem[8:10]
-                           + (size_m2,))
+                           + (size_m2,) + problem[11:])
                 lin = self._linearise(x, problem)
                 if not math.isfinite(lin[0]):
                     raise TailorError('the rescaled hand is behind the camera or not finite')
@@ -385,6 +406,7 @@ class HandTailor:
         length_m = self.size.length_m(shape)
         covariance = self._position_covariance(lin, valid3d, translation, length_m, size_sd,
                                                projector.mode)
+        _check_depth(translation, max_depth_m, 'the refined hand')
         if temporal:
             self._sizes[track_id] = size_est
             self._update_track(track_id, track, moving, dt, timestamp_s, pose, shape,
@@ -448,7 +470,7 @@ class HandTailor:
         last item (None when not given or not projectable).
         """
         (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, palm_target, prior_w,
-         prior_c, size_target) = problem
+         prior_c, size_target, mm_per_px) = problem
         cfg = self.config
         n, n_model = self._n, self._n - 3
         pose, shape, translation = self._unpack(x, shape_fixed)
@@ -478,16 +500,17 @@ class HandTailor:
         jac_px[:, :, n_model:] = jac_proj
         if jac_depth is not None:
             jac_px[:, :, -1] += jac_depth
-        resid = px - obs
+        resid = (px - obs) * mm_per_px
         err2 = np.einsum('ka,ka->k', resid, resid)
         err = np.sqrt(err2)
-        scale = cfg.robust_scale_px
+        scale = cfg.robust_scale_mm
         outside = err > scale
         w = cfg.w_reprojection * kp_w
-        sqrt_w = np.sqrt(w * np.where(outside, scale / np.maximum(err, 1e-12), 1.0))
+        irls = np.where(outside, scale / np.maximum(err, 1e-12), 1.0)
+        sqrt_w = mm_per_px * np.sqrt(w * irls)
         cost = float(w @ np.where(outside, scale * (2.0 * err - scale), err2))
         jac_px *= sqrt_w[:, None, None]
-        r[:42] = (resid * sqrt_w[:, None]).reshape(42)
+        r[:42] = (resid * (sqrt_w / mm_per_px)[:, None]).reshape(42)
         s3 = 1e3 * math.sqrt(cfg.w_joints3d) * (self._weight_length_m / size_target)
         np.multiply(jac.reshape(63, n_model), s3, out=rows[42:105, :n_model])
         rows[42:105, n_model:] = 0.0

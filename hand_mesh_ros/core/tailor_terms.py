@@ -67,6 +67,12 @@ class Projector:
             self.centre_px = np.array([camera.cx, camera.cy])
         self.mode = CameraMode.WEAK_PERSPECTIVE if weak else CameraMode(camera.mode)
 
+    def mean_focal_px(self):
+        """Return the mean focal length (px) of the projection."""
+        if self.weak:
+            return float(np.mean(self.focal_px))
+        return 0.5 * (float(self.camera.fx) + float(self.camera.fy))
+
     def project(self, points_m, translation_m):
         """Return px (N, 2), d px / d point (N, 2, 3) and d px / d t_z extra (N, 2) or None.
 

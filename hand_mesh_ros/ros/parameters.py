@@ -160,8 +160,9 @@ PARAMETERS = (
           min_value=0.0, max_value=1.0),
     _pipe('tailor.temporal', "Use the track's previous state (temporal priors, motion "
           'prediction).'),
-    _pipe('tailor.w_reprojection', 'Weight of the 2D keypoint reprojection term (per px^2, '
-          'Huber beyond tailor.robust_scale_px).', **_W),
+    _pipe('tailor.w_reprojection', 'Weight of the 2D keypoint reprojection term (per mm^2 '
+          "at the hand's depth: pixel error * depth / focal length; Huber beyond "
+          'tailor.robust_scale_mm).', **_W),
     _pipe('tailor.w_joints3d', "Weight of the network's root-relative 3D joints (per mm^2).",
           **_W),
     _pipe('tailor.w_pose_prior', "Weight pulling the pose towards the network's pose "
@@ -178,13 +179,34 @@ PARAMETERS = (
           'zero.', **_W),
     _pipe('tailor.w_shape_track', "Weight pulling the shape towards the track's shape (times "
           'its confidence).', **_W),
-    _pipe('tailor.robust_scale_px', 'Huber threshold of the reprojection term, pixels.',
-          min_value=0.1, max_value=100.0),
+    _pipe('tailor.robust_scale_mm', 'Huber threshold of the reprojection term, mm at the '
+          "hand's depth.", min_value=0.01, max_value=100.0),
+    _pipe('tailor.temporal_pose_blend', 'Centre of the temporal pose prior: the previous pose '
+          "moved this fraction towards the network's pose (0: held to the past, which can "
+          'drift; 1: no smoothing of the centre).', min_value=0.0, max_value=1.0),
     _pipe('tailor.hand_length_m', "The user's known hand length (wrist crease to middle "
           'fingertip, metres; monocular depth scales with it); 0 = unknown: population prior '
           '(ANSUR II, both sexes).', min_value=0.0, max_value=0.3),
     _pipe('tailor.max_gap_s', "Longer gaps between a track's frames restart its motion "
           'model, seconds.', min_value=0.0, max_value=60.0),
+    # --- plausibility gates (dynamic) ---
+    _pipe('gates.min_depth_m', 'Nearest wrist depth published (working range), metres.',
+          min_value=0.0, max_value=100.0),
+    _pipe('gates.max_depth_m', 'Farthest wrist depth published (working range), metres.',
+          min_value=0.01, max_value=100.0),
+    _pipe('gates.min_bone_ratio', "Shortest bone allowed, as a fraction of the hand model's "
+          'mean hand (network 3D and published joints).', min_value=0.0, max_value=1.0),
+    _pipe('gates.max_bone_ratio', "Longest bone allowed, as a multiple of the hand model's "
+          'mean hand.', min_value=1.0, max_value=100.0),
+    _pipe('gates.max_network_error', "Largest mean 2D error of the network's 3D joints at "
+          'the recovered root, in hand sizes (wrist to middle MCP in px).',
+          min_value=0.0, max_value=1.0e6),
+    _pipe('gates.max_reprojection_error', "Largest mean 2D error of the published hand's "
+          'keypoints, in hand sizes.', min_value=0.0, max_value=1.0e6),
+    _pipe('gates.max_speed_mps', "Fastest wrist speed since the track's last published "
+          'hand, m/s.', min_value=0.0, max_value=1.0e6),
+    _pipe('gates.max_gap_s', 'The speed gate compares with a published hand at most this '
+          'old, seconds.', min_value=0.0, max_value=60.0),
     # --- node input ---
     ParamSpec('input.compressed', False, 'Subscribe to image/compressed '
               '(sensor_msgs/CompressedImage) instead of image.', read_only=True),

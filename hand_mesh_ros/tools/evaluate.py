@@ -18,6 +18,10 @@ EVALUATIONS = {
              'mesh network: learned vs analytic lifting, video PA-MPJPE, speed'),
     'jitter': ('hand_mesh_ros.tools.eval_jitter',
                'temporal coherence of the tailor on a static hand (with/without temporal terms)'),
+    'resolution': ('hand_mesh_ros.tools.eval_resolution',
+                   'same scene at 0.5x / 2x / cropped with K transformed: root displacement'),
+    'gates': ('hand_mesh_ros.tools.eval_gates',
+              'plausibility gates: real hands kept, injected runaways dropped, tailor on/off'),
     'report': ('hand_mesh_ros.tools.report',
                'all of the above in one JSON report, with PNG plots (--quick, --out DIR)'),
 }
