@@ -39,6 +39,8 @@ from hand_mesh_ros.ros.spin import spin_until
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
+#: Largest image stamp -> callback time (ms) counted as the 'receive' step in /diagnostics.
+MAX_RECEIVE_MS = 60_000.0
 
 
 def level_logger(logger):
@@ -199,7 +201,8 @@ class HandMeshNode(Node):
 
     def _process(self, item):
         """Convert, pair with camera_info, run the pipeline and publish (worker thread)."""
-        msg, received_mono_ns, _ = item
+        msg, received_mono_ns, received_wall_ns = item
+        start_ns = time.monotonic_ns()
         stamp_ns = camera_info.stamp_to_ns(msg.header.stamp)
         frame_id = msg.header.frame_id or self._values['input.default_frame_id']
         if not msg.header.frame_id:
@@ -224,6 +227,7 @@ class HandMeshNode(Node):
             config, self._pending_config = self._pending_config, None
             self._pipeline.update_config(config)
         frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera)
+        converted_ns = time.monotonic_ns()
         try:
             result = self._pipeline.process(frame)
         except HandMeshError as exc:
@@ -237,29 +241,52 @@ class HandMeshNode(Node):
             self._warn('non_finite_hand', '%d hand(s) with NaN/inf dropped' % non_finite)
         for reason, count in (result.rejected or {}).items():
             self._stats.count(self._stats.rejected_hands, reason, count)
-        self._publish(stamp_ns, frame_id, hands, rgb, resolution.camera)
-        self._stats.published((time.monotonic_ns() - received_mono_ns) / 1e6,
+        processed_ns = time.monotonic_ns()
+        outputs = self._build_outputs(stamp_ns, frame_id, hands, rgb, resolution.camera)
+        built_ns = time.monotonic_ns()
+        for publisher, message in outputs:
+            publisher.publish(message)
+        published_ns = time.monotonic_ns()
+        self._stats.published((published_ns - received_mono_ns) / 1e6,
                               (time.time_ns() - stamp_ns) / 1e6)
+        steps_ms = {'queue': (start_ns - received_mono_ns) / 1e6,
+                    'convert': (converted_ns - start_ns) / 1e6,
+                    'pipeline': (processed_ns - converted_ns) / 1e6,
+                    'build': (built_ns - processed_ns) / 1e6,
+                    'publish': (published_ns - built_ns) / 1e6}
+        receive_ms = (received_wall_ns - stamp_ns) / 1e6
+        if 0.0 <= receive_ms <= MAX_RECEIVE_MS:   # else not a wall-clock stamp (bag, sim)
+            steps_ms['receive'] = receive_ms
+        self._stats.steps(steps_ms)
 
-    def _publish(self, stamp_ns, frame_id, hands, rgb, camera):
-        """Publish every output of one processed image (``hands`` are finite)."""
+    def _build_outputs(self, stamp_ns, frame_id, hands, rgb, camera):
+        """Return ``[(publisher, message)]``: every output of one image (``hands`` finite).
+
+        An output nobody subscribed to is not built (it would cost time and be dropped).
+        """
         header = messages.make_header(stamp_ns, frame_id)
         values = self._values
-        self._pose_pub.publish(messages.pose_array_msg(header, hands))
-        self._mesh_pub.publish(messages.mesh_array_msg(header, hands))
-        if values['output.publish_tf'] and hands:
-            self._tf_pub.publish(tf_frames.tf_message(hands, header, values['output.tf_prefix']))
+        outputs = []
+        if self._mesh_pub.get_subscription_count() > 0:
+            outputs.append((self._mesh_pub, messages.mesh_array_msg(header, hands)))
+        if self._pose_pub.get_subscription_count() > 0:
+            outputs.append((self._pose_pub, messages.pose_array_msg(header, hands)))
+        if values['output.publish_tf'] and hands and self._tf_pub.get_subscription_count() > 0:
+            outputs.append((self._tf_pub, tf_frames.tf_message(
+                hands, header, values['output.tf_prefix'])))
         if values['output.publish_markers'] and self._marker_pub.get_subscription_count() > 0:
             if hands or self._markers.has_live_markers:
                 if self._fast_markers:
-                    self._marker_pub.publish(self._markers.build_serialized(header, hands))
+                    outputs.append((self._marker_pub,
+                                    self._markers.build_serialized(header, hands)))
                 else:
-                    self._marker_pub.publish(self._markers.build(header, hands))
+                    outputs.append((self._marker_pub, self._markers.build(header, hands)))
         if values['output.debug_image'] and self._debug_pub.get_subscription_count() > 0:
             from hand_mesh_ros.ros.debug_image import draw_hands
             drawn = draw_hands(rgb, hands, camera)
-            self._debug_pub.publish(image_conversion.rgb_to_image(
-                drawn, stamp=header.stamp, frame_id=frame_id))
+            outputs.append((self._debug_pub, image_conversion.rgb_to_image(
+                drawn, stamp=header.stamp, frame_id=frame_id)))
+        return outputs
 
     def _publish_diagnostics(self):
         snapshot = self._stats.snapshot()

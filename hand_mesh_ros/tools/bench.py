@@ -28,6 +28,9 @@ import numpy as np
 
 from hand_mesh_ros.paths import data_dir
 
+#: Seconds between samples of the node's resident memory in the end-to-end run.
+RSS_PERIOD_S = 0.2
+
 STAGE_NAMES = {
     'palm_infer': 'palm detector (frames where it ran)',
     'palm_pre_post': 'palm pre/post (frames where it ran)',
@@ -101,7 +104,9 @@ def bench_end_to_end(video, out_dir, max_frames=0):
     """Return e2e latency percentiles and node memory over real DDS (separate processes)."""
     import psutil
     import rclpy
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from diagnostic_msgs.msg import DiagnosticArray
     from hand_mesh_ros.msg import HandMeshArray
     from hand_mesh_ros.ros import processes
 
@@ -117,35 +122,72 @@ def bench_end_to_end(video, out_dir, max_frames=0):
 
     node.create_subscription(HandMeshArray, '/hand/mesh', on_mesh,
                              QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    steps_ms = {}
+
+    def on_diagnostics(msg):
+        for status in msg.status:
+            if status.name.startswith('hand_mesh_node'):
+                steps_ms.update(node_steps_ms(status))
+
+    node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics,
+                             QoSProfile(depth=10))
     hand_node = processes.ManagedProcess('hand_mesh_node', processes.node_command(),
                                          Path(out_dir) / 'bench_node.log', env)
+    # One executor for the whole run (rclpy.spin_once(node) would add and remove the node on
+    # every call), draining every ready message: the arrival time is that of the callback.
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
     rss_mb = []
     camera = None
     try:
         processes.wait_for(lambda: node.count_publishers('/hand/mesh') > 0, 90.0,
-                           spin=lambda: rclpy.spin_once(node, timeout_sec=0.1))
+                           spin=lambda: executor.spin_once(timeout_sec=0.1))
         camera = processes.ManagedProcess(
             'camera_source', processes.source_command(
                 video, params={'wait_for_subscribers': 1, 'max_frames': max_frames}),
             Path(out_dir) / 'bench_source.log', env)
         proc = psutil.Process(hand_node.pid)
+        next_rss = 0.0
         while camera.running():
-            rclpy.spin_once(node, timeout_sec=0.05)
-            rss_mb.append(proc.memory_info().rss / 2**20)
+            executor.spin_once(timeout_sec=0.05)
+            if time.monotonic() >= next_rss:
+                rss_mb.append(proc.memory_info().rss / 2**20)
+                next_rss = time.monotonic() + RSS_PERIOD_S
         end = time.monotonic() + 2.0
         while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.05)
+            executor.spin_once(timeout_sec=0.05)
     finally:
         if camera is not None:
             camera.stop()
         hand_node.stop()
+        executor.remove_node(node)
         node.destroy_node()
         rclpy.try_shutdown()
     lat = np.array(latency_ms) if latency_ms else np.full(1, np.nan)
-    return {'e2e_latency_p50_ms': round(float(np.percentile(lat, 50)), 2),
+    p50 = float(np.percentile(lat, 50))
+    return {'e2e_latency_p50_ms': round(p50, 2),
             'e2e_latency_p95_ms': round(float(np.percentile(lat, 95)), 2),
             'e2e_messages': len(latency_ms),
-            'node_rss_mb': round(float(max(rss_mb, default=float('nan'))), 1)}
+            'node_rss_mb': round(float(max(rss_mb, default=float('nan'))), 1),
+            'node_steps_ms': steps_ms,
+            'node_overhead_ms': round(p50 - steps_ms.get('pipeline', float('nan')), 2)}
+
+
+def node_steps_ms(status):
+    """Return {step: p50 ms} from the node's DiagnosticStatus (``step_<name>_p50_ms`` keys)."""
+    steps = {}
+    for item in status.values:
+        if item.key == 'age_p50_ms':
+            try:
+                steps['published_age'] = float(item.value)
+            except ValueError:
+                pass
+        elif item.key.startswith('step_') and item.key.endswith('_p50_ms'):
+            try:
+                steps[item.key[len('step_'):-len('_p50_ms')]] = float(item.value)
+            except ValueError:
+                pass
+    return steps
 
 
 def main(argv=None):
@@ -195,6 +237,9 @@ def main(argv=None):
         print('end to end over DDS at the video rate: p50 %(e2e_latency_p50_ms).1f ms, '
               'p95 %(e2e_latency_p95_ms).1f ms (%(e2e_messages)d messages); node RSS '
               '%(node_rss_mb).0f MB' % report)
+        print('  node steps, p50 ms: %s; node overhead (e2e p50 - pipeline p50) %.1f ms'
+              % (', '.join('%s %.2f' % item for item in report['node_steps_ms'].items()),
+                 report['node_overhead_ms']))
     if args.json:
         print(json.dumps(report))
     return 0
