@@ -35,7 +35,7 @@ from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.ros import camera_info, diagnostics, image_conversion, marker_serialization
 from hand_mesh_ros.ros import messages, parameters, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
-from hand_mesh_ros.ros.spin import spin_until
+from hand_mesh_ros.ros.spin import create_executor, spin_until
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
@@ -320,7 +320,7 @@ def main(argv=None):
     (with rclpy's own handlers the context would be invalidated under the worker's feet).
     """
     from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
     from rclpy.signals import SignalHandlerOptions
     from hand_mesh_ros.inference.base import InferenceError
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
@@ -331,8 +331,9 @@ def main(argv=None):
     code = 0
     try:
         node = HandMeshNode()
-        executor = SingleThreadedExecutor()
+        executor, executor_name = create_executor()
         executor.add_node(node)
+        node.get_logger().info('executor: %s' % executor_name)
         spin_until(executor, stop.is_set)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
