@@ -32,6 +32,7 @@ from hand_mesh_ros.core.hand_model import load_hand_model  # noqa: E402
 from hand_mesh_ros.core.rotations import axis_angle_to_matrix  # noqa: E402
 from hand_mesh_ros.core.types import FrameResult, HandEstimate  # noqa: E402
 from hand_mesh_ros.msg import HandMeshArray, HandPoseArray  # noqa: E402
+from hand_mesh_ros.ros.diagnostics import STEP_NAMES  # noqa: E402
 from hand_mesh_ros.ros.image_conversion import rgb_to_image  # noqa: E402
 from hand_mesh_ros.ros.node import HandMeshNode  # noqa: E402
 
@@ -106,7 +107,7 @@ class TestPipeline:
 class Harness:
     """hand_mesh_node + a probe node in one context and one spinning executor."""
 
-    def __init__(self, delay_s=0.0, overrides=(), args=None):
+    def __init__(self, delay_s=0.0, overrides=(), args=None, outputs=None):
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=random.randint(120, 220), args=args)
         self.pipelines = []
@@ -129,8 +130,9 @@ class Harness:
                                  ('markers', MarkerArray, '/hand/markers'),
                                  ('diag', DiagnosticArray, '/diagnostics'),
                                  ('debug', Image, '/hand/debug_image')):
-            self.probe.create_subscription(kind, topic, self.got[key].append,
-                                           QoSProfile(depth=100))
+            if outputs is None or key in outputs:
+                self.probe.create_subscription(kind, topic, self.got[key].append,
+                                               QoSProfile(depth=100))
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.probe)
@@ -138,7 +140,9 @@ class Harness:
         self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
         self.wait(lambda: self.image_pub.get_subscription_count() > 0
-                  and self.node._pose_pub.get_subscription_count() > 0)
+                  and self.node._diag_pub.get_subscription_count() > 0)
+        if outputs is None or 'poses' in outputs:
+            self.wait(lambda: self.node._pose_pub.get_subscription_count() > 0)
 
     def _spin(self):
         while self.running:
@@ -256,6 +260,27 @@ def test_outputs_carry_image_stamps_and_are_consistent(harness):
     assert values['backend'] == 'test-data' and values['camera_mode'] == 'full_intrinsics'
     assert values['rejected_hands.low_score'] == '3' and values['frames_dropped'] == '0'
     assert float(values['latency_p50_ms']) > 0.0
+    # The node's own steps (no 'receive': these stamps are not wall-clock times).
+    assert {k for k in values if k.startswith('step_')} == {
+        'step_%s_p50_ms' % name for name in STEP_NAMES if name != 'receive'}
+    assert all(float(values['step_%s_p50_ms' % name]) >= 0.0 for name in STEP_NAMES[1:])
+
+
+def test_outputs_nobody_subscribed_to_are_not_built(harness, monkeypatch):
+    from hand_mesh_ros.ros import debug_image, messages, tf_frames
+    built = []
+    for module, name in ((messages, 'mesh_array_msg'), (messages, 'pose_array_msg'),
+                         (tf_frames, 'tf_message'), (debug_image, 'draw_hands')):
+        def spy(*args, _name=name, _real=getattr(module, name), **kwargs):
+            built.append(_name)
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(module, name, spy)
+    h = harness(outputs=('poses', 'diag'))
+    h.send(1_000_000_000_000)
+    assert h.wait(lambda: len(h.got['poses']) == 1 and len(h.got['poses'][0].hands) == 1)
+    assert h.wait(lambda: any(_diag(m).get('frames_processed') == '1' for m in h.got['diag']))
+    assert built == ['pose_array_msg']      # no mesh, TF, markers or debug image was built
+    assert not h.node._markers.has_live_markers
 
 
 def _diag(msg):
@@ -337,6 +362,7 @@ def test_latest_frame_wins_and_drops_are_counted(harness):
     processed = [f.stamp_ns for f in h.pipeline.frames]
     assert processed[-1] == 111                     # the newest image is always processed
     assert processed == sorted(processed)
+    assert h.wait(lambda: len(h.got['poses']) == len(processed))   # delivery after counting
     assert [_stamp(m) for m in h.got['poses']] == processed
 
 

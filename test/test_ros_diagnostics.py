@@ -92,6 +92,25 @@ def test_diagnostics_values_and_levels():
     assert values['camera_status.invalid'] == '1'
 
 
+def test_node_steps_are_reported_as_medians_without_renaming_the_status():
+    stats = dg.NodeStats()
+    for pipeline_ms in (9.0, 30.0, 10.0):
+        stats.steps({'receive': 2.0, 'queue': 0.5, 'convert': 0.25, 'pipeline': pipeline_ms,
+                     'build': 0.75, 'publish': 0.4})
+    snapshot = stats.snapshot()
+    assert snapshot['steps_p50_ms'] == {'receive': 2.0, 'queue': 0.5, 'convert': 0.25,
+                                        'pipeline': 10.0, 'build': 0.75, 'publish': 0.4}
+    status = dg.diagnostic_array(snapshot, make_header(5, 'cam'), 'onnxruntime').status[0]
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.name == 'hand_mesh_node: pipeline'
+    assert values['step_pipeline_p50_ms'] == '10.00' and values['step_queue_p50_ms'] == '0.50'
+    assert [k for k in values if k.startswith('step_')] == [
+        'step_%s_p50_ms' % name for name in dg.STEP_NAMES]
+    assert 'step_receive_p50_ms' not in {
+        kv.key for kv in dg.diagnostic_array(dg.NodeStats().snapshot(), make_header(5, 'c'),
+                                             'x').status[0].values}
+
+
 def _hand():
     from test_ros_messages import make_hand  # the same test data as the message tests
     return make_hand(track_id=2, seed=4)

@@ -91,13 +91,13 @@ class FrameReader:
                 self._index += 1
                 bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
                 if bgr is not None:
-                    return bgr[:, :, ::-1]
+                    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)   # contiguous, fast
             return None
         ok, bgr = self._capture.read()
         if not ok or bgr is None:
             return None
         self._index += 1
-        return bgr[:, :, ::-1]
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)   # contiguous: cheap to publish
 
     def close(self):
         """Release the video or device."""

@@ -9,6 +9,12 @@ import numpy as np
 #: Seconds over which input and output rates are measured.
 RATE_WINDOW_S = 5.0
 
+#: The node's own steps for one image, in order (milliseconds each, see NodeStats.steps):
+#: receive = image stamp -> image callback (publisher's work after stamping, DDS, taking the
+#: message); queue = callback -> worker start; convert = image conversion + camera model;
+#: pipeline = the core pipeline; build = output messages; publish = handing them to rclpy.
+STEP_NAMES = ('receive', 'queue', 'convert', 'pipeline', 'build', 'publish')
+
 
 class ThrottledLog:
     """Throttle log lines per kind: the first at once, then at most one per ``period_s``.
@@ -56,6 +62,7 @@ class NodeStats:
         self._out_times = deque()
         self._latency_ms = deque(maxlen=latency_window)
         self._age_ms = deque(maxlen=latency_window)
+        self._steps_ms = {name: deque(maxlen=latency_window) for name in STEP_NAMES}
 
     def _trim(self, times, now_ns):
         while times and now_ns - times[0] > RATE_WINDOW_S * 1e9:
@@ -91,6 +98,12 @@ class NodeStats:
             self._latency_ms.append(float(latency_ms))
             self._age_ms.append(float(age_ms))
 
+    def steps(self, steps_ms):
+        """Record the milliseconds of the node's steps for one image ({STEP_NAMES item: ms})."""
+        with self._lock:
+            for name, value in steps_ms.items():
+                self._steps_ms[name].append(float(value))
+
     def snapshot(self):
         """Return a dict of every figure (rates in Hz, latencies in ms)."""
         now = self._clock_ns()
@@ -109,6 +122,8 @@ class NodeStats:
                 'latency_p95_ms': (float(np.percentile(latency, 95))
                                    if latency is not None else None),
                 'age_p50_ms': float(np.median(age)) if age is not None else None,
+                'steps_p50_ms': {name: float(np.median(values))
+                                 for name, values in self._steps_ms.items() if values},
             }
 
 
@@ -127,6 +142,8 @@ def diagnostic_array(snapshot, header, backend, name='hand_mesh_node: pipeline',
                 'age_p50_ms'):
         value = snapshot[key]
         values.append((key, 'n/a' if value is None else '%.2f' % value))
+    for step, value in snapshot.get('steps_p50_ms', {}).items():
+        values.append(('step_%s_p50_ms' % step, '%.2f' % value))
     counts = snapshot['counts']
     for key in ('received', 'processed', 'dropped'):
         values.append(('frames_' + key, str(counts.get(key, 0))))

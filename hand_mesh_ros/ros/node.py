@@ -37,10 +37,12 @@ from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.ros import camera_info, diagnostics, image_conversion, marker_serialization
 from hand_mesh_ros.ros import messages, parameters, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
-from hand_mesh_ros.ros.spin import spin_until
+from hand_mesh_ros.ros.spin import create_executor, spin_until
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
+#: Largest image stamp -> callback time (ms) counted as the 'receive' step in /diagnostics.
+MAX_RECEIVE_MS = 60_000.0
 
 #: Output topic names: relative ones resolve in the node's namespace (``/hand/poses`` with
 #: none); tf and diagnostics are absolute by convention (tf2 listens on /tf only).
@@ -169,7 +171,7 @@ class HandMeshNode(Node):
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, msg):
         """Store the newest image for the worker (never blocks)."""
-        dropped = self._worker.submit((msg, time.monotonic_ns()))
+        dropped = self._worker.submit((msg, time.monotonic_ns(), time.time_ns()))
         self._stats.image_received(dropped)
 
     def _on_camera_info(self, msg):
@@ -215,7 +217,8 @@ class HandMeshNode(Node):
 
     def _process(self, item):
         """Convert, pair with camera_info, run the pipeline and publish (worker thread)."""
-        msg, received_mono_ns = item
+        msg, received_mono_ns, received_wall_ns = item
+        start_ns = time.monotonic_ns()
         for kind, problem in (
                 ('image_bad_stamp', camera_info.stamp_problem(msg.header.stamp)),
                 ('image_bad_frame_id', msg.header.frame_id
@@ -248,6 +251,7 @@ class HandMeshNode(Node):
             config, self._pending_config = self._pending_config, None
             self._pipeline.update_config(config)
         frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera)
+        converted_ns = time.monotonic_ns()
         try:
             result = self._pipeline.process(frame)
         except HandMeshError as exc:
@@ -261,32 +265,54 @@ class HandMeshNode(Node):
             self._warn('non_finite_hand', '%d hand(s) with NaN/inf dropped' % non_finite)
         for reason, count in (result.rejected or {}).items():
             self._stats.count(self._stats.rejected_hands, reason, count)
-        self._publish(stamp_ns, frame_id, hands, rgb, resolution.camera)
+        processed_ns = time.monotonic_ns()
+        outputs = self._build_outputs(stamp_ns, frame_id, hands, rgb, resolution.camera)
+        built_ns = time.monotonic_ns()
+        for publisher, message in outputs:
+            publisher.publish(message)
+        published_ns = time.monotonic_ns()
         # The age of the image (stamp -> publish) on the node's clock: sim time when
         # use_sim_time is set (a bag played with --clock), system time otherwise.
-        self._stats.published((time.monotonic_ns() - received_mono_ns) / 1e6,
+        self._stats.published((published_ns - received_mono_ns) / 1e6,
                               (self.get_clock().now().nanoseconds - stamp_ns) / 1e6)
+        steps_ms = {'queue': (start_ns - received_mono_ns) / 1e6,
+                    'convert': (converted_ns - start_ns) / 1e6,
+                    'pipeline': (processed_ns - converted_ns) / 1e6,
+                    'build': (built_ns - processed_ns) / 1e6,
+                    'publish': (published_ns - built_ns) / 1e6}
+        receive_ms = (received_wall_ns - stamp_ns) / 1e6
+        if 0.0 <= receive_ms <= MAX_RECEIVE_MS:   # else not a wall-clock stamp (bag, sim)
+            steps_ms['receive'] = receive_ms
+        self._stats.steps(steps_ms)
 
-    def _publish(self, stamp_ns, frame_id, hands, rgb, camera):
-        """Publish every output of one processed image (``hands`` are finite)."""
+    def _build_outputs(self, stamp_ns, frame_id, hands, rgb, camera):
+        """Return ``[(publisher, message)]``: every output of one image (``hands`` finite).
+
+        An output nobody subscribed to is not built (it would cost time and be dropped).
+        """
         header = messages.make_header(stamp_ns, frame_id)
         values = self._values
-        self._pose_pub.publish(messages.pose_array_msg(header, hands))
-        self._mesh_pub.publish(messages.mesh_array_msg(header, hands))
-        if values['output.publish_tf'] and hands:
-            self._tf_pub.publish(tf_frames.tf_message(hands, header, values['output.tf_prefix'],
-                                                      names=self._tf_names))
+        outputs = []
+        if self._mesh_pub.get_subscription_count() > 0:
+            outputs.append((self._mesh_pub, messages.mesh_array_msg(header, hands)))
+        if self._pose_pub.get_subscription_count() > 0:
+            outputs.append((self._pose_pub, messages.pose_array_msg(header, hands)))
+        if values['output.publish_tf'] and hands and self._tf_pub.get_subscription_count() > 0:
+            outputs.append((self._tf_pub, tf_frames.tf_message(
+                hands, header, values['output.tf_prefix'], names=self._tf_names)))
         if values['output.publish_markers'] and self._marker_pub.get_subscription_count() > 0:
             if hands or self._markers.has_live_markers:
                 if self._fast_markers:
-                    self._marker_pub.publish(self._markers.build_serialized(header, hands))
+                    outputs.append((self._marker_pub,
+                                    self._markers.build_serialized(header, hands)))
                 else:
-                    self._marker_pub.publish(self._markers.build(header, hands))
+                    outputs.append((self._marker_pub, self._markers.build(header, hands)))
         if values['output.debug_image'] and self._debug_pub.get_subscription_count() > 0:
             from hand_mesh_ros.ros.debug_image import draw_hands
             drawn = draw_hands(rgb, hands, camera)
-            self._debug_pub.publish(image_conversion.rgb_to_image(
-                drawn, stamp=header.stamp, frame_id=frame_id))
+            outputs.append((self._debug_pub, image_conversion.rgb_to_image(
+                drawn, stamp=header.stamp, frame_id=frame_id)))
+        return outputs
 
     def _publish_diagnostics(self):
         snapshot = self._stats.snapshot()
@@ -323,7 +349,7 @@ def main(argv=None):
     (with rclpy's own handlers the context would be invalidated under the worker's feet).
     """
     from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
     from rclpy.signals import SignalHandlerOptions
     from hand_mesh_ros.inference.base import InferenceError
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
@@ -334,8 +360,9 @@ def main(argv=None):
     code = 0
     try:
         node = HandMeshNode()
-        executor = SingleThreadedExecutor()
+        executor, executor_name = create_executor()
         executor.add_node(node)
+        node.get_logger().info('executor: %s' % executor_name)
         spin_until(executor, stop.is_set)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

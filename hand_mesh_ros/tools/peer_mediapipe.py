@@ -8,7 +8,10 @@ Runs under a *different* interpreter, in a throwaway virtual environment that ha
 
 This file imports only the standard library, numpy, OpenCV and mediapipe, so it can run as
 a plain script there. It prints one JSON object: per-frame milliseconds of
-``solutions.hands.Hands`` (full model, tracking mode, max 2 hands) on the frames given.
+``solutions.hands.Hands`` (full model, tracking mode, ``--max-hands`` hands, default 2) on
+the frames given. MediaPipe runs its palm detector on every frame while it tracks fewer than
+``max_num_hands`` hands: with 2 and one hand in view, that is every frame; with 1, only
+until the hand is found (and again when it is lost).
 """
 
 import argparse
@@ -26,11 +29,12 @@ def main(argv=None):
     parser.add_argument('video')
     parser.add_argument('--max-hands', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=1)
+    parser.add_argument('--max-frames', type=int, default=0, help='0 = every frame')
     args = parser.parse_args(argv)
 
     capture = cv2.VideoCapture(args.video)
     frames = []
-    while True:
+    while not args.max_frames or len(frames) < args.max_frames:
         ok, bgr = capture.read()
         if not ok:
             break
@@ -51,6 +55,7 @@ def main(argv=None):
                 detected += bool(result.multi_hand_landmarks)
     print(json.dumps({
         'peer': 'mediapipe %s solutions.hands (full, tracking)' % mp.__version__,
+        'max_num_hands': args.max_hands,
         'frames': len(frames) * args.repeats,
         'frames_with_hand': detected,
         'median_ms': statistics.median(times_ms),

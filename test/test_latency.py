@@ -1,0 +1,73 @@
+"""Latency plumbing: executor choice, the bench's report and its like-for-like peer settings."""
+
+import json
+import sys
+
+import pytest
+
+pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed: run bootstrap.sh first')
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue  # noqa: E402,I100
+import rclpy  # noqa: E402
+
+from hand_mesh_ros.core.config import PipelineConfig  # noqa: E402
+from hand_mesh_ros.ros.spin import create_executor  # noqa: E402
+from hand_mesh_ros.tools import bench  # noqa: E402
+
+
+def test_the_events_executor_is_used_where_rclpy_has_it_and_python_one_elsewhere(monkeypatch):
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=230)
+    try:
+        executor, name = create_executor(context=context)
+        assert name == 'EventsExecutor' and type(executor).__name__ == 'EventsExecutor'
+        node = rclpy.create_node('latency_probe', context=context)
+        fired = []
+        node.create_timer(0.01, lambda: fired.append(1))
+        executor.add_node(node)
+        for _ in range(50):
+            executor.spin_once(timeout_sec=0.05)
+            if fired:
+                break
+        assert fired                                     # it dispatches callbacks
+        executor.remove_node(node)
+        node.destroy_node()
+        executor.shutdown()
+        # Humble / Jazzy: no rclpy.experimental.events_executor -> the Python executor.
+        monkeypatch.setitem(sys.modules, 'rclpy.experimental.events_executor', None)
+        executor, name = create_executor(context=context)
+        assert name == 'SingleThreadedExecutor'
+        assert type(executor).__name__ == 'SingleThreadedExecutor'
+        executor.shutdown()
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_node_steps_are_read_from_the_nodes_diagnostics():
+    status = DiagnosticStatus(name='hand_mesh_node: pipeline', values=[
+        KeyValue(key='age_p50_ms', value='20.50'), KeyValue(key='latency_p50_ms', value='9'),
+        KeyValue(key='step_receive_p50_ms', value='2.25'),
+        KeyValue(key='step_pipeline_p50_ms', value='11.00'),
+        KeyValue(key='step_build_p50_ms', value='n/a')])
+    assert bench.node_steps_ms(status) == {'published_age': 20.5, 'receive': 2.25,
+                                           'pipeline': 11.0}
+
+
+def test_peer_settings_run_our_detector_as_often_as_mediapipe():
+    base = PipelineConfig()
+    for name, mp_hands, detection, schedule in bench.PEER_SETTINGS:
+        config = base.with_values(detection)
+        assert config.detection.max_hands == mp_hands
+        if mp_hands > 1:   # MediaPipe detects on every frame while fewer hands are tracked
+            assert config.detection.detect_interval == 1 and 'every frame' in schedule
+        else:              # ... and never while its one hand is tracked; so does ours
+            assert 'only while no hand' in schedule
+
+
+def test_bench_reports_stages_and_keypoints_as_json(capsys):
+    assert bench.main(['--no-e2e', '--max-frames', '6', '--json']) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report['frames'] == 6 and report['hands_per_frame'] == 1.0
+    assert report['stages_ms']['frame_total'] > 0.0 and report['keypoints_only_ms'] > 0.0
+    assert report['stages_ms']['frame_total'] >= report['stages_ms']['landmark_infer']
+    assert 'e2e_latency_p50_ms' not in report and 'peer_comparison' not in report
