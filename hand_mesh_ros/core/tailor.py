@@ -117,6 +117,7 @@ class HandTailor:
         self._n_shape = len(self.free_shapes)
         self._n = self._n_pose + self._n_shape + 3
         self._tracks = {}
+        self._metric_lengths = {}  # track -> (hand length m, sigma m), e.g. from depth
         self._free_size_basis = self.size.basis[:, self.free_shapes]
         # Rest keypoints are linear in the shape: (21, 3) + (21, 3, S) . beta.
         zero_pose = model.zero_pose()
@@ -129,10 +130,35 @@ class HandTailor:
     def forget(self, track_id):
         """Drop the temporal state of ``track_id`` (no error if unknown)."""
         self._tracks.pop(track_id, None)
+        self._metric_lengths.pop(track_id, None)
 
     def reset(self):
         """Drop every track's temporal state."""
         self._tracks.clear()
+        self._metric_lengths.clear()
+
+    def observe_hand_length(self, track_id, length_m, sigma_m):
+        """Fuse a metric hand-length observation (wrist crease -> middle fingertip, metres).
+
+        Minimal version (inverse-variance mean per track): later frames of the track use it,
+        converted to the tailor's size measure with the rest proportions of the track's
+        shape, instead of the monocular size estimate.
+        """
+        var = max(float(sigma_m), 1e-6) ** 2
+        old = self._metric_lengths.get(track_id)
+        if old is not None:
+            old_var = old[1] ** 2
+            length_m = (old[0] * var + float(length_m) * old_var) / (old_var + var)
+            var = old_var * var / (old_var + var)
+        self._metric_lengths[track_id] = (float(length_m), math.sqrt(var))
+
+    def _metric_size(self, track_id, shape):
+        """Return the track's metric size (wrist -> middle MCP) for ``shape``, or None."""
+        metric = self._metric_lengths.get(track_id)
+        if metric is None:
+            return None
+        rest = self._kp_rest0 + self._kp_rest_basis @ shape
+        return metric[0] * self.size.size_m(shape) / float(np.linalg.norm(rest[12] - rest[0]))
 
     def has_track(self, track_id):
         """Return True when ``track_id`` has temporal state."""
@@ -266,6 +292,7 @@ class HandTailor:
         net_raw = net
         size_obs = self._size_observation(shape_ref, net_raw, valid3d)
         size_m, size_mean, size_count = self._fused_size(track, size_obs)
+        size_m = self._metric_size(track_id, shape_ref) or size_m
         shape_fixed = self.size.with_size(shape_ref, size_m)
         if size_obs is not None:
             net = net_raw * (size_m / size_obs)
@@ -325,6 +352,7 @@ class HandTailor:
             size_obs2 = self._size_observation(shape_c, net_raw, valid3d)
             if size_obs2 is not None:
                 size_m2, size_mean, size_count = self._fused_size(track, size_obs2)
+                size_m2 = self._metric_size(track_id, shape_c) or size_m2
                 shape_fixed = self.size.with_size(shape_c, size_m2)
                 net = net_raw * (size_m2 / size_obs2)
                 x = x.copy()
