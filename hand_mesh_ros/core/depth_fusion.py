@@ -175,7 +175,7 @@ def _solve(rows_a, rhs, prior_k, sigma_k):
 def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera, *,
                focal_px, noise_coeff_per_m, min_depth_m, max_depth_m, prior_scale=1.0,
                prior_scale_sigma=HAND_LENGTH_REL_SPREAD, keypoint_sigma_px=None,
-               iterations=5, min_samples=20):
+               iterations=3, min_samples=20):
     """Fuse a registered depth image into one fitted hand; see the module docstring.
 
     Args:

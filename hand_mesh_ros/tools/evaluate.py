@@ -16,6 +16,8 @@ EVALUATIONS = {
              'mesh network: learned vs analytic lifting, video PA-MPJPE, speed'),
     'jitter': ('hand_mesh_ros.tools.eval_jitter',
                'temporal coherence of the tailor on a static hand (with/without temporal terms)'),
+    'depth': ('hand_mesh_ros.tools.eval_depth',
+              'RGB-D fusion: real colour + synthetic degraded depth, root and size vs RGB-only'),
     'report': ('hand_mesh_ros.tools.report',
                'all of the above in one JSON report, with PNG plots (--quick, --out DIR)'),
 }
