@@ -56,6 +56,11 @@ def generate_launch_description():
             'camera_info_topic', default_value='camera_info',
             description='CameraInfo topic matching image_topic.'),
         DeclareLaunchArgument(
+            'depth_topic', default_value='',
+            description='Depth image registered to the colour image (sensor_msgs/Image 16UC1 '
+                        'mm or 32FC1 m), e.g. /camera/aligned_depth_to_color/image_raw; '
+                        "'' = off (colour only)."),
+        DeclareLaunchArgument(
             'params_file', default_value=os.path.join(share, 'config', 'hand_mesh.yaml'),
             description='Parameters file of hand_mesh_node (defaults: config/hand_mesh.yaml).'),
         DeclareLaunchArgument(
@@ -86,7 +91,10 @@ def generate_launch_description():
         remappings=remappings, arguments=log_args)
     hand_mesh_node = Node(
         package='hand_mesh_ros', executable='hand_mesh_node', name='hand_mesh_node',
-        output='screen', parameters=[LaunchConfiguration('params_file')],
+        output='screen', parameters=[
+            LaunchConfiguration('params_file'),
+            {'input.depth_topic': ParameterValue(LaunchConfiguration('depth_topic'),
+                                                 value_type=str)}],
         remappings=remappings, arguments=log_args)
     rviz = Node(
         package='rviz2', executable='rviz2', name='rviz2', output='screen',

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'camera.launch.py'
 TREE = ast.parse(LAUNCH.read_text())
 EXPECTED_ARGUMENTS = {'use_camera_source', 'source', 'camera_info_url', 'rate_hz', 'loop',
+                      'depth_topic',
                       'frame_id', 'image_topic', 'camera_info_topic', 'params_file', 'rviz',
                       'rviz_config', 'log_level'}
 
