@@ -1,5 +1,7 @@
 """RGB-D fusion in the core: sampling, robust solve, refusals, the tailor's metric size."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from hand_mesh_ros.core.depth_stage import check_depth, HandDepthFusion, rest_ha
 from hand_mesh_ros.core.errors import InputError
 from hand_mesh_ros.core.hand_model import load_hand_model
 from hand_mesh_ros.core.tailor import HandTailor
-from hand_mesh_ros.core.types import POSITION_MODES
+from hand_mesh_ros.core.types import HandEstimate, POSITION_MODES
 from hand_mesh_ros.tools import depth_synthesis
 
 FOCAL = 600.0
@@ -204,3 +206,49 @@ def test_track_size_converges_and_is_forgotten(model):
     stage = HandDepthFusion(model)
     assert stage.lengths.get(1) is None
     assert DepthConfig().enabled
+
+
+def test_densest_ratio_ignores_a_majority_of_background():
+    rng = np.random.default_rng(0)
+    hand = 1.1 + rng.normal(0.0, 0.005, 40)
+    background = rng.uniform(1.4, 2.2, 60)         # 60 % of the samples behind the hand
+    ratios = np.concatenate([hand, background])
+    assert abs(depth_fusion.densest_ratio(ratios) - 1.1) < 0.01
+    assert abs(np.median(ratios) - 1.1) > 0.2       # what a median would have given
+
+
+def test_an_outlying_length_is_not_fed_to_the_track(model):
+    """After a track's length is known, one frame's wildly different depth fit is gated."""
+    joints, verts, t, depth, camera = _scene(model, 1.1)
+    stage = HandDepthFusion(model)
+    tailor = HandTailor(model)
+
+    _, _, _, _, pose = _hand(model, 0)
+    out = model.forward(pose, model.zero_shape(), side='right')
+    bones = np.array(out.bone_frames)
+    bones[:, :3, 3] += t
+    values = {
+        'track_id': 3, 'side': 'right', 'side_score': 1.0, 'score': 1.0,
+        'keypoints_px': camera.project(joints), 'observed_keypoints_px': camera.project(joints),
+        'joints_m': joints, 'vertices_m': verts, 'faces': out.faces, 'bone_transforms': bones,
+        'bone_parents': model.parents, 'bone_names': model.bone_names,
+        'pose_coefficients': pose, 'shape_coefficients': model.zero_shape(),
+        'hand_model': 'anny', 'hand_scale_m': 0.1, 'hand_length_m': 0.1,
+        'reprojection_error_px': 0.0, 'position_mode': 'full_intrinsics', 'confidence': 0.5,
+        'position_covariance_m2': np.eye(3)}
+    names = [f.name for f in dataclasses.fields(HandEstimate)]
+    est = HandEstimate(**{name: values[name] for name in names})
+    length = rest_hand_length_m(model, est.shape_coefficients)
+    stage.lengths.observe(3, 0.8 * length, 0.002)
+    fused, result = stage.apply(est, t, depth, camera, camera, DepthConfig(), tailor)
+    assert result.fused and fused.position_mode == 'depth_fused'
+    assert stage.lengths.get(3)[0] == pytest.approx(0.8 * length)
+    assert tailor._metric_lengths.get(3) is None
+    # Without that wrong history the same frame is fed (and the scale is the true one).
+    fresh = HandDepthFusion(model)
+    fused, result = fresh.apply(est, t, depth, camera, camera, DepthConfig(), tailor)
+    assert fresh.lengths.get(3)[0] == pytest.approx(1.1 * length, rel=0.02)
+    assert tailor._metric_lengths.get(3) is not None
+    size_field = 'hand_length_m' if 'hand_length_m' in names else 'hand_scale_m'
+    assert getattr(fused, size_field) == pytest.approx(0.1 * result.scale)
+    assert 1e3 * np.linalg.norm(fused.joints_m[0] - 1.1 * t) < 6.0

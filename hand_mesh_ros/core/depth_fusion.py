@@ -25,7 +25,8 @@ the fitted mesh splatted on a coarse grid; vertices on the silhouette (one grid 
 the edge) are dropped, since there the depth may belong to the background or to "flying
 pixels" between the two; depth pixels whose 3x3 neighbourhood spans a depth step, or that
 are outside the valid range, or 0 / NaN (no data), are not used. The rest are gated around
-a robust (median) first estimate of the scale along the rays before the reweighted solve.
+a robust first estimate of the scale along the rays (the densest cluster of measured / fitted
+depth ratios) before the reweighted solve.
 
 Units: metres, pixels of the depth image (which may differ from the colour image when it has
 its own camera model), camera optical frame of the colour camera (registered depth).
@@ -42,8 +43,11 @@ LENGTH_KEYPOINTS = (0, 12)
 HAND_LENGTH_REL_SPREAD = 0.07
 #: Depth samples treated as independent (sensor noise is correlated across pixels).
 INDEPENDENT_DEPTH_SAMPLES = 25
-#: Model error of a fitted vertex's depth, as a fraction of the hand length (1 sigma).
+#: Model error of a fitted vertex's depth, as a fraction of the hand length (1 sigma) ...
 MODEL_DEPTH_SIGMA_REL = 0.015
+#: ... plus this fraction of the vertex's distance from the wrist (pose errors grow along the
+#: fingers: the palm is the most trustworthy part of the fitted surface).
+MODEL_DEPTH_SIGMA_PER_M = 0.1
 #: 2D sigma of the tailor's keypoints as a fraction of the hand's size in pixels.
 KEYPOINT_SIGMA_REL = 0.01
 #: Coarse z-buffer cells across the hand's extent in pixels.
@@ -162,6 +166,15 @@ def sample_depth(depth_image_m, px, min_depth_m, max_depth_m, step_m):
     return out
 
 
+def densest_ratio(ratios, fraction=0.4):
+    """Return the median of the shortest interval holding ``fraction`` of ``ratios`` (N,)."""
+    values = np.sort(np.asarray(ratios, dtype=np.float64))
+    count = max(int(math.ceil(fraction * len(values))), 1)
+    widths = values[count - 1:] - values[:len(values) - count + 1]
+    start = int(np.argmin(widths))
+    return float(np.median(values[start:start + count]))
+
+
 def _solve(rows_a, rhs, prior_k, sigma_k):
     """Return (theta (4,), covariance (4, 4)) of weighted rows plus the size prior."""
     hess = rows_a.T @ rows_a
@@ -212,10 +225,9 @@ def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera,
             and length > 0.0):
         return unfused('bad_hand')
     px = depth_camera.project(verts)
-    kp_px = depth_camera.project(joints)
-    if not np.all(np.isfinite(kp_px)):
+    if not np.all(np.isfinite(px)):
         return unfused('hand_outside_depth_image')
-    extent_px = float(np.linalg.norm(np.ptp(kp_px, axis=0)))
+    extent_px = float(np.linalg.norm(np.ptp(px, axis=0)))
     visible = visible_surface(px, verts[:, 2], extent_px, length)
     index = np.flatnonzero(visible)
     if len(index) > MAX_SAMPLES:
@@ -229,10 +241,13 @@ def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera,
         return unfused('too_few_depth_samples', n_samples)
     depth, rel = depth[good], verts[index[good]] - t0
 
-    # Robust first estimate: the scale along the rays (median of measured / fitted depth).
-    s0 = float(np.median(depth / z_model[good]))
-    sigma_i = np.sqrt(depth_sigma_m(depth, noise_coeff_per_m) ** 2
-                      + (MODEL_DEPTH_SIGMA_REL * length) ** 2)
+    # Robust first estimate: the scale along the rays, the densest 40 % of measured / fitted
+    # depth ratios (a shortest-interval mode: the background behind misplaced fingers may be
+    # most of the samples, the hand is the tight cluster).
+    s0 = densest_ratio(depth / z_model[good])
+    model_sigma = (MODEL_DEPTH_SIGMA_REL * length
+                   + MODEL_DEPTH_SIGMA_PER_M * np.linalg.norm(rel, axis=1))
+    sigma_i = np.sqrt(depth_sigma_m(depth, noise_coeff_per_m) ** 2 + model_sigma ** 2)
     resid = depth - s0 * z_model[good]
     mad = 1.4826 * float(np.median(np.abs(resid / sigma_i)))
     weights = (np.abs(resid / sigma_i) <= 3.0 * max(mad, 1.0)).astype(np.float64)

@@ -9,6 +9,7 @@ metric.
 """
 
 from dataclasses import fields, replace
+import math
 import time
 
 import numpy as np
@@ -22,6 +23,8 @@ DEPTH_NONE = ''
 DEPTH_FUSED = 'fused'
 DEPTH_NOT_FUSED = 'not_fused'
 POSITION_DEPTH_FUSED = 'depth_fused'
+#: Relative slack of the gate on a track's depth-observed hand length.
+SIZE_GATE_REL = 0.02
 
 
 def check_depth(depth_m, depth_camera, rgb_shape, camera, mode):
@@ -117,8 +120,12 @@ class HandDepthFusion:
             return estimate, result
         length = result.scale_observed * length_fit
         sigma = result.scale_observed_sigma * length_fit
-        self.lengths.observe(estimate.track_id, length, sigma)
-        tailor.observe_hand_length(estimate.track_id, length, sigma)
+        # A length far outside the track's own (a bad frame: occlusion, wrong fit) is not
+        # evidence about the hand: it is not fed to the track (3 sigma + 2 %).
+        if known is None or abs(length - known[0]) <= (
+                3.0 * math.hypot(sigma, known[1]) + SIZE_GATE_REL * known[0]):
+            self.lengths.observe(estimate.track_id, length, sigma)
+            tailor.observe_hand_length(estimate.track_id, length, sigma)
         shape = np.asarray(estimate.shape_coefficients, dtype=np.float64)
         shape = tailor.size.with_size(shape, result.scale * tailor.size.size_m(shape))
         fused = scaled_estimate(estimate, translation_m, result.translation_m, result.scale,

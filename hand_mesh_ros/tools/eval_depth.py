@@ -65,7 +65,9 @@ def run_pass(pipeline, frames, camera, depths=None):
                 'track': hand.track_id, 'wrist': hand.joints_m[0].copy(),
                 'vertices': hand.vertices_m, 'faces': hand.faces,
                 'length': rest_hand_length_m(pipeline.hand_model, hand.shape_coefficients),
-                'fused': hand.position_mode == 'depth_fused', 'px': hand.keypoints_px})
+                'fused': hand.position_mode == 'depth_fused', 'px': hand.keypoints_px,
+                'pose': hand.pose_coefficients, 'shape': hand.shape_coefficients,
+                'side': hand.side})
         records.append(hands)
         timing['tailor'] += result.timings_ms.get('tailor', 0.0)
         if depth is not None:
@@ -91,6 +93,24 @@ def make_truth(records, rng, k_true=None):
     return truth, true_lengths
 
 
+def perturb_fingers(truth, model, rng, sigma_deg):
+    """Give each true hand its own finger pose: N(0, sigma_deg) on every bone but the root.
+
+    The wrist stays where it is; the fitted model then no longer matches the true surface
+    exactly (as for a real hand). Stores 'true_vertices' (before the true scale) per hand.
+    """
+    for hands in truth:
+        for _, hand in hands:
+            pose = np.array(hand['pose'], dtype=np.float64)
+            pose[1:] += rng.normal(0.0, np.radians(sigma_deg), pose[1:].shape)
+            out = model.forward(pose, hand['shape'], side=hand['side'])
+            hand['true_vertices'] = out.vertices + (hand['wrist'] - out.keypoints[0])
+
+
+def _true_vertices(scale, hand):
+    return scale * hand.get('true_vertices', hand['vertices'])
+
+
 def render_depths(truth, camera, rng, noise_coeff, dropout=None):
     """Return per frame the degraded depth (float32 m, None inside ``dropout`` indices)."""
     rays = depth_synthesis.pixel_rays(camera)
@@ -100,7 +120,7 @@ def render_depths(truth, camera, rng, noise_coeff, dropout=None):
             depths.append(None)
             continue
         wrist_z = max([s * h['wrist'][2] for s, h in hands] or [1.0])
-        clean = depth_synthesis.scene_depth([s * h['vertices'] for s, h in hands],
+        clean = depth_synthesis.scene_depth([_true_vertices(s, h) for s, h in hands],
                                             [h['faces'] for _, h in hands], camera, rays,
                                             rng, wrist_z)
         depth, _, info = depth_synthesis.degrade(clean, rng, noise_coeff_per_m=noise_coeff)
@@ -169,9 +189,9 @@ def draw_panel(rgb, depth, truth_hands, fused_hands, camera, path):
     vis[~valid] = 0
     vis = cv2.resize(vis, colour.shape[1::-1], interpolation=cv2.INTER_NEAREST)
     side = np.full((height, height, 3), 255, np.uint8)
-    clouds = [([s * h['vertices'] for s, h in truth_hands], (120, 120, 120)),
-              ([h['vertices'] for _, h in truth_hands], (0, 0, 255)),
-              ([h['vertices'] for h in fused_hands], (0, 160, 0))]
+    clouds = [([h['vertices'] for _, h in truth_hands], (0, 0, 255)),
+              ([h['vertices'] for h in fused_hands], (0, 160, 0)),
+              ([_true_vertices(s, h)[::3] for s, h in truth_hands], (60, 60, 60))]
     allz = np.concatenate([v[:, 2] for c, _ in clouds for v in c] or [np.zeros(1)])
     ally = np.concatenate([v[:, 1] for c, _ in clouds for v in c] or [np.zeros(1)])
     zc, yc = float(np.median(allz)), float(np.median(ally))
@@ -183,14 +203,14 @@ def draw_panel(rgb, depth, truth_hands, fused_hands, camera, path):
                 v = int((y - yc) / span * height + height / 2)
                 if 0 <= u < height and 0 <= v < height:
                     side[v, u] = color
-    cv2.putText(side, 'side view (z right): grey true, red RGB-only, green fused', (5, 15),
+    cv2.putText(side, 'side view (z right): red RGB-only, green fused, dark true', (5, 15),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
     cv2.putText(side, '%.0f mm across' % (span * 1e3), (5, height - 8),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
     cv2.imwrite(str(path), np.hstack([colour, vis, side]))
 
 
-def evaluate(pipeline, targets, max_frames, noise_coeff, seed, out_dir):
+def evaluate(pipeline, targets, max_frames, noise_coeff, seed, out_dir, pose_noise_deg=0.0):
     """Run the whole evaluation; return the figures (dict)."""
     rng = np.random.default_rng(seed)
     video, image = load_frames(max_frames)
@@ -219,6 +239,8 @@ def evaluate(pipeline, targets, max_frames, noise_coeff, seed, out_dir):
             for _ in range(trials):
                 truth, lengths = make_truth(rgb_records, rng,
                                             k_true if name == 'video' else None)
+                if pose_noise_deg > 0.0:
+                    perturb_fingers(truth, pipeline.hand_model, rng, pose_noise_deg)
                 depths, holes = render_depths(truth, camera, rng, noise_coeff, dropout)
                 fused, tim = run_pass(pipeline, frames, camera, depths)
                 for key in timing:
@@ -253,7 +275,8 @@ def evaluate(pipeline, targets, max_frames, noise_coeff, seed, out_dir):
         'tailor_ms_per_hand': timing['tailor'] / hands,
         'fusion_to_tailor_ratio': timing['depth_fusion'] / max(timing['tailor'], 1e-9),
         'hands_with_depth': timing['hands'], 'hands_fused': timing['fused'],
-        'noise_coeff_per_m': noise_coeff, 'per_distance': {}}
+        'noise_coeff_per_m': noise_coeff, 'pose_noise_deg': pose_noise_deg,
+        'per_distance': {}}
     for key, bucket in per_target.items():
         figures['per_distance'][key] = {
             'root_error_median_mm': _stats(bucket['root']),
@@ -276,6 +299,9 @@ def main(argv=None):
     parser.add_argument('--noise-coeff', type=float, default=0.005,
                         help='sensor noise c of sigma = c z^2 (1/m), synthesis and fusion')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--pose-noise-deg', type=float, default=0.0,
+                        help='true hand: fitted finger pose + N(0, this) per bone axis, so the '
+                             'model does not match the true surface exactly')
     parser.add_argument('--out', default='out/eval_depth', help="PNG folder ('' = none)")
     parser.add_argument('--models-dir', default='')
     args = parser.parse_args(argv)
@@ -293,7 +319,7 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         figures = evaluate(pipeline, TARGETS_M, max_frames, args.noise_coeff, args.seed,
-                           out_dir)
+                           out_dir, args.pose_noise_deg)
     finally:
         pipeline.close()
     figures['wall_s'] = time.perf_counter() - start
