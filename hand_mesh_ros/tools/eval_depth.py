@@ -189,21 +189,22 @@ def draw_panel(rgb, depth, truth_hands, fused_hands, camera, path):
     vis[~valid] = 0
     vis = cv2.resize(vis, colour.shape[1::-1], interpolation=cv2.INTER_NEAREST)
     side = np.full((height, height, 3), 255, np.uint8)
-    clouds = [([h['vertices'] for _, h in truth_hands], (0, 0, 255)),
-              ([h['vertices'] for h in fused_hands], (0, 160, 0)),
-              ([_true_vertices(s, h)[::3] for s, h in truth_hands], (60, 60, 60))]
-    allz = np.concatenate([v[:, 2] for c, _ in clouds for v in c] or [np.zeros(1)])
-    ally = np.concatenate([v[:, 1] for c, _ in clouds for v in c] or [np.zeros(1)])
-    zc, yc = float(np.median(allz)), float(np.median(ally))
-    span = max(float(np.ptp(allz)), float(np.ptp(ally)), 0.05) * 1.2
-    for cloud, color in clouds:
+    clouds = [([_true_vertices(s, h)[::2] for s, h in truth_hands], (90, 90, 90), 2),
+              ([h['vertices'][::2] for _, h in truth_hands], (0, 0, 255), 1),
+              ([h['vertices'][::2] for h in fused_hands], (0, 170, 0), 1)]
+    points = [v for c, _, _ in clouds for v in c] or [np.zeros((1, 3))]
+    low = np.min([p.min(axis=0) for p in points], axis=0)
+    high = np.max([p.max(axis=0) for p in points], axis=0)
+    zc, yc = 0.5 * (low[2] + high[2]), 0.5 * (low[1] + high[1])
+    span = max(high[2] - low[2], high[1] - low[1], 0.05) * 1.15
+    for cloud, color, radius in clouds:
         for verts in cloud:
-            for z, y in verts[::2, 1:][:, ::-1]:
+            for z, y in verts[:, 1:][:, ::-1]:
                 u = int((z - zc) / span * height + height / 2)
                 v = int((y - yc) / span * height + height / 2)
                 if 0 <= u < height and 0 <= v < height:
-                    side[v, u] = color
-    cv2.putText(side, 'side view (z right): red RGB-only, green fused, dark true', (5, 15),
+                    cv2.circle(side, (u, v), radius - 1, color, -1)
+    cv2.putText(side, 'side view (z right): grey true, red RGB-only, green fused', (5, 15),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
     cv2.putText(side, '%.0f mm across' % (span * 1e3), (5, height - 8),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
