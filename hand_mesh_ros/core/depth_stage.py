@@ -81,6 +81,22 @@ class HandDepthFusion:
         self.hand_model = hand_model
         self.lengths = depth_fusion.DepthSizeTracks()
         self.last_ms = 0.0
+        # The rest wrist -> middle fingertip vector is linear in the shape: d0 + D . beta.
+        ends = list(depth_fusion.LENGTH_KEYPOINTS)
+
+        def rest_vector(shape):
+            vertices, joints = hand_model.rest_shape(shape)
+            keypoints = hand_model.keypoints_from(vertices, joints)[0]
+            return keypoints[ends[1]] - keypoints[ends[0]]
+
+        zero = hand_model.zero_shape()
+        self._length_d0 = rest_vector(zero)
+        self._length_basis = np.stack([rest_vector(unit) - self._length_d0
+                                       for unit in np.eye(len(zero))], axis=1)
+
+    def rest_length_m(self, shape):
+        """Return :func:`rest_hand_length_m` of ``shape`` (S,) from the linear form."""
+        return float(np.linalg.norm(self._length_d0 + self._length_basis @ shape))
 
     def forget(self, track_id):
         """Drop a track's metric length."""
@@ -104,7 +120,7 @@ class HandDepthFusion:
 
         """
         start = time.perf_counter()
-        length_fit = rest_hand_length_m(self.hand_model, estimate.shape_coefficients)
+        length_fit = self.rest_length_m(np.asarray(estimate.shape_coefficients))
         known = self.lengths.get(estimate.track_id)
         if known is None:
             prior, prior_sigma = 1.0, depth_fusion.HAND_LENGTH_REL_SPREAD
