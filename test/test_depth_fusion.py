@@ -219,6 +219,13 @@ def test_densest_ratio_ignores_a_majority_of_background():
     ratios = np.concatenate([hand, background])
     assert abs(depth_fusion.densest_ratio(ratios) - 1.1) < 0.01
     assert abs(np.median(ratios) - 1.1) > 0.2       # what a median would have given
+    # A flat background can be tighter than the hand (pose mismatch spreads the hand's
+    # ratios): the nearest cluster is the hand.
+    spread_hand = 1.1 + rng.normal(0.0, 0.01, 30)
+    wall = 1.6 + rng.normal(0.0, 0.001, 70)
+    both = np.concatenate([spread_hand, wall])
+    assert abs(depth_fusion.front_cluster_ratio(both, 0.03) - 1.1) < 0.01
+    assert abs(depth_fusion.densest_ratio(both) - 1.6) < 0.01
 
 
 def test_an_outlying_length_is_not_fed_to_the_track(model):

@@ -25,8 +25,8 @@ the fitted mesh splatted on a coarse grid; vertices on the silhouette (one grid 
 the edge) are dropped, since there the depth may belong to the background or to "flying
 pixels" between the two; depth pixels whose 3x3 neighbourhood spans a depth step, or that
 are outside the valid range, or 0 / NaN (no data), are not used. The rest are gated around
-a robust first estimate of the scale along the rays (the densest cluster of measured / fitted
-depth ratios) before the reweighted solve.
+a robust first estimate of the scale along the rays (the nearest tight cluster of measured /
+fitted depth ratios: the background is behind the hand) before the reweighted solve.
 
 Units: metres, pixels of the depth image (which may differ from the colour image when it has
 its own camera model), camera optical frame of the colour camera (registered depth).
@@ -58,6 +58,9 @@ VISIBLE_DEPTH_REL = 0.05
 MAX_SAMPLES = 240
 #: Tukey biweight constant (in robust sigmas).
 TUKEY_C = 4.685
+#: Share of the depth samples and relative width of the first cluster (robust start).
+FRONT_CLUSTER_FRACTION = 0.2
+FRONT_CLUSTER_WIDTH = 0.03
 #: Size factors outside this range of the prior are not a plausible fusion.
 SCALE_RANGE = (0.6, 1.6)
 
@@ -175,6 +178,23 @@ def densest_ratio(ratios, fraction=0.4):
     return float(np.median(values[start:start + count]))
 
 
+def front_cluster_ratio(ratios, width_rel, fraction=FRONT_CLUSTER_FRACTION):
+    """Return the median of the nearest cluster of ``ratios`` (N,) holding ``fraction``.
+
+    A cluster is ``fraction`` of the sorted values within ``width_rel`` (relative) of its
+    smallest; the first (nearest) one found wins; without any, the densest interval.
+    """
+    values = np.sort(np.asarray(ratios, dtype=np.float64))
+    count = max(int(math.ceil(fraction * len(values))), 1)
+    lows = values[:len(values) - count + 1]
+    widths = values[count - 1:] - lows
+    tight = np.flatnonzero(widths <= width_rel * lows)
+    if not len(tight):
+        return densest_ratio(values)
+    low = lows[tight[0]]
+    return float(np.median(values[(values >= low) & (values <= low * (1.0 + width_rel))]))
+
+
 def _solve(rows_a, rhs, prior_k, sigma_k):
     """Return (theta (4,), covariance (4, 4)) of weighted rows plus the size prior."""
     hess = rows_a.T @ rows_a
@@ -241,10 +261,11 @@ def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera,
         return unfused('too_few_depth_samples', n_samples)
     depth, rel = depth[good], verts[index[good]] - t0
 
-    # Robust first estimate: the scale along the rays, the densest 40 % of measured / fitted
-    # depth ratios (a shortest-interval mode: the background behind misplaced fingers may be
-    # most of the samples, the hand is the tight cluster).
-    s0 = densest_ratio(depth / z_model[good])
+    # Robust first estimate: the scale along the rays from the measured / fitted depth ratios:
+    # the nearest tight cluster holding a fifth of them (the background behind misplaced
+    # fingers may be most samples and tighter than the hand, but it is always behind it).
+    s0 = front_cluster_ratio(depth / z_model[good],
+                             FRONT_CLUSTER_WIDTH + 3.0 * noise_coeff_per_m * t0[2])
     model_sigma = (MODEL_DEPTH_SIGMA_REL * length
                    + MODEL_DEPTH_SIGMA_PER_M * np.linalg.norm(rel, axis=1))
     sigma_i = np.sqrt(depth_sigma_m(depth, noise_coeff_per_m) ** 2 + model_sigma ** 2)

@@ -94,15 +94,18 @@ def make_truth(records, rng, k_true=None):
 
 
 def perturb_fingers(truth, model, rng, sigma_deg):
-    """Give each true hand its own finger pose: N(0, sigma_deg) on every bone but the root.
+    """Give each true hand its own finger pose: N(0, sigma_deg) per axis on every finger bone.
 
-    The wrist stays where it is; the fitted model then no longer matches the true surface
-    exactly (as for a real hand). Stores 'true_vertices' (before the true scale) per hand.
+    The bones below the model's wrist bone are perturbed (not the root and the wrist bone,
+    which would turn the whole hand); the fitted model then no longer matches the
+    true surface exactly (as for a real hand). Stores 'true_vertices' (before the true scale)
+    per hand.
     """
+    fingers = np.array([bone for bone in range(model.n_bones) if model.parents[bone] > 0])
     for hands in truth:
         for _, hand in hands:
             pose = np.array(hand['pose'], dtype=np.float64)
-            pose[1:] += rng.normal(0.0, np.radians(sigma_deg), pose[1:].shape)
+            pose[fingers] += rng.normal(0.0, np.radians(sigma_deg), pose[fingers].shape)
             out = model.forward(pose, hand['shape'], side=hand['side'])
             hand['true_vertices'] = out.vertices + (hand['wrist'] - out.keypoints[0])
 
