@@ -228,11 +228,22 @@ def test_densest_ratio_ignores_a_majority_of_background():
     assert abs(depth_fusion.densest_ratio(both) - 1.6) < 0.01
 
 
+class RecordingTailor:
+    """The tailor's size direction, and a record of observe_hand_length calls."""
+
+    def __init__(self, tailor):
+        self.size = tailor.size
+        self.observed = []
+
+    def observe_hand_length(self, track_id, length_m, sigma_m):
+        self.observed.append((track_id, length_m, sigma_m))
+
+
 def test_an_outlying_length_is_not_fed_to_the_track(model):
     """After a track's length is known, one frame's wildly different depth fit is gated."""
     joints, verts, t, depth, camera = _scene(model, 1.1)
     stage = HandDepthFusion(model)
-    tailor = HandTailor(model)
+    tailor = RecordingTailor(HandTailor(model))
 
     _, _, _, _, pose = _hand(model, 0)
     out = model.forward(pose, model.zero_shape(), side='right')
@@ -254,12 +265,12 @@ def test_an_outlying_length_is_not_fed_to_the_track(model):
     fused, result = stage.apply(est, t, depth, camera, camera, DepthConfig(), tailor)
     assert result.fused and fused.position_mode == 'depth_fused'
     assert stage.lengths.get(3)[0] == pytest.approx(0.8 * length)
-    assert tailor._metric_lengths.get(3) is None
+    assert tailor.observed == []
     # Without that wrong history the same frame is fed (and the scale is the true one).
     fresh = HandDepthFusion(model)
     fused, result = fresh.apply(est, t, depth, camera, camera, DepthConfig(), tailor)
     assert fresh.lengths.get(3)[0] == pytest.approx(1.1 * length, rel=0.02)
-    assert tailor._metric_lengths.get(3) is not None
+    assert len(tailor.observed) == 1 and tailor.observed[0][0] == 3
     size_field = 'hand_length_m' if 'hand_length_m' in names else 'hand_scale_m'
     assert getattr(fused, size_field) == pytest.approx(0.1 * result.scale)
     assert 1e3 * np.linalg.norm(fused.joints_m[0] - 1.1 * t) < 6.0
