@@ -101,7 +101,8 @@ def _nodes(context):
     nodes.append(Node(
         package='hand_mesh_ros', executable='hand_mesh_node', name='hand_mesh_node',
         namespace=namespace or None, output='screen',
-        parameters=[values['params_file'], {'use_sim_time': sim_time}],
+        parameters=[values['params_file'],
+                    {'use_sim_time': sim_time, 'input.depth_topic': values['depth_topic']}],
         remappings=remappings, arguments=log_args('hand_mesh_node')))
     if values['rviz'].strip().lower() in TRUE_VALUES:
         # The RViz configuration names /hand/...: point it at this namespace's topics.
@@ -157,6 +158,11 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'camera_info_topic', default_value='camera_info',
             description='CameraInfo topic matching image_topic.'),
+        DeclareLaunchArgument(
+            'depth_topic', default_value='',
+            description='Depth image registered to the colour image (sensor_msgs/Image 16UC1 '
+                        'mm or 32FC1 m), e.g. /camera/aligned_depth_to_color/image_raw; '
+                        "'' = off (colour only)."),
         DeclareLaunchArgument(
             'params_file', default_value=os.path.join(share, 'config', 'hand_mesh.yaml'),
             description='Parameters file of hand_mesh_node (defaults: config/hand_mesh.yaml); '

@@ -18,7 +18,8 @@ LAUNCH = ROOT / 'launch' / 'camera.launch.py'
 TREE = ast.parse(LAUNCH.read_text())
 EXPECTED_ARGUMENTS = {'namespace', 'use_sim_time', 'use_camera_source', 'source',
                       'camera_info_url', 'rate_hz', 'loop', 'frame_id', 'image_topic',
-                      'camera_info_topic', 'params_file', 'rviz', 'rviz_config', 'log_level'}
+                      'camera_info_topic', 'params_file', 'rviz', 'rviz_config', 'log_level',
+                      'depth_topic'}
 
 
 def _calls(name):

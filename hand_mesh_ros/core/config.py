@@ -81,6 +81,16 @@ class GatesConfig:
 
 
 @dataclass(frozen=True)
+class DepthConfig:
+    """Fusion of a registered depth image (dynamic; used only when a frame has depth)."""
+
+    enabled: bool = True
+    min_depth_m: float = 0.1            # depth values outside [min, max] are no data
+    max_depth_m: float = 4.0
+    noise_coeff_per_m: float = 0.005    # sensor noise sigma_z = c * z^2 (D435-like)
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """The whole pipeline configuration."""
 
@@ -89,6 +99,7 @@ class PipelineConfig:
     camera: CameraConfig = field(default_factory=CameraConfig)
     tailor: TailorConfig = field(default_factory=TailorConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
+    depth: DepthConfig = field(default_factory=DepthConfig)
 
     def with_values(self, values):
         """Return a copy with ``{'section.field': value}`` entries applied.

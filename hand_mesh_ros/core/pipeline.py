@@ -14,6 +14,8 @@ import numpy as np
 from hand_mesh_ros.core import rotations
 from hand_mesh_ros.core.camera import CameraMode, CameraModel, nominal_focal_px
 from hand_mesh_ros.core.config import PipelineConfig
+from hand_mesh_ros.core.depth_stage import check_depth, DEPTH_FUSED, DEPTH_NOT_FUSED
+from hand_mesh_ros.core.depth_stage import HandDepthFusion
 from hand_mesh_ros.core.errors import HandMeshError, InputError, TailorError
 from hand_mesh_ros.core.hand_model import load_hand_model
 from hand_mesh_ros.core.hand_tracking import HandTracker
@@ -111,6 +113,7 @@ class HandMeshPipeline:
         self._continuity = TrackContinuity()
         #: Figures of the plausibility gates of the last processed frame, one dict per hand.
         self.last_gate_figures = []
+        self.depth_fusion = HandDepthFusion(self.hand_model)
         self.tracker = None
         self.tailor = None
         self._camera_fallbacks = {}
@@ -189,6 +192,7 @@ class HandMeshPipeline:
         if self.tailor is None or self.config.tailor != config.tailor:
             self.tailor = HandTailor(self.hand_model, config.tailor)
             self._tailor_tracks = set()
+            self.depth_fusion.reset()
         self.config = config
 
     def camera_for(self, frame):
@@ -229,8 +233,9 @@ class HandMeshPipeline:
         tracked = self.tracker.process(frame.rgb, timestamp_s)
         result.timings_ms.update(self.tracker.last_timings_ms)
         result.timings_ms['detect_track_total'] = (time.perf_counter() - start) * 1e3
-        root_ms = tailor_ms = 0.0
+        root_ms = tailor_ms = depth_ms = 0.0
         self.last_gate_figures = []
+        depth, depth_camera = self._frame_depth(frame, camera, mode, result)
         for hand in tracked:
             # A fit that used the track's state and fails is refitted once from scratch (the
             # state may be wrong, e.g. after a jump); a hand is dropped when that fails too.
@@ -248,10 +253,22 @@ class HandMeshPipeline:
             if reason is not None:
                 result.rejected[reason] = result.rejected.get(reason, 0) + 1
                 continue
+            if depth is not None:
+                estimate, fusion = self.depth_fusion.apply(
+                    estimate, estimate.bone_transforms[0, :3, 3], depth, depth_camera, camera,
+                    self.config.depth, self.tailor)
+                depth_ms += self.depth_fusion.last_ms
+                if fusion.fused:
+                    result.depth_status = DEPTH_FUSED
+                else:
+                    result.depth_rejected[fusion.reason] = (
+                        result.depth_rejected.get(fusion.reason, 0) + 1)
             self._continuity.publish(hand.track_id, estimate.joints_m[0], timestamp_s)
             result.hands.append(estimate)
         result.timings_ms['root_recovery'] = root_ms
         result.timings_ms['tailor'] = tailor_ms
+        if depth is not None:
+            result.timings_ms['depth_fusion'] = depth_ms
         self._forget_lost_tracks({h.track_id for h in tracked})
         return result
 
@@ -298,10 +315,28 @@ class HandMeshPipeline:
         self.last_gate_figures.append(figures)
         return reason
 
+    def _frame_depth(self, frame, camera, mode, result):
+        """Return (depth (H, W) metres, its camera) of ``frame``, or (None, None).
+
+        A depth image that cannot be used is refused (``result.depth_status`` says why) and
+        the frame is processed from colour alone.
+        """
+        if frame.depth is None or not self.config.depth.enabled:
+            return None, None
+        try:
+            depth_camera = check_depth(frame.depth, frame.depth_camera, frame.rgb.shape,
+                                       camera, mode)
+        except InputError as exc:
+            result.depth_status = exc.reason
+            return None, None
+        result.depth_status = DEPTH_NOT_FUSED
+        return frame.depth, depth_camera
+
     def _forget_lost_tracks(self, current_ids):
         """Drop the tailor's temporal state of tracks that are no longer tracked."""
         for track_id in self._tailor_tracks - set(current_ids):
             self.tailor.forget(track_id)
+            self.depth_fusion.forget(track_id)
         self._tailor_tracks = set(current_ids)
         self._continuity.forget_except(current_ids)
 

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 SIDES = ('left', 'right')
-POSITION_MODES = ('full_intrinsics', 'assumed_fov', 'weak_perspective')
+POSITION_MODES = ('full_intrinsics', 'assumed_fov', 'weak_perspective', 'depth_fused')
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,10 @@ class Frame:
         stamp_ns: image stamp in nanoseconds (the ROS header stamp).
         frame_id: the camera optical frame id.
         camera: a ``CameraModel`` built from camera_info, or None when there is none.
+        depth: optional (H', W') float32 depth image in metres registered to the colour image
+            (same optical frame; 0 or NaN = no data), or None.
+        depth_camera: the depth image's own ``CameraModel`` when its size differs from the
+            colour image's; None = the colour camera (then the sizes must match).
 
     """
 
@@ -29,6 +33,8 @@ class Frame:
     stamp_ns: int
     frame_id: str = 'camera_optical_frame'
     camera: Optional[object] = None
+    depth: Optional[np.ndarray] = None
+    depth_camera: Optional[object] = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,10 @@ class FrameResult:
         position_mode: how 3D positions were obtained for this frame.
         timings_ms: per-stage wall time in milliseconds.
         rejected: counts of hands dropped by checks this frame, by reason.
+        depth_status: '' (no depth with the frame), 'fused' (at least one hand fused),
+            'not_fused' (depth usable, no hand fused) or the reason the depth was refused
+            (e.g. 'depth_size_mismatch').
+        depth_rejected: per hand not fused although depth came, the reason, counted.
 
     """
 
@@ -125,3 +135,5 @@ class FrameResult:
     position_mode: str = 'full_intrinsics'
     timings_ms: Dict[str, float] = field(default_factory=dict)
     rejected: Dict[str, int] = field(default_factory=dict)
+    depth_status: str = ''
+    depth_rejected: Dict[str, int] = field(default_factory=dict)

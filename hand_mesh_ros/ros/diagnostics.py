@@ -147,6 +147,8 @@ def diagnostic_array(snapshot, header, backend, name='hand_mesh_node: pipeline',
     counts = snapshot['counts']
     for key in ('received', 'processed', 'dropped'):
         values.append(('frames_' + key, str(counts.get(key, 0))))
+    for key in sorted(k for k in counts if k.startswith('depth_')):
+        values.append(('frames_' + key, str(counts[key])))
     for group in ('bad_input', 'rejected_hands', 'errors', 'camera_status'):
         for kind, count in sorted(snapshot[group].items()):
             values.append(('%s.%s' % (group, kind), str(count)))

@@ -10,7 +10,8 @@ import array
 import numpy as np
 
 #: HandEstimate.position_mode -> HandPose.position_status value.
-POSITION_STATUS = {'full_intrinsics': 0, 'assumed_fov': 1, 'weak_perspective': 2}
+POSITION_STATUS = {'full_intrinsics': 0, 'assumed_fov': 1, 'weak_perspective': 2,
+                   'depth_fused': 3}
 #: HandEstimate.side -> HandPose/HandMesh side value.
 SIDE_VALUE = {'left': 0, 'right': 1}
 

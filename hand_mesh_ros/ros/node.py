@@ -4,6 +4,9 @@ Topics (relative names are remapped in launch files):
 
 - in  ``image`` (sensor_msgs/Image), or ``image/compressed`` (sensor_msgs/CompressedImage)
   when ``input.compressed``; ``camera_info`` (sensor_msgs/CameraInfo); sensor_data QoS.
+- in  ``depth`` (``input.depth_topic``; sensor_msgs/Image 16UC1 mm / 32FC1 m registered to
+  the colour image, paired by stamp within ``input.depth_pairing_tolerance_s``) and, for
+  depth of another size, ``depth/camera_info``: optional; without depth nothing changes.
 - out ``hand/poses`` (HandPoseArray) and ``hand/mesh`` (HandMeshArray): reliable, depth 10,
   one message per processed image, empty when no hand is seen; ``hand/markers``
   (MarkerArray); ``hand/debug_image`` (Image, drawn only while subscribed). These names are
@@ -34,7 +37,8 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import Frame
-from hand_mesh_ros.ros import camera_info, diagnostics, image_conversion, marker_serialization
+from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conversion
+from hand_mesh_ros.ros import marker_serialization
 from hand_mesh_ros.ros import messages, parameters, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
 from hand_mesh_ros.ros.spin import create_executor, spin_until
@@ -110,6 +114,9 @@ class HandMeshNode(Node):
         self._markers = MarkerBuilder(lifetime_s=values['output.marker_lifetime_s'])
         self._fast_markers = marker_serialization.self_test()
         self._last_report = None
+        self._depth = depth_input.DepthPairer(capacity=values['input.camera_info_cache_size'])
+        self._depth_info = None
+        self._depth_seen = False
         self._params = parameters.ParameterHandler(self, values, self._apply_parameters)
         self._create_topics(values)
         self._closed = False
@@ -140,6 +147,14 @@ class HandMeshNode(Node):
                                                        sensor_qos)
         self._info_sub = self.create_subscription(CameraInfo, 'camera_info',
                                                   self._on_camera_info, sensor_qos)
+        self._depth_sub = self._depth_info_sub = None
+        if values['input.depth_topic']:
+            self._depth_sub = self.create_subscription(Image, values['input.depth_topic'],
+                                                       self._depth.add, sensor_qos)
+        if values['input.depth_topic'] and values['input.depth_camera_info_topic']:
+            self._depth_info_sub = self.create_subscription(
+                CameraInfo, values['input.depth_camera_info_topic'], self._on_depth_info,
+                sensor_qos)
         reliable = QoSProfile(depth=RESULT_QOS_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
         self._pose_pub = self.create_publisher(HandPoseArray, OUTPUT_TOPICS['poses'], reliable)
         self._mesh_pub = self.create_publisher(HandMeshArray, OUTPUT_TOPICS['mesh'], reliable)
@@ -182,7 +197,38 @@ class HandMeshNode(Node):
             return
         self._camera.add_camera_info(msg, received_ns=time.monotonic_ns())
 
+    def _on_depth_info(self, msg):
+        """Keep the depth image's own CameraInfo (used when its size differs)."""
+        self._depth_info = msg
+
     # ------------------------------------------------------------------ worker
+    def _paired_depth(self, stamp_ns):
+        """Return (depth metres, its camera model or None) paired with ``stamp_ns``."""
+        values = self._values
+        if self._depth_sub is None or not values['depth.enabled'] or not len(self._depth):
+            return None, None
+        tolerance = values['input.depth_pairing_tolerance_s']
+        msg = self._depth.find(stamp_ns, tolerance, wait_s=tolerance)
+        if msg is None:
+            self._stats.count(self._stats.counts, 'depth_unpaired')
+            return None, None
+        try:
+            depth = depth_input.depth_to_m(msg, values['input.depth_scale_m_per_unit'],
+                                           values['input.max_image_pixels'])
+        except ImageConversionError as exc:
+            self._bad_input('depth_' + exc.reason, 'depth image not used: %s' % exc)
+            return None, None
+        info = self._depth_info
+        camera = None
+        if info is not None and (info.width, info.height) == depth.shape[::-1]:
+            try:
+                camera = camera_info.camera_model_from_msg(info)
+            except HandMeshError as exc:
+                self._bad_input('depth_camera_info_invalid', 'depth camera_info: %s' % exc)
+                return None, None
+        self._stats.count(self._stats.counts, 'depth_paired')
+        return depth, camera
+
     def _warn(self, kind, message):
         """Log a warning of ``kind``, throttled (one line per kind every few seconds)."""
         text = self._throttle(kind, message)
@@ -250,7 +296,9 @@ class HandMeshNode(Node):
         if self._pending_config is not None:
             config, self._pending_config = self._pending_config, None
             self._pipeline.update_config(config)
-        frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera)
+        depth, depth_camera = self._paired_depth(stamp_ns)
+        frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera,
+                      depth=depth, depth_camera=depth_camera)
         converted_ns = time.monotonic_ns()
         try:
             result = self._pipeline.process(frame)
@@ -266,6 +314,7 @@ class HandMeshNode(Node):
         for reason, count in (result.rejected or {}).items():
             self._stats.count(self._stats.rejected_hands, reason, count)
         processed_ns = time.monotonic_ns()
+        self._count_depth(getattr(result, 'depth_status', ''))
         outputs = self._build_outputs(stamp_ns, frame_id, hands, rgb, resolution.camera)
         built_ns = time.monotonic_ns()
         for publisher, message in outputs:
@@ -284,6 +333,17 @@ class HandMeshNode(Node):
         if 0.0 <= receive_ms <= MAX_RECEIVE_MS:   # else not a wall-clock stamp (bag, sim)
             steps_ms['receive'] = receive_ms
         self._stats.steps(steps_ms)
+
+    def _count_depth(self, status):
+        """Count a frame's depth outcome; a refused depth image is bad input (logged)."""
+        if status in ('fused', 'not_fused'):
+            self._stats.count(self._stats.counts, 'depth_' + status)
+            if status == 'fused' and not self._depth_seen:
+                self._depth_seen = True
+                self._log.info('depth paired and fused: positions are depth-fused')
+        elif status:
+            self._bad_input(status, 'depth image refused (%s): colour only for this frame'
+                            % status)
 
     def _build_outputs(self, stamp_ns, frame_id, hands, rgb, camera):
         """Return ``[(publisher, message)]``: every output of one image (``hands`` finite).

@@ -207,6 +207,15 @@ PARAMETERS = (
           'hand, m/s.', min_value=0.0, max_value=1.0e6),
     _pipe('gates.max_gap_s', 'The speed gate compares with a published hand at most this '
           'old, seconds.', min_value=0.0, max_value=60.0),
+    # --- RGB-D: a depth image registered to the colour image (optional) ---
+    _pipe('depth.enabled', 'Fuse a paired depth image into each hand (position and size); '
+          'false = colour only even when depth arrives.'),
+    _pipe('depth.min_depth_m', 'Depth values below this are treated as no data, metres.',
+          min_value=0.0, max_value=100.0),
+    _pipe('depth.max_depth_m', 'Depth values above this are treated as no data, metres.',
+          min_value=0.0, max_value=100.0),
+    _pipe('depth.noise_coeff_per_m', 'Depth sensor noise model: sigma_z = c * z^2, c in 1/m '
+          '(about 0.005 for a RealSense D435).', min_value=1.0e-6, max_value=1.0),
     # --- node input ---
     ParamSpec('input.compressed', False, 'Subscribe to image/compressed '
               '(sensor_msgs/CompressedImage) instead of image.', read_only=True),
@@ -224,6 +233,17 @@ PARAMETERS = (
               'which the last one is stale: images then use camera.fallback_mode (status '
               'stale) until camera_info comes back (0 = never stale).',
               min_value=0.0, max_value=3600.0),
+    ParamSpec('input.depth_topic', 'depth', 'Depth image topic (sensor_msgs/Image 16UC1 mm '
+              'or 32FC1 m, registered to the colour image; relative, remappable); '
+              "'' = no depth subscription.", read_only=True),
+    ParamSpec('input.depth_camera_info_topic', 'depth/camera_info', 'CameraInfo of the depth '
+              "image, used only when its size differs from the colour image's ('' = none: "
+              'such depth is refused).', read_only=True),
+    ParamSpec('input.depth_pairing_tolerance_s', 0.02, 'Largest stamp difference between a '
+              'colour image and its depth image, seconds (the worker waits at most this long '
+              'for a late depth image).', min_value=0.0, max_value=1.0),
+    ParamSpec('input.depth_scale_m_per_unit', 0.0, 'Metres per depth unit; 0 = from the '
+              'encoding (16UC1: 0.001, 32FC1: 1).', min_value=0.0, max_value=100.0),
     # --- node output ---
     ParamSpec('output.publish_tf', True, 'Publish a TF frame per hand bone on /tf.'),
     ParamSpec('output.publish_markers', True, 'Publish RViz markers on /hand/markers.'),

@@ -22,6 +22,8 @@ EVALUATIONS = {
                    'same scene at 0.5x / 2x / cropped with K transformed: root displacement'),
     'gates': ('hand_mesh_ros.tools.eval_gates',
               'plausibility gates: real hands kept, injected runaways dropped, tailor on/off'),
+    'depth': ('hand_mesh_ros.tools.eval_depth',
+              'RGB-D fusion: real colour + synthetic degraded depth, root and size vs RGB-only'),
     'report': ('hand_mesh_ros.tools.report',
                'all of the above in one JSON report, with PNG plots (--quick, --out DIR)'),
 }

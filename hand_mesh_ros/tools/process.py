@@ -101,6 +101,7 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
     log = log or (lambda message: None)
     frames = with_hand = hands_total = 0
     errors, rejected, modes, statuses = Counter(), Counter(), Counter(), Counter()
+    depth_status = Counter()
     track_ids, timings = set(), {}
     interrupted = False
     start = time.monotonic()
@@ -111,7 +112,7 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
                 interrupted = True
                 break
             frame = Frame(rgb=item.rgb, stamp_ns=item.stamp_ns, frame_id=item.frame_id,
-                          camera=item.camera)
+                          camera=item.camera, depth=getattr(item, 'depth', None))
             statuses[item.camera_status] += 1
             camera, mode = pipeline.camera_for(frame)
             if mode != 'full_intrinsics' and mode not in noted:
@@ -133,6 +134,7 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
             with_hand += bool(hands)
             hands_total += len(hands)
             modes[result.position_mode] += 1
+            depth_status[getattr(result, 'depth_status', '') or 'none'] += 1
             track_ids.update(hand.track_id for hand in hands)
             for stage, value in result.timings_ms.items():
                 timings.setdefault(stage, []).append(float(value))
@@ -151,6 +153,7 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
         'detection_rate': with_hand / frames if frames else 0.0,
         'track_ids': sorted(int(t) for t in track_ids), 'position_modes': dict(modes),
         'camera_info_status': dict(statuses), 'pipeline_errors': dict(errors),
+        'depth_frames': dict(depth_status),
         'unreadable_images': dict(getattr(source, 'skipped', {})),
         'rejected_hands': {k: v for k, v in rejected.items() if v},
         'median_stage_ms': _stage_medians(timings), 'wall_s': round(wall_s, 3),
@@ -212,6 +215,9 @@ def build_parser():
     parser.add_argument('--camera-info-topic', default=None,
                         help='bag CameraInfo topic (default: next to the image topic, or the '
                              'only one)')
+    parser.add_argument('--depth-topic', default=None,
+                        help='bag: depth Image topic registered to the colour image (default: '
+                             "the only Image topic named *depth*; '' = none)")
     parser.add_argument('--camera-info', default=None, metavar='YAML',
                         help='calibration file (camera_info YAML) to use instead')
     parser.add_argument('--hfov', type=float, default=None,
@@ -256,7 +262,7 @@ def main(argv=None, pipeline_factory=None):
         calibration = load_calibration(args.camera_info) if args.camera_info else None
         source = open_source(args.input, args.image_topic, args.camera_info_topic,
                              args.max_frames, calibration, config.camera.fallback_mode,
-                             config.camera.assumed_hfov_deg, args.frame_id)
+                             config.camera.assumed_hfov_deg, args.frame_id, args.depth_topic)
     except (CalibrationError, InputSelectionError, FileNotFoundError, ValueError) as exc:
         note('error: %s' % exc)
         return 2

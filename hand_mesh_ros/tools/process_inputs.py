@@ -5,7 +5,9 @@ model to use and why). Bags are read with the `rosbags` library (MCAP and sqlite
 images are ``sensor_msgs/Image`` or ``sensor_msgs/CompressedImage`` and are converted with the
 node's own conversions. Camera_info is paired with each image by header stamp; when no
 camera_info has the image's stamp the latest one before it (else the first one) is used and
-the frame is marked 'unpaired', as the node does.
+the frame is marked 'unpaired', as the node does. A depth image topic registered to the colour
+image (``--depth-topic``; by default the only Image topic with 'depth' in its name) is paired
+by stamp within ``DEPTH_TOLERANCE_S`` and converted like the node does (16UC1 mm, 32FC1 m).
 """
 
 import bisect
@@ -20,6 +22,7 @@ from hand_mesh_ros.tools.video_frames import iter_frames, video_fps
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 DEFAULT_FRAME_ID = 'camera_optical_frame'
+DEPTH_TOLERANCE_S = 0.02
 
 
 class InputSelectionError(ValueError):
@@ -37,6 +40,7 @@ class InputFrame:
         camera: the CameraModel to use, or None for the pipeline's configured fallback.
         camera_status: 'ok', 'unpaired', 'missing', 'invalid', 'size_mismatch' or
             'calibration_file' (camera from ``--camera-info``).
+        depth: (H, W) float32 depth in metres paired with the image, or None.
 
     """
 
@@ -45,6 +49,7 @@ class InputFrame:
     frame_id: str
     camera: Optional[object]
     camera_status: str
+    depth: Optional[np.ndarray] = None
 
 
 def is_bag(path):
@@ -66,6 +71,9 @@ def choose_topics(topics, image_topic=None, camera_info_topic=None):
     """
     listing = ', '.join('%s [%s, %d msgs]' % (t, mt, n) for t, (mt, n) in sorted(topics.items()))
     images = sorted(t for t, (mt, _) in topics.items() if mt in IMAGE_TYPES)
+    colour = [t for t in images if not is_depth_topic(t)]
+    if image_topic is None and len(colour) == 1:
+        images = colour
     infos = sorted(t for t, (mt, _) in topics.items() if mt == CAMERA_INFO_TYPE)
     if image_topic is None:
         if len(images) != 1:
@@ -87,6 +95,66 @@ def choose_topics(topics, image_topic=None, camera_info_topic=None):
     if sibling in infos:
         return image_topic, sibling
     return image_topic, infos[0] if len(infos) == 1 else None
+
+
+def is_depth_topic(topic):
+    """Return True for a topic name that names a depth image (e.g. aligned_depth_to_color)."""
+    return 'depth' in topic.lower()
+
+
+def choose_depth_topic(topics, depth_topic=None, image_topic=None):
+    """Return the depth Image topic of a bag, or None ('' = none; None = the only one).
+
+    Raises:
+        InputSelectionError: a named depth topic is not an Image topic of the bag.
+
+    """
+    images = sorted(t for t, (mt, _) in topics.items() if mt == IMAGE_TYPES[0])
+    if depth_topic == '':
+        return None
+    if depth_topic is not None:
+        if depth_topic not in images:
+            raise InputSelectionError('%s is not an Image topic of the bag' % depth_topic)
+        return depth_topic
+    depth = [t for t in images if is_depth_topic(t) and t != image_topic]
+    return depth[0] if len(depth) == 1 else None
+
+
+class DepthStream:
+    """A bag's depth messages read alongside the images (stamps in order), paired by stamp."""
+
+    def __init__(self, path, topic, tolerance_s=DEPTH_TOLERANCE_S):
+        """Open the depth topic of the bag at ``path``."""
+        from hand_mesh_ros.ros.bag_io import read_bag
+        from hand_mesh_ros.ros.depth_input import DepthPairer
+        self._messages = read_bag(path, [topic])
+        self._pairer = DepthPairer(capacity=8)
+        self._tolerance_s = tolerance_s
+        self._last_ns = None
+
+    def depth_for(self, stamp_ns):
+        """Return (H, W) float32 metres paired with ``stamp_ns``, or None."""
+        from rclpy.serialization import deserialize_message
+        from hand_mesh_ros.ros.bag_io import message_class
+        from hand_mesh_ros.ros.camera_info import stamp_to_ns
+        from hand_mesh_ros.ros.depth_input import depth_to_m
+        limit = stamp_ns + int(self._tolerance_s * 1e9)
+        while self._messages is not None and (self._last_ns is None or self._last_ns <= limit):
+            item = next(self._messages, None)
+            if item is None:
+                self._messages = None
+                break
+            msg = deserialize_message(item[3], message_class(item[1]))
+            self._last_ns = stamp_to_ns(msg.header.stamp)
+            self._pairer.add(msg)
+        msg = self._pairer.find(stamp_ns, self._tolerance_s)
+        return None if msg is None else depth_to_m(msg)
+
+    def close(self):
+        """Close the bag reader."""
+        close = getattr(self._messages, 'close', None)
+        if close is not None:
+            close()
 
 
 class CameraInfoPairing:
@@ -119,7 +187,8 @@ class BagSource:
     """Images (+ camera_info) of a rosbag2 recording, in time order."""
 
     def __init__(self, path, image_topic=None, camera_info_topic=None, max_frames=None,
-                 calibration=None, fallback_mode='assumed_fov', assumed_hfov_deg=60.0):
+                 calibration=None, fallback_mode='assumed_fov', assumed_hfov_deg=60.0,
+                 depth_topic=None):
         """Open the bag and choose its topics (see :func:`choose_topics`)."""
         from hand_mesh_ros.ros.bag_io import bag_topics
         self.path = Path(path)
@@ -127,6 +196,7 @@ class BagSource:
         self.image_topic, self.camera_info_topic = choose_topics(topics, image_topic,
                                                                  camera_info_topic)
         self.image_type = topics[self.image_topic][0]
+        self.depth_topic = choose_depth_topic(topics, depth_topic, self.image_topic)
         self.max_frames = max_frames
         self.calibration = calibration
         count = topics[self.image_topic][1]
@@ -154,8 +224,9 @@ class BagSource:
         info = self.camera_info_topic or 'none (assumed camera)'
         if self.calibration is not None:
             info = 'calibration file (overrides the bag)'
-        return 'bag %s: images %s [%s], camera_info %s' % (
-            self.path, self.image_topic, self.image_type.split('/')[-1], info)
+        return 'bag %s: images %s [%s], camera_info %s, depth %s' % (
+            self.path, self.image_topic, self.image_type.split('/')[-1], info,
+            self.depth_topic or 'none')
 
     def _camera_infos(self):
         from rclpy.serialization import deserialize_message
@@ -167,13 +238,22 @@ class BagSource:
 
     def frames(self):
         """Yield :class:`InputFrame` per image message (at most ``max_frames``)."""
+        from hand_mesh_ros.ros.bag_io import message_class
+        pairing = CameraInfoPairing(self._camera_infos(), *self._fallback)
+        cls = message_class(self.image_type)
+        depth = None if self.depth_topic is None else DepthStream(self.path, self.depth_topic)
+        try:
+            yield from self._frames(pairing, cls, depth)
+        finally:
+            if depth is not None:
+                depth.close()
+
+    def _frames(self, pairing, cls, depth):
         from rclpy.serialization import deserialize_message
         from hand_mesh_ros.core.errors import ImageConversionError
         from hand_mesh_ros.ros import image_conversion
-        from hand_mesh_ros.ros.bag_io import message_class, read_bag
+        from hand_mesh_ros.ros.bag_io import read_bag
         from hand_mesh_ros.ros.camera_info import stamp_to_ns
-        pairing = CameraInfoPairing(self._camera_infos(), *self._fallback)
-        cls = message_class(self.image_type)
         produced = 0
         for _, _, _, cdr in read_bag(self.path, [self.image_topic]):
             if self.max_frames is not None and produced >= self.max_frames:
@@ -196,7 +276,14 @@ class BagSource:
                 resolution = pairing.resolve(stamp_ns, rgb.shape[1], rgb.shape[0])
                 camera, status = resolution.camera, resolution.status
             produced += 1
-            yield InputFrame(rgb, stamp_ns, frame_id, camera, status)
+            depth_m = None
+            if depth is not None:
+                try:
+                    depth_m = depth.depth_for(stamp_ns)
+                except ImageConversionError as exc:
+                    key = 'depth_' + exc.reason
+                    self.skipped[key] = self.skipped.get(key, 0) + 1
+            yield InputFrame(rgb, stamp_ns, frame_id, camera, status, depth_m)
 
 
 def estimate_fps(stamps_ns, default=25.0):
@@ -260,11 +347,11 @@ class VideoSource:
 
 def open_source(path, image_topic=None, camera_info_topic=None, max_frames=None,
                 calibration=None, fallback_mode='assumed_fov', assumed_hfov_deg=60.0,
-                frame_id=DEFAULT_FRAME_ID):
+                frame_id=DEFAULT_FRAME_ID, depth_topic=None):
     """Return a :class:`BagSource` or :class:`VideoSource` for ``path``."""
     if is_bag(path):
         return BagSource(path, image_topic, camera_info_topic, max_frames, calibration,
-                         fallback_mode, assumed_hfov_deg)
+                         fallback_mode, assumed_hfov_deg, depth_topic)
     if image_topic is not None or camera_info_topic is not None:
         raise InputSelectionError('--image-topic / --camera-info-topic need a rosbag2 input; '
                                   '%s is not one (no metadata.yaml)' % path)

@@ -142,7 +142,8 @@ class ResultWriter:
                   'image_size': list(result.image_size), 'position_mode': result.position_mode,
                   'hands': [hand_record(h) for h in hands],
                   'timings_ms': {k: round(float(v), 3) for k, v in result.timings_ms.items()},
-                  'rejected': dict(result.rejected)}
+                  'rejected': dict(result.rejected),
+                  'depth': getattr(result, 'depth_status', '')}
         self._jsonl.write(json.dumps(record) + '\n')
         for hand in hands:
             self._csv.writerow(csv_row(stamp_ns, hand))

@@ -1,0 +1,276 @@
+"""RGB-D fusion in the core: sampling, robust solve, refusals, the tailor's metric size."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hand_mesh_ros.core import depth_fusion
+from hand_mesh_ros.core.camera import CameraModel
+from hand_mesh_ros.core.config import DepthConfig, TailorConfig
+from hand_mesh_ros.core.depth_stage import check_depth, HandDepthFusion, rest_hand_length_m
+from hand_mesh_ros.core.errors import InputError
+from hand_mesh_ros.core.hand_model import load_hand_model
+from hand_mesh_ros.core.tailor import HandTailor
+from hand_mesh_ros.core.types import HandEstimate, POSITION_MODES
+from hand_mesh_ros.tools import depth_synthesis
+
+FOCAL = 600.0
+
+
+@pytest.fixture(scope='module')
+def model():
+    return load_hand_model()
+
+
+def _camera(width=640, height=480, focal=FOCAL):
+    k = [focal, 0.0, width / 2 + 3.1, 0.0, focal, height / 2 - 2.4, 0.0, 0.0, 1.0]
+    return CameraModel.from_camera_info_fields(width, height, 'plumb_bob',
+                                               [0.05, -0.02, 0.0, 0.0, 0.0], k,
+                                               np.eye(3).ravel(), np.zeros(12))
+
+
+def _hand(model, seed=0, distance=0.6):
+    rng = np.random.default_rng(seed)
+    pose = rng.uniform(0.3 * model.joint_limits_min_rad, 0.3 * model.joint_limits_max_rad)
+    pose[0] = np.array([np.pi, 0.0, 0.0]) + rng.normal(scale=0.3, size=3)
+    out = model.forward(pose, model.zero_shape(), side='right')
+    t = np.array([0.03, -0.02, distance])
+    return out.keypoints + t, out.vertices + t, out.faces, t, pose
+
+
+def _scene(model, true_scale, seed=0, distance=0.6, camera=None, degrade=True, **kwargs):
+    """Return (fitted joints, vertices, t, depth image, camera): truth = fit scaled."""
+    camera = camera or _camera()
+    joints, verts, faces, t, _ = _hand(model, seed, distance)
+    rng = np.random.default_rng(seed + 100)
+    clean = depth_synthesis.scene_depth([true_scale * verts], [faces], camera,
+                                        depth_synthesis.pixel_rays(camera), rng,
+                                        true_scale * t[2])
+    depth = depth_synthesis.degrade(clean, rng, **kwargs)[0] if degrade else clean
+    return joints, verts, t, depth.astype(np.float32), camera
+
+
+def _fuse(joints, verts, t, depth, camera, **kwargs):
+    args = {'focal_px': FOCAL, 'noise_coeff_per_m': 0.005, 'min_depth_m': 0.1,
+            'max_depth_m': 4.0}
+    args.update(kwargs)
+    return depth_fusion.fuse_depth(joints, verts, t, depth, camera, **args)
+
+
+@pytest.mark.parametrize('true_scale,distance', [(1.12, 0.5), (0.88, 0.9), (1.05, 1.4)])
+def test_recovers_the_true_hand_from_degraded_depth(model, true_scale, distance):
+    """Truth: the fitted hand scaled about the camera centre (same projection)."""
+    joints, verts, t, depth, camera = _scene(model, true_scale, distance=distance)
+    result = _fuse(joints, verts, t, depth, camera)
+    assert result.fused, result.reason
+    error_mm = 1e3 * np.linalg.norm(result.translation_m - true_scale * t)
+    rgb_error_mm = 1e3 * np.linalg.norm(t - true_scale * t)
+    assert error_mm < 6.0 and rgb_error_mm > 25.0
+    assert abs(result.scale / true_scale - 1.0) < 0.02
+    assert np.all(np.linalg.eigvalsh(result.covariance_m2) > 0.0)
+    assert np.sqrt(result.covariance_m2[2, 2]) < 0.02
+
+
+def test_background_flying_pixels_and_misregistration_do_not_bias(model):
+    """Heavy degradation (20 % holes, 2 px shift, flying pixels): still millimetres."""
+    joints, verts, t, depth, camera = _scene(model, 1.1, seed=3, hole_fraction=(0.2, 0.2),
+                                             shift_px=(2.0, 2.0))
+    result = _fuse(joints, verts, t, depth, camera)
+    assert result.fused
+    assert 1e3 * np.linalg.norm(result.translation_m - 1.1 * t) < 8.0
+    # The naive answer, the median depth under the keypoints, is pulled by the background.
+    px = np.rint(camera.project(1.1 * joints)).astype(int)
+    naive = np.median(depth[px[:, 1], px[:, 0]][depth[px[:, 1], px[:, 0]] > 0])
+    assert abs(naive - 1.1 * joints[:, 2].mean()) > abs(result.translation_m[2] - 1.1 * t[2])
+
+
+def test_no_depth_leaves_the_hand_unfused(model):
+    joints, verts, t, depth, camera = _scene(model, 1.1)
+    result = _fuse(joints, verts, t, np.zeros_like(depth), camera)
+    assert not result.fused and result.reason == 'too_few_depth_samples'
+    np.testing.assert_array_equal(result.translation_m, t)
+    nan = np.full_like(depth, np.nan)
+    assert not _fuse(joints, verts, t, nan, camera).fused
+
+
+def test_valid_range_and_noise_coefficient_change_the_result(model):
+    joints, verts, t, depth, camera = _scene(model, 1.1, distance=0.8)
+    assert not _fuse(joints, verts, t, depth, camera, max_depth_m=0.7).fused
+    assert not _fuse(joints, verts, t, depth, camera, min_depth_m=1.2).fused
+    quiet = _fuse(joints, verts, t, depth, camera, noise_coeff_per_m=0.001)
+    noisy = _fuse(joints, verts, t, depth, camera, noise_coeff_per_m=0.05)
+    assert noisy.covariance_m2[2, 2] > 4.0 * quiet.covariance_m2[2, 2]
+
+
+def test_self_occluded_vertices_are_not_sampled(model):
+    """Two parallel squares of points: the rear one is hidden, the front one's rim too."""
+    grid = np.stack(np.meshgrid(np.linspace(-0.05, 0.05, 30), np.linspace(-0.05, 0.05, 30)),
+                    -1).reshape(-1, 2)
+    front = np.column_stack([grid, np.full(len(grid), 0.5)])
+    back = np.column_stack([grid, np.full(len(grid), 0.55)])
+    points = np.vstack([front, back])
+    camera = _camera()
+    mask = depth_fusion.visible_surface(camera.project(points), points[:, 2], 120.0, 0.18)
+    assert not mask[len(grid):].any()
+    assert 0.5 < mask[:len(grid)].mean() < 1.0   # the rim (silhouette) is dropped
+
+
+def test_sample_depth_rejects_edges_holes_and_range():
+    depth = np.full((20, 20), 0.6, np.float32)
+    depth[:, 10:] = 1.2
+    depth[5, 3] = 0.0
+    px = np.array([[3.0, 10.0], [9.0, 10.0], [15.0, 10.0], [3.0, 4.0], [0.0, 0.0]])
+    out = depth_fusion.sample_depth(depth, px, 0.1, 1.0, np.full(5, 0.05))
+    assert out[0] == pytest.approx(0.6)
+    assert np.isnan(out[1])       # next to the step
+    assert np.isnan(out[2])       # beyond max_depth_m
+    assert np.isnan(out[3])       # a hole in the neighbourhood
+    assert np.isnan(out[4])       # on the border
+
+
+def test_size_direction_is_a_uniform_scale(model):
+    """scaled_estimate relies on it: the rescaled shape poses to the scaled hand (< 1 mm)."""
+    tailor = HandTailor(model)
+    rng = np.random.default_rng(1)
+    pose = rng.normal(0.0, 0.2, (model.n_bones, 3))
+    shape = rng.normal(0.0, 0.5, model.n_shapes)
+    out = model.forward(pose, shape, side='left')
+    scaled = tailor.size.with_length(shape, 1.1 * tailor.size.length_m(shape))
+    out2 = model.forward(pose, scaled, side='left')
+    assert np.abs(out2.vertices - 1.1 * out.vertices).max() < 1e-3
+    assert rest_hand_length_m(model, scaled) == pytest.approx(
+        1.1 * rest_hand_length_m(model, shape), rel=5e-3)
+    stage = HandDepthFusion(model)
+    for beta in (shape, scaled, model.zero_shape()):
+        assert stage.rest_length_m(beta) == pytest.approx(rest_hand_length_m(model, beta),
+                                                          abs=1e-9)
+
+
+def test_check_depth_refuses_what_it_cannot_use():
+    camera = _camera()
+    rgb_shape = (480, 640, 3)
+    depth = np.ones((480, 640), np.float32)
+    assert check_depth(depth, None, rgb_shape, camera, 'full_intrinsics') is camera
+    with pytest.raises(InputError) as err:
+        check_depth(np.ones((240, 320), np.float32), None, rgb_shape, camera,
+                    'full_intrinsics')
+    assert err.value.reason == 'depth_size_mismatch'
+    small = _camera(320, 240, FOCAL / 2)
+    assert check_depth(np.ones((240, 320), np.float32), small, rgb_shape, camera,
+                       'full_intrinsics') is small
+    with pytest.raises(InputError) as err:
+        check_depth(depth, None, rgb_shape, camera, 'assumed_fov')
+    assert err.value.reason == 'depth_needs_camera_info'
+    with pytest.raises(InputError) as err:
+        check_depth(depth.astype(np.uint16), None, rgb_shape, camera, 'full_intrinsics')
+    assert err.value.reason == 'depth_bad_array'
+    assert 'depth_fused' in POSITION_MODES
+
+
+def test_depth_of_another_size_through_its_own_camera(model):
+    """A half-resolution depth image with its own K gives the same answer."""
+    joints, verts, t, _, _ = _scene(model, 1.1, degrade=False)
+    small = _camera(320, 240, FOCAL / 2)
+    _, _, _, depth_small, _ = _scene(model, 1.1, camera=small, degrade=False)
+    result = _fuse(joints, verts, t, depth_small, small)
+    assert result.fused
+    assert 1e3 * np.linalg.norm(result.translation_m - 1.1 * t) < 5.0
+
+
+def test_tailor_keeps_the_observed_metric_length(model):
+    tailor = HandTailor(model, TailorConfig(temporal=True))
+    camera = _camera()
+    joints, _, _, t, pose = _hand(model, 2)
+    shape = model.zero_shape()
+    rel = joints - joints[0]
+    px = camera.project(joints)
+    first = tailor.refine(7, px, None, rel, pose, shape, t, camera, 0.0, 'right')
+    length = tailor.size.length_m(first.shape)
+    tailor.observe_hand_length(7, 1.1 * length, 0.001)
+    second = tailor.refine(7, px, None, rel, first.pose_aa, first.shape, t, camera, 0.04,
+                           'right')
+    assert second.hand_length_m == pytest.approx(1.1 * length, rel=0.01)
+    # Depth follows the larger size (the temporal prior slows the move over a frame).
+    assert second.translation_m[2] > first.translation_m[2] + 0.015
+    tailor.forget(7)
+    third = tailor.refine(7, px, None, rel, pose, shape, t, camera, 0.08, 'right')
+    assert third.hand_length_m == pytest.approx(length, rel=0.01)
+
+
+def test_track_size_converges_and_is_forgotten(model):
+    tracks = depth_fusion.DepthSizeTracks()
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        tracks.observe(1, 0.19 + rng.normal(0.0, 0.006), 0.006)
+    length, sigma = tracks.get(1)
+    assert abs(length - 0.19) < 0.004 and sigma < 0.002
+    tracks.forget(1)
+    assert tracks.get(1) is None
+    stage = HandDepthFusion(model)
+    assert stage.lengths.get(1) is None
+    assert DepthConfig().enabled
+
+
+def test_densest_ratio_ignores_a_majority_of_background():
+    rng = np.random.default_rng(0)
+    hand = 1.1 + rng.normal(0.0, 0.005, 40)
+    background = rng.uniform(1.4, 2.2, 60)         # 60 % of the samples behind the hand
+    ratios = np.concatenate([hand, background])
+    assert abs(depth_fusion.densest_ratio(ratios) - 1.1) < 0.01
+    assert abs(np.median(ratios) - 1.1) > 0.2       # what a median would have given
+    # A flat background can be tighter than the hand (pose mismatch spreads the hand's
+    # ratios): the nearest cluster is the hand.
+    spread_hand = 1.1 + rng.normal(0.0, 0.01, 30)
+    wall = 1.6 + rng.normal(0.0, 0.001, 70)
+    both = np.concatenate([spread_hand, wall])
+    assert abs(depth_fusion.front_cluster_ratio(both, 0.03) - 1.1) < 0.01
+    assert abs(depth_fusion.densest_ratio(both) - 1.6) < 0.01
+
+
+class RecordingTailor:
+    """The tailor's size direction, and a record of observe_hand_length calls."""
+
+    def __init__(self, tailor):
+        self.size = tailor.size
+        self.observed = []
+
+    def observe_hand_length(self, track_id, length_m, sigma_m):
+        self.observed.append((track_id, length_m, sigma_m))
+
+
+def test_an_outlying_length_is_not_fed_to_the_track(model):
+    """After a track's length is known, one frame's wildly different depth fit is gated."""
+    joints, verts, t, depth, camera = _scene(model, 1.1)
+    stage = HandDepthFusion(model)
+    tailor = RecordingTailor(HandTailor(model))
+
+    _, _, _, _, pose = _hand(model, 0)
+    out = model.forward(pose, model.zero_shape(), side='right')
+    bones = np.array(out.bone_frames)
+    bones[:, :3, 3] += t
+    values = {
+        'track_id': 3, 'side': 'right', 'side_score': 1.0, 'score': 1.0,
+        'keypoints_px': camera.project(joints), 'observed_keypoints_px': camera.project(joints),
+        'joints_m': joints, 'vertices_m': verts, 'faces': out.faces, 'bone_transforms': bones,
+        'bone_parents': model.parents, 'bone_names': model.bone_names,
+        'pose_coefficients': pose, 'shape_coefficients': model.zero_shape(),
+        'hand_model': 'anny', 'hand_scale_m': 0.1, 'hand_length_m': 0.1,
+        'reprojection_error_px': 0.0, 'position_mode': 'full_intrinsics', 'confidence': 0.5,
+        'position_covariance_m2': np.eye(3), 'keypoints_m': joints}
+    names = [f.name for f in dataclasses.fields(HandEstimate)]
+    est = HandEstimate(**{name: values[name] for name in names})
+    length = tailor.size.length_m(est.shape_coefficients)
+    stage.lengths.observe(3, 0.8 * length, 0.002)
+    fused, result = stage.apply(est, t, depth, camera, camera, DepthConfig(), tailor)
+    assert result.fused and fused.position_mode == 'depth_fused'
+    assert stage.lengths.get(3)[0] == pytest.approx(0.8 * length)
+    assert tailor.observed == []
+    # Without that wrong history the same frame is fed (and the scale is the true one).
+    fresh = HandDepthFusion(model)
+    fused, result = fresh.apply(est, t, depth, camera, camera, DepthConfig(), tailor)
+    assert fresh.lengths.get(3)[0] == pytest.approx(1.1 * length, rel=0.02)
+    assert len(tailor.observed) == 1 and tailor.observed[0][0] == 3
+    size_field = 'hand_length_m' if 'hand_length_m' in names else 'hand_scale_m'
+    assert getattr(fused, size_field) == pytest.approx(0.1 * result.scale)
+    assert 1e3 * np.linalg.norm(fused.joints_m[0] - 1.1 * t) < 6.0
