@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hand_mesh_ros.core.camera import CameraMode, CameraModel
-from hand_mesh_ros.core.errors import HandMeshError, RootRecoveryError
+from hand_mesh_ros.core.errors import CameraModelError, HandMeshError, RootRecoveryError
 from hand_mesh_ros.core.root_recovery import recover_root
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools import eval_root
@@ -188,7 +188,7 @@ def test_argument_errors():
     joints = _hand()
     with pytest.raises(ValueError):
         recover_root(np.zeros((20, 2)), joints, None, image_size=(640, 480))
-    with pytest.raises(ValueError, match='image_size'):
+    with pytest.raises(CameraModelError, match='image_size'):
         recover_root(np.random.default_rng(0).normal(size=(21, 2)), joints, None)
     with pytest.raises(ValueError, match='robust'):
         recover_root(np.zeros((21, 2)), joints, CameraModel.assumed_fov(640, 480), robust='l1')

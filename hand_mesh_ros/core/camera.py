@@ -20,6 +20,7 @@ Without camera_info the product runs in an assumed field-of-view mode
 
 from dataclasses import dataclass
 import enum
+import functools
 import math
 
 import numpy as np
@@ -42,6 +43,29 @@ _MODEL_ALIASES = {
 def nominal_focal_px(width_px, hfov_deg=DEFAULT_HFOV_DEG):
     """Return the pinhole focal length (px) giving ``hfov_deg`` across ``width_px`` pixels."""
     return 0.5 * float(width_px) / math.tan(math.radians(float(hfov_deg)) / 2.0)
+
+
+def nominal_pinhole(image_size, hfov_deg=DEFAULT_HFOV_DEG):
+    """Return ``(focal_px, centre_px)`` of the nominal camera of an image without calibration.
+
+    The one definition of the camera assumed without camera_info, shared by the assumed-FOV
+    model and the weak-perspective mode: focal length giving ``hfov_deg`` across the width,
+    principal point at the image centre. ``image_size`` is (width, height) px; ``centre_px``
+    is a (2,) array.
+
+    Raises:
+        CameraModelError: ``image_size`` is missing or not positive, or ``hfov_deg`` is not
+            in (0, 180).
+
+    """
+    if image_size is None:
+        raise CameraModelError('image_size (width, height) is required without a camera model')
+    width, height = float(image_size[0]), float(image_size[1])
+    if not (width > 0.0 and height > 0.0):
+        raise CameraModelError(f'image_size must be positive, got {tuple(image_size)}')
+    if not (0.0 < float(hfov_deg) < 180.0):
+        raise CameraModelError(f'hfov_deg must be in (0, 180), got {hfov_deg}')
+    return nominal_focal_px(width, hfov_deg), np.array([0.5 * width, 0.5 * height])
 
 
 class CameraMode(str, enum.Enum):
@@ -193,10 +217,8 @@ class CameraModel:
         ``fx = fy = (width / 2) / tan(hfov / 2)``, ``cx = width / 2``, ``cy = height / 2``;
         ``mode`` is :attr:`CameraMode.ASSUMED_FOV`.
         """
-        if not (0.0 < float(hfov_deg) < 180.0):
-            raise CameraModelError(f'hfov_deg must be in (0, 180), got {hfov_deg}')
-        focal_px = nominal_focal_px(width, hfov_deg)
-        k = [focal_px, 0.0, width / 2.0, 0.0, focal_px, height / 2.0, 0.0, 0.0, 1.0]
+        focal_px, (cx, cy) = nominal_pinhole((width, height), hfov_deg)
+        k = [focal_px, 0.0, cx, 0.0, focal_px, cy, 0.0, 0.0, 1.0]
         return cls.from_camera_info_fields(
             width, height, '', [], k, np.eye(3).ravel(), np.zeros(12),
             mode=CameraMode.ASSUMED_FOV)
@@ -362,3 +384,30 @@ class CameraModel:
                 xy_n = rays[:, :2] / rays[:, 2:3]
             xy_n[~(rays[:, 2] > 0.0)] = np.nan
         return xy_n
+
+
+#: The values of ``camera.fallback_mode``: what to do for an image without usable camera_info.
+FALLBACK_MODES = (CameraMode.ASSUMED_FOV.value, CameraMode.WEAK_PERSPECTIVE.value)
+
+
+@functools.lru_cache(maxsize=8)
+def fallback_camera(width, height, fallback_mode, hfov_deg=DEFAULT_HFOV_DEG):
+    """Return ``(camera, mode)`` for a ``width`` x ``height`` image without usable camera_info.
+
+    The one place that decides the fallback (the ROS node's camera resolver and the
+    pipeline both ask here). ``fallback_mode`` is one of :data:`FALLBACK_MODES`:
+    'assumed_fov' gives :meth:`CameraModel.assumed_fov` (memoised: models are immutable),
+    'weak_perspective' gives ``None`` (root recovery and tailor then use
+    :func:`nominal_pinhole`). ``mode`` is the :class:`CameraMode`.
+
+    Raises:
+        ValueError: unknown ``fallback_mode``.
+        CameraModelError: the size or FOV is not usable.
+
+    """
+    if fallback_mode == CameraMode.WEAK_PERSPECTIVE.value:
+        return None, CameraMode.WEAK_PERSPECTIVE
+    if fallback_mode != CameraMode.ASSUMED_FOV.value:
+        raise ValueError(f'fallback_mode must be one of {FALLBACK_MODES}, got {fallback_mode!r}')
+    camera = CameraModel.assumed_fov(int(width), int(height), float(hfov_deg))
+    return camera, CameraMode.ASSUMED_FOV

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from hand_mesh_ros.core import rotations
-from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.camera import CameraMode, fallback_camera
 from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.errors import HandMeshError, InputError
 from hand_mesh_ros.core.hand_model import load_hand_model
@@ -101,7 +101,6 @@ class HandMeshPipeline:
         self.hand_model = self._load_hand_model(model_cfg)
         self.tracker = None
         self.tailor = None
-        self._camera_fallbacks = {}
         self._tailor_tracks = set()
         self._camera_key = None
         self.update_config(self.config)
@@ -168,7 +167,7 @@ class HandMeshPipeline:
                 image_is_mirrored=det.image_is_mirrored)
             if previous is not None:
                 # Keep ids monotonic across a reconfiguration.
-                self.tracker._next_id = previous._next_id
+                self.tracker.continue_ids_from(previous)
         if self.tailor is None or self.config.tailor != config.tailor:
             self.tailor = HandTailor(self.hand_model, config.tailor)
             self._tailor_tracks = set()
@@ -179,13 +178,9 @@ class HandMeshPipeline:
         if frame.camera is not None:
             return frame.camera, CameraMode(frame.camera.mode).value
         height, width = frame.rgb.shape[:2]
-        if self.config.camera.fallback_mode == 'weak_perspective':
-            return None, CameraMode.WEAK_PERSPECTIVE.value
-        key = (width, height, self.config.camera.assumed_hfov_deg)
-        if key not in self._camera_fallbacks:
-            self._camera_fallbacks = {key: CameraModel.assumed_fov(
-                width, height, hfov_deg=self.config.camera.assumed_hfov_deg)}
-        return self._camera_fallbacks[key], CameraMode.ASSUMED_FOV.value
+        camera, mode = fallback_camera(width, height, self.config.camera.fallback_mode,
+                                       self.config.camera.assumed_hfov_deg)
+        return camera, mode.value
 
     def process(self, frame):
         """Return the :class:`FrameResult` of one :class:`Frame`.

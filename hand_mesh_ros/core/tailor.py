@@ -236,6 +236,7 @@ class HandTailor:
 
         Raises:
             TailorError: degenerate or non-finite input or result.
+            CameraModelError: no camera and ``image_size`` missing or not positive.
             ValueError: wrongly shaped arguments or an unknown side.
 
         """

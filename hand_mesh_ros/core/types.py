@@ -9,8 +9,13 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-SIDES = ('left', 'right')
-POSITION_MODES = ('full_intrinsics', 'assumed_fov', 'weak_perspective')
+from hand_mesh_ros.core.camera import CameraMode
+from hand_mesh_ros.core.topology import SIDES
+
+__all__ = ['Frame', 'FrameResult', 'HandEstimate', 'POSITION_MODES', 'SIDES']
+
+#: The values a ``position_mode`` may take: those of :class:`CameraMode`.
+POSITION_MODES = tuple(mode.value for mode in CameraMode)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ class HandMeshNode(Node):
         self._values = values
         self._config = parameters.pipeline_config(values)
         self._pending_config = None
+        # Guards the hand-over of _pending_config from the parameter callback to the worker.
+        self._config_lock = threading.Lock()
         factory = pipeline_factory or default_pipeline_factory
         self._pipeline = factory(self._config, log=level_logger(self._log))
         self._backend = str(getattr(self._pipeline, 'backend_name', 'unknown'))
@@ -142,9 +144,10 @@ class HandMeshNode(Node):
         """Apply validated run-time changes (called by the set-parameters callback)."""
         if any(name in parameters.SPECS and parameters.SPECS[name].pipeline
                for name in changes):
-            config = parameters.pipeline_config(new_values, base=self._config)
-            self._config = config
-            self._pending_config = config   # the worker applies it before its next frame
+            with self._config_lock:
+                config = parameters.pipeline_config(new_values, base=self._config)
+                self._config = config
+                self._pending_config = config   # the worker applies it before its next frame
         if 'camera.fallback_mode' in changes or 'camera.assumed_hfov_deg' in changes:
             self._camera.set_fallback(new_values['camera.fallback_mode'],
                                       new_values['camera.assumed_hfov_deg'])
@@ -220,8 +223,9 @@ class HandMeshNode(Node):
             self._stats.count(self._stats.bad_input, 'camera_info_' + resolution.status)
             self._warn('camera_info_' + resolution.status,
                        '%s; using %s mode' % (resolution.problem, resolution.mode))
-        if self._pending_config is not None:
+        with self._config_lock:   # take and clear in one step; a newer change waits here
             config, self._pending_config = self._pending_config, None
+        if config is not None:
             self._pipeline.update_config(config)
         frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera)
         try:

@@ -9,6 +9,7 @@ read-only parameters need a restart (they are set from the params file or the co
 
 from dataclasses import dataclass
 import re
+import threading
 from typing import Optional, Tuple
 
 from hand_mesh_ros.core.config import PipelineConfig
@@ -230,9 +231,16 @@ class ParameterHandler:
         """Register the set-parameters callback on ``node`` (after ``declare_all``)."""
         self.values = dict(values)
         self._apply = apply
+        self._lock = threading.Lock()
         node.add_on_set_parameters_callback(self._on_set)
 
     def _on_set(self, params):
+        # rclpy runs set_parameters from any thread without a lock; one change at a time,
+        # or two concurrent ones read the same old values and one of them is lost.
+        with self._lock:
+            return self._validate_and_apply(params)
+
+    def _validate_and_apply(self, params):
         from rcl_interfaces.msg import SetParametersResult
         from hand_mesh_ros.core.errors import HandMeshError
         changes = {}

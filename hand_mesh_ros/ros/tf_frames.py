@@ -17,6 +17,8 @@ axes the hand model's bone rotation).
 
 import numpy as np
 
+from hand_mesh_ros.core.topology import FINGERTIPS
+
 
 def rotation_to_quaternion(rot):
     """Return unit quaternions (..., 4) as (x, y, z, w), w >= 0, from rotations (..., 3, 3).
@@ -66,10 +68,6 @@ def relative_bone_transforms(transforms_cam_bone, parents):
             relative[bone] = np.linalg.solve(transforms_cam_bone[parent],
                                              transforms_cam_bone[bone])
     return relative
-
-
-#: (finger, MediaPipe keypoint index of its tip).
-FINGERTIPS = (('thumb', 4), ('index', 8), ('middle', 12), ('ring', 16), ('pinky', 20))
 
 
 def fingertip_transforms(hand):
