@@ -1,6 +1,10 @@
 """One home per fact: topology, sides, position modes, the nominal camera and its fallback."""
 
 from dataclasses import replace
+from pathlib import Path
+import subprocess
+import sys
+from xml.etree import ElementTree
 
 import cv2
 import numpy as np
@@ -125,3 +129,15 @@ def test_a_new_tracker_continues_the_ids_of_the_one_it_replaces():
         assert old_tracker.next_track_id == pipeline.tracker.next_track_id
     finally:
         pipeline.close()
+
+
+def test_the_version_is_written_once_in_package_xml():
+    import hand_mesh_ros
+    root = Path(__file__).resolve().parents[1]
+    version = ElementTree.parse(root / 'package.xml').findtext('version').strip()
+    assert hand_mesh_ros.__version__ == version
+    out = subprocess.run([sys.executable, 'setup.py', '--version'], cwd=root, check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip().splitlines()[-1] == version
+    for path in (root / 'setup.py', root / 'hand_mesh_ros' / '__init__.py'):
+        assert "'%s'" % version not in path.read_text(), path
