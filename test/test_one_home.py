@@ -141,3 +141,31 @@ def test_the_version_is_written_once_in_package_xml():
     assert out.strip().splitlines()[-1] == version
     for path in (root / 'setup.py', root / 'hand_mesh_ros' / '__init__.py'):
         assert "'%s'" % version not in path.read_text(), path
+
+
+def test_the_public_core_api_is_annotated():
+    import inspect
+    import typing
+    from hand_mesh_ros.core import camera as camera_module
+    from hand_mesh_ros.core.pipeline import HandMeshPipeline
+    from hand_mesh_ros.core.tailor import HandTailor
+    from hand_mesh_ros.core.types import FrameResult, HandEstimate
+    functions = [camera_module.nominal_focal_px, camera_module.nominal_pinhole,
+                 camera_module.fallback_camera.__wrapped__]
+    for cls in (HandMeshPipeline, CameraModel, HandTailor, HandEstimate, FrameResult, Frame):
+        for name, member in vars(cls).items():
+            if name.startswith('_') and name != '__init__':
+                continue
+            member = getattr(member, '__func__', member)        # classmethods
+            member = getattr(member, 'fget', member)            # properties
+            if inspect.isfunction(member):
+                functions.append(member)
+        fields = typing.get_type_hints(cls)
+        assert fields or not getattr(cls, '__dataclass_fields__', None), cls
+    missing = []
+    for function in functions:
+        hints = typing.get_type_hints(function)
+        params = [p for p in inspect.signature(function).parameters if p not in ('self', 'cls')]
+        missing += ['%s(%s)' % (function.__qualname__, p) for p in params + ['return']
+                    if p not in hints]
+    assert not missing, 'not annotated: %s' % ', '.join(missing)

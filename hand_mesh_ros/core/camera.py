@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import enum
 import functools
 import math
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -40,12 +41,13 @@ _MODEL_ALIASES = {
 }
 
 
-def nominal_focal_px(width_px, hfov_deg=DEFAULT_HFOV_DEG):
+def nominal_focal_px(width_px: float, hfov_deg: float = DEFAULT_HFOV_DEG) -> float:
     """Return the pinhole focal length (px) giving ``hfov_deg`` across ``width_px`` pixels."""
     return 0.5 * float(width_px) / math.tan(math.radians(float(hfov_deg)) / 2.0)
 
 
-def nominal_pinhole(image_size, hfov_deg=DEFAULT_HFOV_DEG):
+def nominal_pinhole(image_size: Optional[Sequence[float]],
+                    hfov_deg: float = DEFAULT_HFOV_DEG) -> Tuple[float, np.ndarray]:
     """Return ``(focal_px, centre_px)`` of the nominal camera of an image without calibration.
 
     The one definition of the camera assumed without camera_info, shared by the assumed-FOV
@@ -125,9 +127,13 @@ class CameraModel:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_camera_info_fields(cls, width, height, distortion_model, d, k, r, p,
-                                binning_x=0, binning_y=0, roi=(0, 0, 0, 0, False), *,
-                                rectified=False, mode=CameraMode.FULL_INTRINSICS):
+    def from_camera_info_fields(cls, width: int, height: int, distortion_model: str,
+                                d: Sequence[float], k: Sequence[float], r: Sequence[float],
+                                p: Sequence[float], binning_x: int = 0, binning_y: int = 0,
+                                roi: Tuple[int, int, int, int, bool] = (0, 0, 0, 0, False), *,
+                                rectified: bool = False,
+                                mode: CameraMode = CameraMode.FULL_INTRINSICS
+                                ) -> 'CameraModel':
         """Build and validate a model from the fields of a sensor_msgs/CameraInfo.
 
         Parameters
@@ -211,7 +217,8 @@ class CameraModel:
         return camera
 
     @classmethod
-    def assumed_fov(cls, width, height, hfov_deg=DEFAULT_HFOV_DEG):
+    def assumed_fov(cls, width: int, height: int,
+                    hfov_deg: float = DEFAULT_HFOV_DEG) -> 'CameraModel':
         """Build the documented no-camera_info model: given horizontal FOV, centred, no distortion.
 
         ``fx = fy = (width / 2) / tan(hfov / 2)``, ``cx = width / 2``, ``cy = height / 2``;
@@ -224,7 +231,7 @@ class CameraModel:
             mode=CameraMode.ASSUMED_FOV)
 
     # ------------------------------------------------------------------ checks
-    def validate(self):
+    def validate(self) -> None:
         """Check the model; raise :class:`CameraModelError` describing the first problem."""
         for name in ('k', 'd', 'r_proj_cam'):
             if not np.all(np.isfinite(getattr(self, name))):
@@ -258,7 +265,7 @@ class CameraModel:
             if not (self.p[0, 0] > 0.0 and self.p[1, 1] > 0.0):
                 raise CameraModelError('P has a non-positive focal length')
 
-    def check_image_size(self, width, height):
+    def check_image_size(self, width: int, height: int) -> None:
         """Raise :class:`CameraModelError` if an image's size differs from the model's."""
         if (int(width), int(height)) != (self.width, self.height):
             raise CameraModelError(
@@ -267,44 +274,44 @@ class CameraModel:
 
     # ------------------------------------------------------------------ properties
     @property
-    def fx(self):
+    def fx(self) -> float:
         """Return the horizontal focal length in px."""
         return float(self.k[0, 0])
 
     @property
-    def fy(self):
+    def fy(self) -> float:
         """Return the vertical focal length in px."""
         return float(self.k[1, 1])
 
     @property
-    def cx(self):
+    def cx(self) -> float:
         """Return the principal point x in px."""
         return float(self.k[0, 2])
 
     @property
-    def cy(self):
+    def cy(self) -> float:
         """Return the principal point y in px."""
         return float(self.k[1, 2])
 
     @property
-    def skew(self):
+    def skew(self) -> float:
         """Return the skew term ``K[0, 1]`` in px."""
         return float(self.k[0, 1])
 
     @property
-    def image_size(self):
+    def image_size(self) -> Tuple[int, int]:
         """Return (width, height) in px of the image the pixels refer to."""
         return (self.width, self.height)
 
     # ------------------------------------------------------------------ projection
-    def to_projection_frame(self, points_cam_m):
+    def to_projection_frame(self, points_cam_m: np.ndarray) -> np.ndarray:
         """Return (N, 3) points rotated into the projection frame (by R when rectified)."""
         points = np.asarray(points_cam_m, dtype=float).reshape(-1, 3)
         if self.rectified:
             points = points @ self.r_proj_cam.T
         return points
 
-    def project(self, points_cam_m):
+    def project(self, points_cam_m: np.ndarray) -> np.ndarray:
         """Project camera-frame points to pixels, with distortion.
 
         Parameters
@@ -324,7 +331,7 @@ class CameraModel:
             xy_d = distortion.distort(xy_n, self.distortion_model, self.d)
             return xy_d @ self.k[:2, :2].T + self.k[:2, 2]
 
-    def project_with_jacobian(self, points_cam_m):
+    def project_with_jacobian(self, points_cam_m: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Project points and return the analytic Jacobian of the pixels w.r.t. the points.
 
         Parameters
@@ -357,7 +364,7 @@ class CameraModel:
             jac = jac @ self.r_proj_cam
         return px, jac
 
-    def undistort_pixels(self, px):
+    def undistort_pixels(self, px: np.ndarray) -> np.ndarray:
         """Turn pixels into normalized rays (x/z, y/z) in the camera optical frame.
 
         Parameters
@@ -391,7 +398,9 @@ FALLBACK_MODES = (CameraMode.ASSUMED_FOV.value, CameraMode.WEAK_PERSPECTIVE.valu
 
 
 @functools.lru_cache(maxsize=8)
-def fallback_camera(width, height, fallback_mode, hfov_deg=DEFAULT_HFOV_DEG):
+def fallback_camera(width: int, height: int, fallback_mode: str,
+                    hfov_deg: float = DEFAULT_HFOV_DEG
+                    ) -> Tuple[Optional[CameraModel], CameraMode]:
     """Return ``(camera, mode)`` for a ``width`` x ``height`` image without usable camera_info.
 
     The one place that decides the fallback (the ROS node's camera resolver and the

@@ -8,18 +8,19 @@ and nothing here imports ROS.
 import math
 from pathlib import Path
 import time
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
 from hand_mesh_ros.core import rotations
-from hand_mesh_ros.core.camera import CameraMode, fallback_camera
+from hand_mesh_ros.core.camera import CameraMode, CameraModel, fallback_camera
 from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.errors import HandMeshError, InputError
 from hand_mesh_ros.core.hand_model import load_hand_model
 from hand_mesh_ros.core.hand_tracking import HandTracker
 from hand_mesh_ros.core.root_recovery import recover_root
 from hand_mesh_ros.core.tailor import HandTailor
-from hand_mesh_ros.core.types import FrameResult, HandEstimate
+from hand_mesh_ros.core.types import Frame, FrameResult, HandEstimate
 from hand_mesh_ros.paths import models_dir as default_models_dir
 
 #: Extra outputs of the mesh network graph (index 0: lifted as a right hand, 1: as a left).
@@ -28,7 +29,7 @@ SIDE_INDEX = {'right': 0, 'left': 1}
 MIN_IMAGE_SIDE_PX = 32
 
 
-def check_rgb(rgb):
+def check_rgb(rgb: np.ndarray) -> None:
     """Raise :class:`InputError` unless ``rgb`` is a usable (H, W, 3) uint8 image."""
     if not isinstance(rgb, np.ndarray):
         raise InputError('image must be a numpy array, got %s' % type(rgb).__name__,
@@ -72,7 +73,9 @@ def camera_root_pose(pose_aa, roi_rotation_rad, side):
 class HandMeshPipeline:
     """Frames in, :class:`FrameResult` out (thread-compatible: one caller at a time)."""
 
-    def __init__(self, config=None, log=None, sessions=None):
+    def __init__(self, config: Optional[PipelineConfig] = None,
+                 log: Optional[Callable[[str, str], None]] = None,
+                 sessions: Optional[Tuple[object, object]] = None) -> None:
         """Load models and build the stages.
 
         Args:
@@ -155,7 +158,7 @@ class HandMeshPipeline:
                                 % (path or 'hand_model_right.npz (package models)',
                                    type(exc).__name__, exc)) from exc
 
-    def update_config(self, config):
+    def update_config(self, config: PipelineConfig) -> None:
         """Apply a new configuration (detection and tailor settings take effect now)."""
         det = config.detection
         previous = self.tracker
@@ -173,7 +176,7 @@ class HandMeshPipeline:
             self._tailor_tracks = set()
         self.config = config
 
-    def camera_for(self, frame):
+    def camera_for(self, frame: Frame) -> Tuple[Optional[CameraModel], str]:
         """Return (camera model or None, position mode) for ``frame``."""
         if frame.camera is not None:
             return frame.camera, CameraMode(frame.camera.mode).value
@@ -182,7 +185,7 @@ class HandMeshPipeline:
                                        self.config.camera.assumed_hfov_deg)
         return camera, mode.value
 
-    def process(self, frame):
+    def process(self, frame: Frame) -> FrameResult:
         """Return the :class:`FrameResult` of one :class:`Frame`.
 
         Raises:
@@ -281,12 +284,12 @@ class HandMeshPipeline:
             position_mode=mode)
         return estimate, (root_ms, tailor_ms)
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every track (e.g. after a jump in time)."""
         self.tracker.reset()
         self._forget_lost_tracks(set())
 
-    def close(self):
+    def close(self) -> None:
         """Release the inference sessions."""
         for session in (self.palm_session, self.mesh_session):
             close = getattr(session, 'close', None)

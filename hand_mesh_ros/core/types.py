@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from hand_mesh_ros.core.camera import CameraMode
+from hand_mesh_ros.core.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.topology import SIDES
 
 __all__ = ['Frame', 'FrameResult', 'HandEstimate', 'POSITION_MODES', 'SIDES']
@@ -33,7 +33,7 @@ class Frame:
     rgb: np.ndarray
     stamp_ns: int
     frame_id: str = 'camera_optical_frame'
-    camera: Optional[object] = None
+    camera: Optional[CameraModel] = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class HandEstimate:
     reprojection_error_px: float
     position_mode: str
 
-    def is_finite(self):
+    def is_finite(self) -> bool:
         """Return True when every number of the estimate is finite."""
         arrays = (self.keypoints_px, self.observed_keypoints_px, self.joints_m,
                   self.vertices_m, self.bone_transforms, self.pose_coefficients,
