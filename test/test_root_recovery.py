@@ -2,6 +2,7 @@
 
 import json
 
+from camera_cases import DISTORTIONS as D, EYE, NO_P
 import cv2
 import numpy as np
 import pytest
@@ -12,16 +13,8 @@ from hand_mesh_ros.core.root_recovery import recover_root
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools import eval_root
 
-EYE = tuple(np.eye(3).ravel())
-NO_P = (0.0,) * 12
 # Off-centre principal point and skew.
 K_FULL = (1210.0, 2.5, 700.0, 0.0, 1195.0, 430.0, 0.0, 0.0, 1.0)
-D = {
-    'plumb_bob': (0.11, -0.23, 0.0012, -0.0009, 0.07),
-    'rational_polynomial': (0.35, -0.12, 0.0011, 0.0018, 0.012, 0.21, 0.04, 0.011),
-    'equidistant': (0.05, -0.021, 0.0032, -0.0011),
-    '': (),
-}
 ROOT_M = np.array([0.06, -0.035, 0.55])
 
 

@@ -35,7 +35,7 @@ from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.ros import camera_info, diagnostics, image_conversion, marker_serialization
 from hand_mesh_ros.ros import messages, parameters, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
-from hand_mesh_ros.ros.spin import spin_until
+from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
@@ -297,34 +297,18 @@ def main(argv=None):
     (with rclpy's own handlers the context would be invalidated under the worker's feet).
     """
     from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
     from hand_mesh_ros.inference.base import InferenceError
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
-    node = None
-    code = 0
     try:
-        node = HandMeshNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spin_until(executor, stop.is_set)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (HandMeshError, InferenceError, ValueError, ParameterException) as exc:
-        print('hand_mesh_node: cannot start: %s: %s' % (type(exc).__name__, exc),
-              file=sys.stderr)
-        code = 1
+        return run_node('hand_mesh_node', HandMeshNode, lambda node: stop.is_set(),
+                        (HandMeshError, InferenceError, ValueError, ParameterException))
     finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return code
 
 
 if __name__ == '__main__':

@@ -104,6 +104,7 @@ def bench_end_to_end(video, out_dir, max_frames=0):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from hand_mesh_ros.msg import HandMeshArray
     from hand_mesh_ros.ros import processes
+    from hand_mesh_ros.ros.spin import spin_node_while
 
     env = processes.dds_environment()
     os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE']
@@ -129,12 +130,8 @@ def bench_end_to_end(video, out_dir, max_frames=0):
                 video, params={'wait_for_subscribers': 1, 'max_frames': max_frames}),
             Path(out_dir) / 'bench_source.log', env)
         proc = psutil.Process(hand_node.pid)
-        while camera.running():
-            rclpy.spin_once(node, timeout_sec=0.05)
-            rss_mb.append(proc.memory_info().rss / 2**20)
-        end = time.monotonic() + 2.0
-        while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.05)
+        spin_node_while(node, camera.running, settle_s=2.0,
+                        each=lambda: rss_mb.append(proc.memory_info().rss / 2**20))
     finally:
         if camera is not None:
             camera.stop()
