@@ -43,7 +43,8 @@ class HandModelOutput:
     joints: np.ndarray
     #: (J, 4, 4) posed bone frames (columns: bone x, y, z axes and origin).
     bone_frames: np.ndarray
-    #: (J, 4, 4) skinning transforms, posed frame times inverse rest frame.
+    #: (J, 4, 4) skinning transforms, posed frame times inverse rest frame (not to be confused
+    #: with HandEstimate.bone_transforms, the posed bone frames in the camera frame).
     skinning_transforms: np.ndarray
     #: (21, 3) keypoints in MediaPipe order.
     keypoints: np.ndarray

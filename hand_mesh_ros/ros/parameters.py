@@ -12,6 +12,7 @@ import re
 import threading
 from typing import Optional, Tuple
 
+from hand_mesh_ros.core.camera import FALLBACK_MODES
 from hand_mesh_ros.core.config import PipelineConfig
 
 _PIPELINE_DEFAULTS = PipelineConfig().as_flat_dict()
@@ -92,7 +93,7 @@ PARAMETERS = (
     # --- camera fallback (dynamic) ---
     _pipe('camera.fallback_mode', 'Without usable camera_info: assumed_fov (pinhole with '
           'camera.assumed_hfov_deg, principal point at the centre) or weak_perspective.',
-          choices=('assumed_fov', 'weak_perspective')),
+          choices=FALLBACK_MODES),
     _pipe('camera.assumed_hfov_deg', 'Horizontal field of view assumed without camera_info '
           '(degrees).', min_value=1.0, max_value=179.0),
     # --- tailor refinement (dynamic) ---
