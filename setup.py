@@ -4,11 +4,17 @@ The generated message modules are built by CMake (see bootstrap.sh); this file i
 hand-written Python package and the console scripts.
 """
 
+from pathlib import Path
+from xml.etree import ElementTree
+
 from setuptools import find_packages, setup
+
+#: The version is written once, in package.xml (ament and rosdep read it there).
+VERSION = ElementTree.parse(Path(__file__).resolve().parent / 'package.xml').findtext('version')
 
 setup(
     name='hand_mesh_ros',
-    version='0.1.0',
+    version=VERSION.strip(),
     description='Hand mesh perception for ROS 2: TF joint frames, RViz meshes, hand messages.',
     license='Apache-2.0',
     python_requires='>=3.10',

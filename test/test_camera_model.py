@@ -2,6 +2,7 @@
 
 import math
 
+from camera_cases import DISTORTIONS, EYE, NO_P
 import cv2
 import numpy as np
 import pytest
@@ -10,16 +11,8 @@ from hand_mesh_ros.core import distortion
 from hand_mesh_ros.core.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.errors import CameraModelError, HandMeshError
 
-EYE = tuple(np.eye(3).ravel())
-NO_P = (0.0,) * 12
 K_SKEW = (600.0, 1.5, 352.0, 0.0, 605.0, 231.0, 0.0, 0.0, 1.0)
 K_PLAIN = (600.0, 0.0, 352.0, 0.0, 605.0, 231.0, 0.0, 0.0, 1.0)
-DISTORTIONS = {
-    'plumb_bob': (0.11, -0.23, 0.0012, -0.0009, 0.07),
-    'rational_polynomial': (0.35, -0.12, 0.0011, 0.0018, 0.012, 0.21, 0.04, 0.011),
-    'equidistant': (0.05, -0.021, 0.0032, -0.0011),
-    '': (),
-}
 
 
 def _camera(model, k=K_SKEW, **kwargs):

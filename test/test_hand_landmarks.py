@@ -10,7 +10,7 @@ from hand_mesh_ros.core.crop import crop_transform, RotatedRect
 from hand_mesh_ros.core.hand_landmarks import (
     decode_hand_landmarks, HandLandmarker, landmarks_to_roi, ROI_LANDMARKS, side_from_score)
 from hand_mesh_ros.core.palm_detection import palm_to_hand_roi, PalmDetector
-from hand_mesh_ros.paths import data_dir, models_dir
+from hand_mesh_ros.paths import data_dir
 
 
 def _golden_hands():
@@ -107,21 +107,11 @@ def test_landmarker_batches_when_possible_else_loops():
     assert HandLandmarker(dynamic).run(rgb, []) == []
 
 
-@pytest.fixture(scope='module')
-def models():
-    paths = [models_dir() / name for name in ('palm_detection_full.onnx',
-                                              'hand_landmark_full.onnx')]
-    if not all(path.is_file() for path in paths):
-        pytest.fail('ONNX hand models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
-    from hand_mesh_ros.inference import create_session
-    return [create_session(str(path), backend='onnxruntime', num_threads=2) for path in paths]
-
-
 @pytest.mark.parametrize('mirrored,expected', [(False, 'left'), (True, 'right')])
-def test_real_handedness_on_photo_of_two_left_hands(models, mirrored, expected):
+def test_real_handedness_on_photo_of_two_left_hands(sessions, mirrored, expected):
     rgb = cv2.cvtColor(cv2.imread(str(data_dir() / 'hands.jpg')), cv2.COLOR_BGR2RGB)
-    rois = [palm_to_hand_roi(d) for d in PalmDetector(models[0]).detect(rgb)]
-    hands = HandLandmarker(models[1], image_is_mirrored=mirrored).run(rgb, rois)
+    rois = [palm_to_hand_roi(d) for d in PalmDetector(sessions[0]).detect(rgb)]
+    hands = HandLandmarker(sessions[1], image_is_mirrored=mirrored).run(rgb, rois)
     assert len(hands) == 2
     for hand in hands:
         assert hand.presence > 0.9

@@ -43,7 +43,7 @@ def test_file_sizes_and_output_shapes(hand):
         assert name in hand.shape_names
     out = hand.forward(hand.zero_pose())
     assert out.vertices.shape == (1609, 3) and out.joints.shape == (21, 3)
-    assert out.bone_frames.shape == (21, 4, 4) and out.bone_transforms.shape == (21, 4, 4)
+    assert out.bone_frames.shape == (21, 4, 4) and out.skinning_transforms.shape == (21, 4, 4)
     assert out.keypoints.shape == (21, 3) and len(MEDIAPIPE_KEYPOINTS) == 21
     batch = hand.forward(np.zeros((5, 21, 3)), shape=np.zeros((5, hand.n_shapes)))
     assert batch.vertices.shape == (5, 1609, 3) and batch.keypoints.shape == (5, 21, 3)
@@ -55,7 +55,7 @@ def test_zero_pose_reproduces_template(hand):
     out = hand.forward(hand.zero_pose(), shape=hand.zero_shape())
     np.testing.assert_allclose(out.vertices, hand.template_vertices_m, atol=1e-12)
     np.testing.assert_allclose(out.joints, hand.rest_joints_m, atol=1e-12)
-    np.testing.assert_allclose(out.bone_transforms, np.tile(np.eye(4), (21, 1, 1)), atol=1e-12)
+    np.testing.assert_allclose(out.skinning_transforms, np.tile(np.eye(4), (21, 1, 1)), atol=1e-12)
     assert np.allclose(out.joints[0], 0.0)  # wrist at the origin
 
 
@@ -121,14 +121,14 @@ def test_posing_is_rigid_along_bones(hand):
         parent = hand.parents[child]
         assert np.linalg.norm(out.joints[child] - out.joints[parent]) == pytest.approx(
             np.linalg.norm(rest.joints[child] - rest.joints[parent]), abs=1e-9)
-    rot = out.bone_transforms[:, :3, :3]
+    rot = out.skinning_transforms[:, :3, :3]
     np.testing.assert_allclose(rot @ np.swapaxes(rot, 1, 2), np.tile(np.eye(3), (21, 1, 1)),
                                atol=1e-9)
     # A vertex skinned to one bone only moves with that bone's transform.
     single = np.flatnonzero(hand.skin_weights.max(axis=1) > 0.999999)
     v = single[len(single) // 2]
     bone = int(np.argmax(hand.skin_weights[v]))
-    t = out.bone_transforms[bone]
+    t = out.skinning_transforms[bone]
     np.testing.assert_allclose(out.vertices[v], t[:3, :3] @ rest.vertices[v] + t[:3, 3],
                                atol=1e-6)
 
@@ -149,10 +149,10 @@ def test_mesh_is_nearly_closed_and_normals_point_out_on_both_sides(hand):
         assert vol_left == pytest.approx(vol_right, rel=1e-9)
         # Using the right hand's triangles for the left hand would turn it inside out.
         assert _signed_volume(left.vertices, right.faces) < 0.0
-    assert np.linalg.det(left.bone_transforms[:, :3, :3]) == pytest.approx(np.ones(21))
+    assert np.linalg.det(left.skinning_transforms[:, :3, :3]) == pytest.approx(np.ones(21))
     # Mirrored transforms act on mirrored rest points.
     rest_left = hand.template_vertices_m * [-1.0, 1.0, 1.0]
-    t = left.bone_transforms[5]
+    t = left.skinning_transforms[5]
     w = hand.skin_weights[:, 5] > 0.999999
     np.testing.assert_allclose(rest_left[w] @ t[:3, :3].T + t[:3, 3], left.vertices[w],
                                atol=1e-6)

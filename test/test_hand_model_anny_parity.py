@@ -50,7 +50,7 @@ def test_numpy_model_matches_anny_for_random_poses(anny_hand):
 
     # anny's 'world-orient' parameterisation takes each bone's world orientation and places its
     # head with anny's own kinematic chain, so joint positions are checked independently.
-    world_poses = (hand_to_world @ ours.bone_transforms @ world_to_hand) @ rest_poses
+    world_poses = (hand_to_world @ ours.skinning_transforms @ world_to_hand) @ rest_poses
     deltas = world_poses.copy()
     deltas[:, 1:, :3, 3] = 0.0
     with torch.no_grad():

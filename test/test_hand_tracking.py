@@ -7,19 +7,9 @@ import numpy as np
 import pytest
 
 from hand_mesh_ros.core.hand_tracking import HandTracker
-from hand_mesh_ros.paths import data_dir, models_dir
+from hand_mesh_ros.paths import data_dir
 
 FPS = 25.0
-
-
-@pytest.fixture(scope='module')
-def sessions():
-    paths = [models_dir() / name for name in ('palm_detection_full.onnx',
-                                              'hand_landmark_full.onnx')]
-    if not all(path.is_file() for path in paths):
-        pytest.fail('ONNX hand models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
-    from hand_mesh_ros.inference import create_session
-    return [create_session(str(path), backend='onnxruntime', num_threads=2) for path in paths]
 
 
 @pytest.fixture(scope='module')

@@ -2,8 +2,8 @@
 
 Most tests run the command with a test-data pipeline (hands made with the real hand model,
 placed where the camera sees them; no hand on every fifth image) so that topics, counts,
-stamps, files and Ctrl-C handling are checked exactly; one test runs the real pipeline when
-its mesh network is installed.
+stamps, files and Ctrl-C handling are checked exactly; one test runs the real pipeline (it
+fails when setup has not built the mesh network).
 """
 
 import csv
@@ -94,6 +94,7 @@ class TestDataPipeline:
         self.interrupt_at = interrupt_at
         self.signal_at = signal_at      # (call index, signal) sent to this process
         self.closed = False
+        self.results = []
 
     def camera_for(self, frame):
         if frame.camera is not None:
@@ -127,9 +128,11 @@ class TestDataPipeline:
                 shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_length_m=0.19,
                 confidence=0.5, position_covariance_m2=np.eye(3) * 1e-4,
                 reprojection_error_px=1.41, position_mode=mode))
-        return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
-                           image_size=(frame.rgb.shape[1], frame.rgb.shape[0]), hands=hands,
-                           position_mode=mode, timings_ms={'tailor': 1.0})
+        self.results.append(FrameResult(
+            stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
+            image_size=(frame.rgb.shape[1], frame.rgb.shape[0]), hands=hands,
+            position_mode=mode, timings_ms={'tailor': 1.0}))
+        return self.results[-1]
 
     def close(self):
         self.closed = True
@@ -297,12 +300,49 @@ def test_existing_output_bag_is_not_overwritten(tmp_path, frames):
     assert run([str(tmp_path / 'in'), '--out', str(tmp_path / 'out')])[0] == 2
 
 
-@pytest.mark.skipif(not (models_dir() / 'hand_mesh_full.onnx').is_file(),
-                    reason='the mesh network is not built (run `hand-mesh setup-models`)')
+@pytest.mark.parametrize('fmt', ['ply', 'glb', 'obj'])
+def test_export_mesh_writes_each_hand_and_loads_back(tmp_path, frames, fmt):
+    trimesh = pytest.importorskip('trimesh', reason='--export-mesh needs trimesh')
+    write_bag(tmp_path / 'in', frames[:6], 'mcap')
+    rc, made = run([str(tmp_path / 'in'), '--out', str(tmp_path / 'out'), '--no-video',
+                    '--export-mesh', fmt])
+    assert rc == 0
+    records = [json.loads(line) for line in (tmp_path / 'out' / 'hands.jsonl').read_text()
+               .splitlines()]
+    results = made[0].results
+    expected = []
+    for record, result in zip(records, results):
+        for hand in result.hands:
+            name = 'frame%06d_track%d_%s.%s' % (record['frame'], hand.track_id, hand.side, fmt)
+            expected.append(name)
+            mesh = trimesh.load(tmp_path / 'out' / 'meshes' / name, force='mesh',
+                                process=False)
+            # Vertices in the camera frame, metres (float32 in PLY and glTF).
+            np.testing.assert_allclose(mesh.vertices, hand.vertices_m, atol=1e-6)
+            np.testing.assert_array_equal(mesh.faces, hand.faces)
+            np.testing.assert_allclose(mesh.face_normals, trimesh.Trimesh(
+                hand.vertices_m, hand.faces, process=False).face_normals, atol=1e-4)
+    assert len(expected) == len(hand_frames(6))
+    assert sorted(p.name for p in (tmp_path / 'out' / 'meshes').iterdir()) == sorted(expected)
+    summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
+    assert summary['outputs']['meshes']['files'] == len(expected)
+    assert summary['outputs']['meshes']['format'] == fmt
+
+
+def test_export_mesh_rejects_an_unknown_format(tmp_path, frames, capsys):
+    write_bag(tmp_path / 'in', frames[:2], 'mcap')
+    with pytest.raises(SystemExit):
+        run([str(tmp_path / 'in'), '--out', str(tmp_path / 'out'), '--export-mesh', 'stl'])
+    assert 'invalid choice' in capsys.readouterr().err
+
+
 def test_real_pipeline_on_mcap_bag(tmp_path, frames, capsys):
+    if not (models_dir() / 'hand_mesh_full.onnx').is_file():
+        pytest.fail('the mesh network is not built: run `hand-mesh setup-models` '
+                    '(bootstrap.sh does)')
     stamps = write_bag(tmp_path / 'in', frames, 'mcap')
     rc = process.main([str(tmp_path / 'in'), '--out', str(tmp_path / 'out'), '--json',
-                       '--no-progress', '--backend', 'onnxruntime'])
+                       '--no-progress', '--backend', 'onnxruntime', '--export-mesh', 'glb'])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary['frames_processed'] == N_FRAMES
@@ -313,3 +353,18 @@ def test_real_pipeline_on_mcap_bag(tmp_path, frames, capsys):
     assert [s for s, _ in poses] == stamps
     depths = [m.hands[0].wrist_pose.position.z for _, m in poses if m.hands]
     assert all(0.1 < z < 3.0 for z in depths)
+    # The exported meshes are the published ones: /hand/mesh of the same frame.
+    trimesh = pytest.importorskip('trimesh', reason='--export-mesh needs trimesh')
+    meshes = [deserialize_message(c, HandMeshArray) for _, _, _, c
+              in read_bag(tmp_path / 'out' / 'results', ['/hand/mesh'])]
+    exported = 0
+    for index, msg in enumerate(meshes):
+        for hand in msg.hands:
+            side = 'left' if hand.side == hand.SIDE_LEFT else 'right'
+            name = 'frame%06d_track%d_%s.glb' % (index, hand.track_id, side)
+            path = tmp_path / 'out' / 'meshes' / name
+            mesh = trimesh.load(path, force='mesh', process=False)
+            np.testing.assert_allclose(mesh.vertices.ravel(), hand.vertices, atol=1e-6)
+            np.testing.assert_array_equal(mesh.faces.ravel(), hand.triangles)
+            exported += 1
+    assert exported == summary['hands'] == summary['outputs']['meshes']['files']

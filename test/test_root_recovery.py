@@ -2,26 +2,19 @@
 
 import json
 
+from camera_cases import DISTORTIONS as D, EYE, NO_P
 import cv2
 import numpy as np
 import pytest
 
 from hand_mesh_ros.core.camera import CameraMode, CameraModel
-from hand_mesh_ros.core.errors import HandMeshError, RootRecoveryError
+from hand_mesh_ros.core.errors import CameraModelError, HandMeshError, RootRecoveryError
 from hand_mesh_ros.core.root_recovery import recover_root
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools import eval_root
 
-EYE = tuple(np.eye(3).ravel())
-NO_P = (0.0,) * 12
 # Off-centre principal point and skew.
 K_FULL = (1210.0, 2.5, 700.0, 0.0, 1195.0, 430.0, 0.0, 0.0, 1.0)
-D = {
-    'plumb_bob': (0.11, -0.23, 0.0012, -0.0009, 0.07),
-    'rational_polynomial': (0.35, -0.12, 0.0011, 0.0018, 0.012, 0.21, 0.04, 0.011),
-    'equidistant': (0.05, -0.021, 0.0032, -0.0011),
-    '': (),
-}
 ROOT_M = np.array([0.06, -0.035, 0.55])
 
 
@@ -188,7 +181,7 @@ def test_argument_errors():
     joints = _hand()
     with pytest.raises(ValueError):
         recover_root(np.zeros((20, 2)), joints, None, image_size=(640, 480))
-    with pytest.raises(ValueError, match='image_size'):
+    with pytest.raises(CameraModelError, match='image_size'):
         recover_root(np.random.default_rng(0).normal(size=(21, 2)), joints, None)
     with pytest.raises(ValueError, match='robust'):
         recover_root(np.zeros((21, 2)), joints, CameraModel.assumed_fov(640, 480), robust='l1')

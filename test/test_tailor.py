@@ -7,7 +7,7 @@ import pytest
 
 from hand_mesh_ros.core.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.config import TailorConfig
-from hand_mesh_ros.core.errors import HandMeshError, TailorError
+from hand_mesh_ros.core.errors import CameraModelError, HandMeshError, TailorError
 from hand_mesh_ros.core.hand_model import load_hand_model
 from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics
 from hand_mesh_ros.core.tailor import HandTailor
@@ -226,7 +226,7 @@ def test_weak_perspective_mode(model):
     assert all(np.all(np.isfinite(a)) for a in arrays)
     assert result.reprojection_error_after_px < result.reprojection_error_before_px
     assert result.reprojection_error_after_px < 5.0
-    with pytest.raises(TailorError):
+    with pytest.raises(CameraModelError, match='image_size'):
         tailor.refine(2, px, None, joints - joints[0], init, shape, translation, None, 0.0,
                       'left')
 

@@ -20,7 +20,9 @@ Without camera_info the product runs in an assumed field-of-view mode
 
 from dataclasses import dataclass
 import enum
+import functools
 import math
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -40,9 +42,33 @@ _MODEL_ALIASES = {
 }
 
 
-def nominal_focal_px(width_px, hfov_deg=DEFAULT_HFOV_DEG):
+def nominal_focal_px(width_px: float, hfov_deg: float = DEFAULT_HFOV_DEG) -> float:
     """Return the pinhole focal length (px) giving ``hfov_deg`` across ``width_px`` pixels."""
     return 0.5 * float(width_px) / math.tan(math.radians(float(hfov_deg)) / 2.0)
+
+
+def nominal_pinhole(image_size: Optional[Sequence[float]],
+                    hfov_deg: float = DEFAULT_HFOV_DEG) -> Tuple[float, np.ndarray]:
+    """Return ``(focal_px, centre_px)`` of the nominal camera of an image without calibration.
+
+    The one definition of the camera assumed without camera_info, shared by the assumed-FOV
+    model and the weak-perspective mode: focal length giving ``hfov_deg`` across the width,
+    principal point at the image centre. ``image_size`` is (width, height) px; ``centre_px``
+    is a (2,) array.
+
+    Raises:
+        CameraModelError: ``image_size`` is missing or not positive, or ``hfov_deg`` is not
+            in (0, 180).
+
+    """
+    if image_size is None:
+        raise CameraModelError('image_size (width, height) is required without a camera model')
+    width, height = float(image_size[0]), float(image_size[1])
+    if not (width > 0.0 and height > 0.0):
+        raise CameraModelError(f'image_size must be positive, got {tuple(image_size)}')
+    if not (0.0 < float(hfov_deg) < 180.0):
+        raise CameraModelError(f'hfov_deg must be in (0, 180), got {hfov_deg}')
+    return nominal_focal_px(width, hfov_deg), np.array([0.5 * width, 0.5 * height])
 
 
 class CameraMode(str, enum.Enum):
@@ -102,9 +128,13 @@ class CameraModel:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_camera_info_fields(cls, width, height, distortion_model, d, k, r, p,
-                                binning_x=0, binning_y=0, roi=(0, 0, 0, 0, False), *,
-                                rectified=False, mode=CameraMode.FULL_INTRINSICS):
+    def from_camera_info_fields(cls, width: int, height: int, distortion_model: str,
+                                d: Sequence[float], k: Sequence[float], r: Sequence[float],
+                                p: Sequence[float], binning_x: int = 0, binning_y: int = 0,
+                                roi: Tuple[int, int, int, int, bool] = (0, 0, 0, 0, False), *,
+                                rectified: bool = False,
+                                mode: CameraMode = CameraMode.FULL_INTRINSICS
+                                ) -> 'CameraModel':
         """Build and validate a model from the fields of a sensor_msgs/CameraInfo.
 
         Parameters
@@ -192,22 +222,21 @@ class CameraModel:
         return camera
 
     @classmethod
-    def assumed_fov(cls, width, height, hfov_deg=DEFAULT_HFOV_DEG):
+    def assumed_fov(cls, width: int, height: int,
+                    hfov_deg: float = DEFAULT_HFOV_DEG) -> 'CameraModel':
         """Build the documented no-camera_info model: given horizontal FOV, centred, no distortion.
 
         ``fx = fy = (width / 2) / tan(hfov / 2)``, ``cx = width / 2``, ``cy = height / 2``;
         ``mode`` is :attr:`CameraMode.ASSUMED_FOV`.
         """
-        if not (0.0 < float(hfov_deg) < 180.0):
-            raise CameraModelError(f'hfov_deg must be in (0, 180), got {hfov_deg}')
-        focal_px = nominal_focal_px(width, hfov_deg)
-        k = [focal_px, 0.0, width / 2.0, 0.0, focal_px, height / 2.0, 0.0, 0.0, 1.0]
+        focal_px, (cx, cy) = nominal_pinhole((width, height), hfov_deg)
+        k = [focal_px, 0.0, cx, 0.0, focal_px, cy, 0.0, 0.0, 1.0]
         return cls.from_camera_info_fields(
             width, height, '', [], k, np.eye(3).ravel(), np.zeros(12),
             mode=CameraMode.ASSUMED_FOV)
 
     # ------------------------------------------------------------------ checks
-    def validate(self):
+    def validate(self) -> None:
         """Check the model; raise :class:`CameraModelError` describing the first problem."""
         for name in ('k', 'd', 'r_proj_cam'):
             if not np.all(np.isfinite(getattr(self, name))):
@@ -242,7 +271,7 @@ class CameraModel:
             if not (self.p[0, 0] > 0.0 and self.p[1, 1] > 0.0):
                 raise CameraModelError('P has a non-positive focal length')
 
-    def check_image_size(self, width, height):
+    def check_image_size(self, width: int, height: int) -> None:
         """Raise :class:`CameraModelError` if an image's size differs from the model's."""
         if (int(width), int(height)) != (self.width, self.height):
             raise CameraModelError(
@@ -251,44 +280,44 @@ class CameraModel:
 
     # ------------------------------------------------------------------ properties
     @property
-    def fx(self):
+    def fx(self) -> float:
         """Return the horizontal focal length in px."""
         return float(self.k[0, 0])
 
     @property
-    def fy(self):
+    def fy(self) -> float:
         """Return the vertical focal length in px."""
         return float(self.k[1, 1])
 
     @property
-    def cx(self):
+    def cx(self) -> float:
         """Return the principal point x in px."""
         return float(self.k[0, 2])
 
     @property
-    def cy(self):
+    def cy(self) -> float:
         """Return the principal point y in px."""
         return float(self.k[1, 2])
 
     @property
-    def skew(self):
+    def skew(self) -> float:
         """Return the skew term ``K[0, 1]`` in px."""
         return float(self.k[0, 1])
 
     @property
-    def image_size(self):
+    def image_size(self) -> Tuple[int, int]:
         """Return (width, height) in px of the image the pixels refer to."""
         return (self.width, self.height)
 
     # ------------------------------------------------------------------ projection
-    def to_projection_frame(self, points_cam_m):
+    def to_projection_frame(self, points_cam_m: np.ndarray) -> np.ndarray:
         """Return (N, 3) points rotated into the projection frame (by R when rectified)."""
         points = np.asarray(points_cam_m, dtype=float).reshape(-1, 3)
         if self.rectified:
             points = points @ self.r_proj_cam.T
         return points
 
-    def project(self, points_cam_m):
+    def project(self, points_cam_m: np.ndarray) -> np.ndarray:
         """Project camera-frame points to pixels, with distortion.
 
         Parameters
@@ -308,7 +337,7 @@ class CameraModel:
             xy_d = distortion.distort(xy_n, self.distortion_model, self.d)
             return xy_d @ self.k[:2, :2].T + self.k[:2, 2]
 
-    def project_with_jacobian(self, points_cam_m):
+    def project_with_jacobian(self, points_cam_m: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Project points and return the analytic Jacobian of the pixels w.r.t. the points.
 
         Parameters
@@ -341,7 +370,7 @@ class CameraModel:
             jac = jac @ self.r_proj_cam
         return px, jac
 
-    def undistort_pixels(self, px):
+    def undistort_pixels(self, px: np.ndarray) -> np.ndarray:
         """Turn pixels into normalized rays (x/z, y/z) in the camera optical frame.
 
         Parameters
@@ -368,3 +397,32 @@ class CameraModel:
                 xy_n = rays[:, :2] / rays[:, 2:3]
             xy_n[~(rays[:, 2] > 0.0)] = np.nan
         return xy_n
+
+
+#: The values of ``camera.fallback_mode``: what to do for an image without usable camera_info.
+FALLBACK_MODES = (CameraMode.ASSUMED_FOV.value, CameraMode.WEAK_PERSPECTIVE.value)
+
+
+@functools.lru_cache(maxsize=8)
+def fallback_camera(width: int, height: int, fallback_mode: str,
+                    hfov_deg: float = DEFAULT_HFOV_DEG
+                    ) -> Tuple[Optional[CameraModel], CameraMode]:
+    """Return ``(camera, mode)`` for a ``width`` x ``height`` image without usable camera_info.
+
+    The one place that decides the fallback (the ROS node's camera resolver and the
+    pipeline both ask here). ``fallback_mode`` is one of :data:`FALLBACK_MODES`:
+    'assumed_fov' gives :meth:`CameraModel.assumed_fov` (memoised: models are immutable),
+    'weak_perspective' gives ``None`` (root recovery and tailor then use
+    :func:`nominal_pinhole`). ``mode`` is the :class:`CameraMode`.
+
+    Raises:
+        ValueError: unknown ``fallback_mode``.
+        CameraModelError: the size or FOV is not usable.
+
+    """
+    if fallback_mode == CameraMode.WEAK_PERSPECTIVE.value:
+        return None, CameraMode.WEAK_PERSPECTIVE
+    if fallback_mode != CameraMode.ASSUMED_FOV.value:
+        raise ValueError(f'fallback_mode must be one of {FALLBACK_MODES}, got {fallback_mode!r}')
+    camera = CameraModel.assumed_fov(int(width), int(height), float(hfov_deg))
+    return camera, CameraMode.ASSUMED_FOV

@@ -6,6 +6,8 @@ live in the ROS layer's parameter table. ``dynamic`` fields may change while run
 
 from dataclasses import dataclass, field, fields, replace
 
+from hand_mesh_ros.core.camera import DEFAULT_HFOV_DEG
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -37,7 +39,7 @@ class CameraConfig:
     """What to do without usable camera_info."""
 
     fallback_mode: str = 'assumed_fov'  # 'assumed_fov' | 'weak_perspective'
-    assumed_hfov_deg: float = 60.0
+    assumed_hfov_deg: float = DEFAULT_HFOV_DEG
 
 
 @dataclass(frozen=True)

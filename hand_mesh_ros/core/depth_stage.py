@@ -17,13 +17,13 @@ import numpy as np
 from hand_mesh_ros.core import depth_fusion
 from hand_mesh_ros.core.camera import CameraMode
 from hand_mesh_ros.core.errors import InputError
+from hand_mesh_ros.core.types import POSITION_DEPTH_FUSED
 from hand_mesh_ros.core.uncertainty import hand_confidence
 
 #: FrameResult.depth_status values besides a refusal reason.
 DEPTH_NONE = ''
 DEPTH_FUSED = 'fused'
 DEPTH_NOT_FUSED = 'not_fused'
-POSITION_DEPTH_FUSED = 'depth_fused'
 #: Relative slack of the gate on a track's depth-observed hand length.
 SIZE_GATE_REL = 0.02
 

@@ -23,15 +23,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from hand_mesh_ros.core import anatomy, rotations, skinning
+from hand_mesh_ros.core.topology import KEYPOINT_NAMES as MEDIAPIPE_KEYPOINTS, SIDES
 from hand_mesh_ros.paths import models_dir
 
-#: MediaPipe's 21 hand keypoints, in its order.
-MEDIAPIPE_KEYPOINTS = ('wrist', 'thumb_cmc', 'thumb_mcp', 'thumb_ip', 'thumb_tip',
-                       'index_mcp', 'index_pip', 'index_dip', 'index_tip',
-                       'middle_mcp', 'middle_pip', 'middle_dip', 'middle_tip',
-                       'ring_mcp', 'ring_pip', 'ring_dip', 'ring_tip',
-                       'pinky_mcp', 'pinky_pip', 'pinky_dip', 'pinky_tip')
-SIDES = ('right', 'left')
 DEFAULT_MODEL_FILE = 'hand_model_right.npz'
 
 
@@ -50,8 +44,9 @@ class HandModelOutput:
     #: (J, 4, 4) posed bone frames (columns: bone x, y, z axes and origin); the origin is the
     #: bone's anatomical joint centre (see :mod:`hand_mesh_ros.core.anatomy`).
     bone_frames: np.ndarray
-    #: (J, 4, 4) skinning transforms, posed frame times inverse rest frame.
-    bone_transforms: np.ndarray
+    #: (J, 4, 4) skinning transforms, posed frame times inverse rest frame (not to be confused
+    #: with HandEstimate.bone_transforms, the posed bone frames in the camera frame).
+    skinning_transforms: np.ndarray
     #: (21, 3) keypoints in MediaPipe order, the landmark convention the fit uses.
     keypoints: np.ndarray
     #: (F, 3) triangles for this side, counter-clockwise seen from outside.
@@ -259,8 +254,8 @@ class HandModel:
             posed, posed_joints, frames, transforms, keypoints, centres = (
                 a[0] for a in (posed, posed_joints, frames, transforms, keypoints, centres))
         return HandModelOutput(vertices=posed, joints=posed_joints, bone_frames=frames,
-                               bone_transforms=transforms, keypoints=keypoints, faces=faces,
-                               side=side, joint_centres=centres)
+                               skinning_transforms=transforms, keypoints=keypoints,
+                               faces=faces, side=side, joint_centres=centres)
 
     def _anatomical(self, frames, transforms, rest_keypoints, rest_joints, keypoints):
         """Return bone frames with anatomical origins (B, J, 4, 4) and joint centres (B, 21, 3).

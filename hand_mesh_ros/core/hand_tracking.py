@@ -143,6 +143,18 @@ class HandTracker:
         self._frames_since_detection = None
 
     @property
+    def next_track_id(self):
+        """Return the id the next new track will get (ids are never reused)."""
+        return self._next_id
+
+    def continue_ids_from(self, other):
+        """Start new track ids after those ``other`` (a replaced tracker) has handed out.
+
+        Keeps ids monotonic when a reconfiguration replaces the tracker; never lowers them.
+        """
+        self._next_id = max(self._next_id, int(other.next_track_id))
+
+    @property
     def num_tracks(self):
         """Return how many tracks exist, lost ones within their timeout included."""
         return len(self._tracks)

@@ -16,15 +16,13 @@ a fallback where the mesh network is not available:
 import numpy as np
 
 from hand_mesh_ros.core import rotations
+from hand_mesh_ros.core.topology import BONE_PAIRS, PALM_MCPS, PALM_PAIRS
 
 #: Keypoint whose position each bone's rotation decides (-1: none; root and wrist bones).
 BONE_CHILD_KEYPOINT = (-1, -1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
                        18, 19, 20)
 #: Keypoint pairs whose distances drive the shape estimate (bones and palm).
-SHAPE_PAIRS = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9),
-               (9, 10), (10, 11), (11, 12), (0, 13), (13, 14), (14, 15), (15, 16), (0, 17),
-               (17, 18), (18, 19), (19, 20), (5, 9), (9, 13), (13, 17), (5, 17), (1, 5))
-PALM_MCPS = (5, 9, 13, 17)
+SHAPE_PAIRS = BONE_PAIRS + PALM_PAIRS
 #: Prior standard deviations of the shape coefficients by name (1 = +10 % for the first
 #: five); other directions use :data:`DEFAULT_SHAPE_SIGMA`.
 SHAPE_SIGMA = {'size': 0.8, 'finger_length': 0.5, 'finger_thickness': 0.5, 'palm_width': 0.5,

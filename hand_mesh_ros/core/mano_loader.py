@@ -31,7 +31,8 @@ import pickle
 import numpy as np
 import scipy.sparse
 
-from hand_mesh_ros.core.hand_model import HandModel, SIDES
+from hand_mesh_ros.core.hand_model import HandModel
+from hand_mesh_ros.core.topology import FINGERTIPS, SIDES
 
 #: MANO's joints: wrist, then index, middle, pinky, ring, thumb (three each).
 MANO_JOINT_NAMES = ('wrist', 'index1', 'index2', 'index3', 'middle1', 'middle2', 'middle3',
@@ -42,7 +43,7 @@ MANO_JOINT_NAMES = ('wrist', 'index1', 'index2', 'index3', 'middle1', 'middle2',
 MANO_TIP_VERTICES = (744, 320, 443, 554, 671)
 #: MediaPipe keypoint k is MANO joint MANO_TO_MEDIAPIPE[k], or a fingertip vertex where -1.
 MANO_TO_MEDIAPIPE = (0, 13, 14, 15, -1, 1, 2, 3, -1, 4, 5, 6, -1, 10, 11, 12, -1, 7, 8, 9, -1)
-_TIP_SLOTS = {4: 0, 8: 1, 12: 2, 16: 3, 20: 4}
+_TIP_SLOTS = {tip: slot for slot, (_, tip) in enumerate(FINGERTIPS)}
 _SPARSE_NAMES = ('csc_matrix', 'csr_matrix', 'coo_matrix')
 
 

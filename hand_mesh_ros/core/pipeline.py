@@ -8,11 +8,13 @@ and nothing here imports ROS.
 import math
 from pathlib import Path
 import time
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
 from hand_mesh_ros.core import rotations
-from hand_mesh_ros.core.camera import CameraMode, CameraModel, nominal_focal_px
+from hand_mesh_ros.core.camera import (CameraMode, CameraModel, fallback_camera,
+                                       nominal_focal_px)
 from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.depth_stage import check_depth, DEPTH_FUSED, DEPTH_NOT_FUSED
 from hand_mesh_ros.core.depth_stage import HandDepthFusion
@@ -23,7 +25,7 @@ from hand_mesh_ros.core.plausibility import check_plausibility, TrackContinuity
 from hand_mesh_ros.core.root_recovery import recover_root
 from hand_mesh_ros.core.tailor import HandTailor, TailorResult
 from hand_mesh_ros.core.tailor_terms import Projector
-from hand_mesh_ros.core.types import FrameResult, HandEstimate
+from hand_mesh_ros.core.types import Frame, FrameResult, HandEstimate
 from hand_mesh_ros.core.uncertainty import CAMERA_SIGMAS, hand_confidence, wrist_covariance_m2
 from hand_mesh_ros.paths import models_dir as default_models_dir
 
@@ -36,7 +38,7 @@ MIN_IMAGE_SIDE_PX = 32
 TAILOR_DEPTH_FACTOR = 2.0
 
 
-def check_rgb(rgb):
+def check_rgb(rgb: np.ndarray) -> None:
     """Raise :class:`InputError` unless ``rgb`` is a usable (H, W, 3) uint8 image."""
     if not isinstance(rgb, np.ndarray):
         raise InputError('image must be a numpy array, got %s' % type(rgb).__name__,
@@ -80,7 +82,9 @@ def camera_root_pose(pose_aa, roi_rotation_rad, side):
 class HandMeshPipeline:
     """Frames in, :class:`FrameResult` out (thread-compatible: one caller at a time)."""
 
-    def __init__(self, config=None, log=None, sessions=None):
+    def __init__(self, config: Optional[PipelineConfig] = None,
+                 log: Optional[Callable[[str, str], None]] = None,
+                 sessions: Optional[Tuple[object, object]] = None) -> None:
         """Load models and build the stages.
 
         Args:
@@ -116,7 +120,6 @@ class HandMeshPipeline:
         self.depth_fusion = HandDepthFusion(self.hand_model)
         self.tracker = None
         self.tailor = None
-        self._camera_fallbacks = {}
         self._tailor_tracks = set()
         self._camera_key = None
         self.update_config(self.config)
@@ -175,7 +178,7 @@ class HandMeshPipeline:
                                 % (path or 'hand_model_right.npz (package models)',
                                    type(exc).__name__, exc)) from exc
 
-    def update_config(self, config):
+    def update_config(self, config: PipelineConfig) -> None:
         """Apply a new configuration (detection and tailor settings take effect now)."""
         det = config.detection
         previous = self.tracker
@@ -188,27 +191,23 @@ class HandMeshPipeline:
                 landmark_max_batch=getattr(self.mesh_session, 'max_batch', None))
             if previous is not None:
                 # Keep ids monotonic across a reconfiguration.
-                self.tracker._next_id = previous._next_id
+                self.tracker.continue_ids_from(previous)
         if self.tailor is None or self.config.tailor != config.tailor:
             self.tailor = HandTailor(self.hand_model, config.tailor)
             self._tailor_tracks = set()
             self.depth_fusion.reset()
         self.config = config
 
-    def camera_for(self, frame):
+    def camera_for(self, frame: Frame) -> Tuple[Optional[CameraModel], str]:
         """Return (camera model or None, position mode) for ``frame``."""
         if frame.camera is not None:
             return frame.camera, CameraMode(frame.camera.mode).value
         height, width = frame.rgb.shape[:2]
-        if self.config.camera.fallback_mode == 'weak_perspective':
-            return None, CameraMode.WEAK_PERSPECTIVE.value
-        key = (width, height, self.config.camera.assumed_hfov_deg)
-        if key not in self._camera_fallbacks:
-            self._camera_fallbacks = {key: CameraModel.assumed_fov(
-                width, height, hfov_deg=self.config.camera.assumed_hfov_deg)}
-        return self._camera_fallbacks[key], CameraMode.ASSUMED_FOV.value
+        camera, mode = fallback_camera(width, height, self.config.camera.fallback_mode,
+                                       self.config.camera.assumed_hfov_deg)
+        return camera, mode.value
 
-    def process(self, frame):
+    def process(self, frame: Frame) -> FrameResult:
         """Return the :class:`FrameResult` of one :class:`Frame`.
 
         Raises:
@@ -425,12 +424,12 @@ class HandMeshPipeline:
             position_covariance_m2=covariance, iterations=0, converged=True, mode=mode,
             temporal=False)
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every track (e.g. after a jump in time)."""
         self.tracker.reset()
         self._forget_lost_tracks(set())
 
-    def close(self):
+    def close(self) -> None:
         """Release the inference sessions."""
         for session in (self.palm_session, self.mesh_session):
             close = getattr(session, 'close', None)

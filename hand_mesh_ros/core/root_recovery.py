@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG, nominal_focal_px
+from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG, nominal_pinhole
 from hand_mesh_ros.core.errors import RootRecoveryError
 
 #: Median of the norm of a 2D isotropic Gaussian residual, in units of its per-axis sigma.
@@ -329,7 +329,9 @@ def recover_root(keypoints_px, joints_rel_m, camera, *, weights=None, robust='hu
     RootRecoveryError: degenerate or non-finite input, too few keypoints, or no solution
         with every joint between ``min_depth_m`` and ``max_depth_m`` (``'behind_camera'``,
         ``'too_far'``; weak perspective also ``'too_near'``); ``reason`` tells which.
-    ValueError: wrongly shaped arguments, unknown ``robust``, missing ``image_size``.
+    ValueError: wrongly shaped arguments, unknown ``robust``.
+    CameraModelError: no camera and ``image_size`` missing or not positive (the nominal
+        camera of :func:`~hand_mesh_ros.core.camera.nominal_pinhole`).
 
     """
     if robust not in ('huber', 'cauchy', None):
@@ -392,12 +394,7 @@ def recover_root(keypoints_px, joints_rel_m, camera, *, weights=None, robust='hu
 def _recover_weak_perspective(kp, joints, w, valid, robust, image_size, hfov_deg, depth_range_m,
                               options):
     """Fit u = s * J[:2] + t (HandTailor 3.5) and derive a nominal metric translation."""
-    if image_size is None:
-        raise ValueError('image_size (width, height) is required without a camera model')
-    width, height = float(image_size[0]), float(image_size[1])
-    if not (width > 0.0 and height > 0.0):
-        raise ValueError(f'image_size must be positive, got {image_size}')
-    focal_px = nominal_focal_px(width, hfov_deg)
+    focal_px, centre_px = nominal_pinhole(image_size, hfov_deg)
     # The nominal depth focal_px / s must lie in the accepted depth range.
     min_scale, max_scale = focal_px / depth_range_m[1], focal_px / depth_range_m[0]
     u, joints_v, w_v = kp[valid], joints[valid], w[valid]
@@ -427,8 +424,7 @@ def _recover_weak_perspective(kp, joints, w, valid, robust, image_size, hfov_deg
         residual_fn, params, w_v, robust, lambda p: bool(feasible_batch(p[None])[0]),
         **options)
     scale, offset = float(params[0]), params[1:].copy()
-    translation = np.array([(offset[0] - 0.5 * width) / scale,
-                            (offset[1] - 0.5 * height) / scale, focal_px / scale])
+    translation = np.append((offset - centre_px) / scale, focal_px / scale)
     if not np.all(np.isfinite(translation)):
         raise RootRecoveryError('weak-perspective solution is not finite', reason='not_finite')
     return _finish(params, kp, valid, inliers, residual_fn, sigma, its, converged,

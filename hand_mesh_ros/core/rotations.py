@@ -99,8 +99,9 @@ def matrix_to_axis_angle(rot):
     out = np.where(small[..., None], 0.5 * vee,
                    vee * (theta / (2.0 * safe_sin))[..., None])
     if np.any(near_pi):
-        # R = 2 n n^T - I (+ O(pi - theta)): take the largest column of (R + I) / 2.
-        sym = 0.5 * (rot + np.swapaxes(rot, -1, -2)) + 0.5 * np.eye(3)
+        # R = 2 n n^T - I (+ O(pi - theta)): take the largest column of (sym(R) + I) / 2,
+        # which is n n^T.
+        sym = 0.25 * (rot + np.swapaxes(rot, -1, -2)) + 0.5 * np.eye(3)
         diag = np.diagonal(sym, axis1=-2, axis2=-1)
         idx = np.argmax(diag, axis=-1)
         col = np.take_along_axis(sym, idx[..., None, None].repeat(3, axis=-1), axis=-2)[..., 0, :]

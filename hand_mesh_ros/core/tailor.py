@@ -38,12 +38,14 @@ equals ``result.joints_m``.
 
 from dataclasses import dataclass
 import math
+from typing import Hashable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from hand_mesh_ros.core.camera import CameraMode
+from hand_mesh_ros.core.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import TailorError
+from hand_mesh_ros.core.hand_model import HandModel
 from hand_mesh_ros.core.hand_size import HandLength, SizeEstimate
 from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics, rodrigues_right_jacobian
 from hand_mesh_ros.core.tailor_terms import (bone_length_scale, check_inputs, gram_matrix,
@@ -123,7 +125,7 @@ class TailorResult:
 class HandTailor:
     """Refine hands against 2D keypoints, network 3D joints, priors and their track's history."""
 
-    def __init__(self, model, config: TailorConfig = None):
+    def __init__(self, model: HandModel, config: Optional[TailorConfig] = None) -> None:
         """Prepare the kinematics of ``model`` (a HandModel) and empty track state."""
         self.model = model
         self.config = TailorConfig() if config is None else config
@@ -160,21 +162,22 @@ class HandTailor:
         self._sizes = {}  # track id -> SizeEstimate
 
     # ------------------------------------------------------------------ track state
-    def forget(self, track_id):
+    def forget(self, track_id: Hashable) -> None:
         """Drop the temporal state and size evidence of ``track_id`` (no error if unknown)."""
         self._tracks.pop(track_id, None)
         self._sizes.pop(track_id, None)
 
-    def reset(self):
+    def reset(self) -> None:
         """Drop every track's temporal state and size evidence."""
         self._tracks.clear()
         self._sizes.clear()
 
-    def has_track(self, track_id):
+    def has_track(self, track_id: Hashable) -> bool:
         """Return True when ``track_id`` has temporal state."""
         return track_id in self._tracks
 
-    def predicted_translation(self, track_id, timestamp_s):
+    def predicted_translation(self, track_id: Hashable,
+                              timestamp_s: float) -> Optional[np.ndarray]:
         """Return the track's constant-velocity root prediction (3,) at ``timestamp_s``.
 
         None when the track is unknown or its last update is older than ``max_gap_s``.
@@ -187,11 +190,12 @@ class HandTailor:
             return None
         return track.translation + track.velocity * dt
 
-    def hand_length_m(self, track_id):
+    def hand_length_m(self, track_id: Hashable) -> Tuple[float, float]:
         """Return (mean, sigma) of the track's hand length; the prior for an unknown track."""
         return self._sizes.get(track_id, SizeEstimate()).belief(self.config.hand_length_m)
 
-    def observe_hand_length(self, track_id, length_m, sigma_m):
+    def observe_hand_length(self, track_id: Hashable, length_m: float,
+                            sigma_m: float) -> None:
         """Fuse a metric hand length (metres, its sigma; e.g. from depth) into a track's size.
 
         Later frames use it; :meth:`forget` drops it. Raises ValueError unless both are
@@ -205,7 +209,7 @@ class HandTailor:
         self._sizes.setdefault(track_id, SizeEstimate()).add_metric(length_m, sigma_m)
 
     # ------------------------------------------------------------------ helpers
-    def fold_pose(self, pose_aa):
+    def fold_pose(self, pose_aa: np.ndarray) -> np.ndarray:
         """Return (J, 3) ``pose_aa`` with redundant bones' rotations folded into the root."""
         pose = np.array(pose_aa, dtype=np.float64)
         bones = [bone for bone, _ in self._folded]
@@ -255,9 +259,14 @@ class HandTailor:
         return pose, shape, x[-3:]
 
     # ------------------------------------------------------------------ refinement
-    def refine(self, track_id, keypoints_px, keypoint_weights, joints_rel_m, init_pose_aa,
-               init_shape, init_translation_m, camera, timestamp_s, side, *, image_size=None,
-               temporal=None, max_depth_m=10.0):
+    def refine(self, track_id: Hashable, keypoints_px: np.ndarray,
+               keypoint_weights: Optional[np.ndarray], joints_rel_m: np.ndarray,
+               init_pose_aa: np.ndarray, init_shape: np.ndarray,
+               init_translation_m: np.ndarray, camera: Optional[CameraModel],
+               timestamp_s: float, side: str, *,
+               image_size: Optional[Sequence[int]] = None,
+               temporal: Optional[bool] = None,
+               max_depth_m: float = 10.0) -> TailorResult:
         """Refine one hand in one frame; update (if temporal) and use its track's state.
 
         Args:
@@ -281,6 +290,7 @@ class HandTailor:
 
         Raises:
             TailorError: degenerate or non-finite input or result.
+            CameraModelError: no camera and ``image_size`` missing or not positive.
             ValueError: wrongly shaped arguments or an unknown side.
 
         """

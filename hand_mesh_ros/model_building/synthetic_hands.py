@@ -22,8 +22,10 @@ per-hand level, plus occasional larger errors on single keypoints.
 import numpy as np
 
 from hand_mesh_ros.core.lifting import shape_sigma
+from hand_mesh_ros.core.topology import FINGER_CHAINS
 
-FINGERS = ((5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+#: Keypoint chains of the four fingers (thumb excluded; it has its own synergy below).
+FINGERS = FINGER_CHAINS[1:]
 #: How closely each finger's curl follows its neighbour (index, middle, ring, little).
 FOLLOW = (0.5, 0.0, 0.8, 0.8)
 SPREAD_GAIN = (-1.0, -0.2, 0.4, 1.0)

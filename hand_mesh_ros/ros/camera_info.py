@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import time
 from typing import Optional
 
-from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.camera import CameraModel, DEFAULT_HFOV_DEG, fallback_camera
 from hand_mesh_ros.core.errors import CameraModelError
 
 #: CameraResolution.status values.
@@ -145,7 +145,8 @@ class CameraResolution:
 class CameraResolver:
     """Choose the camera model for each image (cached conversions, documented fallbacks)."""
 
-    def __init__(self, capacity=10, fallback_mode='assumed_fov', assumed_hfov_deg=60.0,
+    def __init__(self, capacity=10, fallback_mode='assumed_fov',
+                 assumed_hfov_deg=DEFAULT_HFOV_DEG,
                  stale_after_s=0.0, clock_ns=time.monotonic_ns):
         """Create a resolver with a cache of ``capacity`` camera_info messages.
 
@@ -159,7 +160,6 @@ class CameraResolver:
         self._clock_ns = clock_ns
         self._last_info_ns = None     # arrival (clock_ns) of the latest camera_info
         self._models = OrderedDict()   # fields tuple -> CameraModel or CameraModelError
-        self._fallbacks = {}           # (w, h, mode, hfov) -> CameraModel
 
     def set_fallback(self, fallback_mode, assumed_hfov_deg):
         """Change the fallback mode and assumed FOV (a dynamic parameter change)."""
@@ -196,14 +196,8 @@ class CameraResolver:
 
     def fallback(self, width, height, status, problem):
         """Return the fallback CameraResolution for an image of ``width`` x ``height``."""
-        if self.fallback_mode == CameraMode.WEAK_PERSPECTIVE.value:
-            return CameraResolution(None, CameraMode.WEAK_PERSPECTIVE.value, status, problem)
-        key = (int(width), int(height), self.assumed_hfov_deg)
-        camera = self._fallbacks.get(key)
-        if camera is None:
-            camera = CameraModel.assumed_fov(width, height, self.assumed_hfov_deg)
-            self._fallbacks = {key: camera}
-        return CameraResolution(camera, CameraMode.ASSUMED_FOV.value, status, problem)
+        camera, mode = fallback_camera(width, height, self.fallback_mode, self.assumed_hfov_deg)
+        return CameraResolution(camera, mode.value, status, problem)
 
     def resolve(self, stamp_ns, width, height, received_ns=None):
         """Return the CameraResolution for an image (stamp in ns, size in px).

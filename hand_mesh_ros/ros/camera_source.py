@@ -31,7 +31,7 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.ros import calibration as calib
 from hand_mesh_ros.ros.image_conversion import rgb_to_image
-from hand_mesh_ros.ros.spin import spin_until
+from hand_mesh_ros.ros.spin import run_node
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 FOLDER_RATE_HZ = 30.0
@@ -224,28 +224,14 @@ class CameraSourceNode(Node):
 
 def main(argv=None):
     """Run camera_source until the source ends (not looping), Ctrl-C or SIGTERM."""
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     rclpy.init(args=argv)
-    node = None
-    code = 0
-    try:
-        node = CameraSourceNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spin_until(executor, lambda: node.done)
+
+    def finish(node):
         if node.done:
             node.wait_for_acknowledgements()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, calib.CalibrationError) as exc:
-        print('camera_source: cannot start: %s' % exc, file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+
+    return run_node('camera_source', CameraSourceNode, lambda node: node.done,
+                    (ValueError, calib.CalibrationError), finish=finish)
 
 
 if __name__ == '__main__':

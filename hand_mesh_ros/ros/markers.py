@@ -9,10 +9,10 @@ has a short lifetime (``output.marker_lifetime_s``) so RViz clears them if the n
 
 import numpy as np
 
+from hand_mesh_ros.core.topology import HAND_CONNECTIONS
+
 #: MediaPipe hand connections (keypoint index pairs).
-SKELETON_EDGES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8),
-                  (5, 9), (9, 10), (10, 11), (11, 12), (9, 13), (13, 14), (14, 15), (15, 16),
-                  (13, 17), (0, 17), (17, 18), (18, 19), (19, 20))
+SKELETON_EDGES = HAND_CONNECTIONS
 
 NAMESPACES = ('hand_mesh', 'hand_skeleton', 'hand_joints', 'hand_label')
 

@@ -41,7 +41,7 @@ from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conve
 from hand_mesh_ros.ros import marker_serialization
 from hand_mesh_ros.ros import messages, parameters, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
-from hand_mesh_ros.ros.spin import create_executor, spin_until
+from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
@@ -98,6 +98,8 @@ class HandMeshNode(Node):
         self._values = values
         self._config = parameters.pipeline_config(values)
         self._pending_config = None
+        # Guards the hand-over of _pending_config from the parameter callback to the worker.
+        self._config_lock = threading.Lock()
         factory = pipeline_factory or default_pipeline_factory
         self._pipeline = factory(self._config, log=level_logger(self._log))
         self._backend = str(getattr(self._pipeline, 'backend_name', 'unknown'))
@@ -169,9 +171,10 @@ class HandMeshNode(Node):
         """Apply validated run-time changes (called by the set-parameters callback)."""
         if any(name in parameters.SPECS and parameters.SPECS[name].pipeline
                for name in changes):
-            config = parameters.pipeline_config(new_values, base=self._config)
-            self._config = config
-            self._pending_config = config   # the worker applies it before its next frame
+            with self._config_lock:
+                config = parameters.pipeline_config(new_values, base=self._config)
+                self._config = config
+                self._pending_config = config   # the worker applies it before its next frame
         if 'camera.fallback_mode' in changes or 'camera.assumed_hfov_deg' in changes:
             self._camera.set_fallback(new_values['camera.fallback_mode'],
                                       new_values['camera.assumed_hfov_deg'])
@@ -293,8 +296,9 @@ class HandMeshNode(Node):
             self._stats.count(self._stats.bad_input, 'camera_info_' + resolution.status)
             self._warn('camera_info_' + resolution.status,
                        '%s; using %s mode' % (resolution.problem, resolution.mode))
-        if self._pending_config is not None:
+        with self._config_lock:   # take and clear in one step; a newer change waits here
             config, self._pending_config = self._pending_config, None
+        if config is not None:
             self._pipeline.update_config(config)
         depth, depth_camera = self._paired_depth(stamp_ns)
         frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera,
@@ -409,35 +413,19 @@ def main(argv=None):
     (with rclpy's own handlers the context would be invalidated under the worker's feet).
     """
     from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException
     from rclpy.signals import SignalHandlerOptions
     from hand_mesh_ros.inference.base import InferenceError
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
-    node = None
-    code = 0
     try:
-        node = HandMeshNode()
-        executor, executor_name = create_executor()
-        executor.add_node(node)
-        node.get_logger().info('executor: %s' % executor_name)
-        spin_until(executor, stop.is_set)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (HandMeshError, InferenceError, ValueError, ParameterException) as exc:
-        print('hand_mesh_node: cannot start: %s: %s' % (type(exc).__name__, exc),
-              file=sys.stderr)
-        code = 1
+        return run_node('hand_mesh_node', HandMeshNode, lambda node: stop.is_set(),
+                        (HandMeshError, InferenceError, ValueError, ParameterException),
+                        events_executor=True)
     finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return code
 
 
 if __name__ == '__main__':

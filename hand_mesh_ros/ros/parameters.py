@@ -10,8 +10,10 @@ read-only parameters need a restart (they are set from the params file or the co
 from dataclasses import dataclass
 import math
 import re
+import threading
 from typing import Optional, Tuple
 
+from hand_mesh_ros.core.camera import FALLBACK_MODES
 from hand_mesh_ros.core.config import PipelineConfig
 
 _PIPELINE_DEFAULTS = PipelineConfig().as_flat_dict()
@@ -148,7 +150,7 @@ PARAMETERS = (
     # --- camera fallback (dynamic) ---
     _pipe('camera.fallback_mode', 'Without usable camera_info: assumed_fov (pinhole with '
           'camera.assumed_hfov_deg, principal point at the centre) or weak_perspective.',
-          choices=('assumed_fov', 'weak_perspective')),
+          choices=FALLBACK_MODES),
     _pipe('camera.assumed_hfov_deg', 'Horizontal field of view assumed without camera_info '
           '(degrees).', min_value=1.0, max_value=179.0),
     # --- tailor refinement (dynamic) ---
@@ -332,9 +334,16 @@ class ParameterHandler:
         """Register the set-parameters callback on ``node`` (after ``declare_all``)."""
         self.values = dict(values)
         self._apply = apply
+        self._lock = threading.Lock()
         node.add_on_set_parameters_callback(self._on_set)
 
     def _on_set(self, params):
+        # rclpy runs set_parameters from any thread without a lock; one change at a time,
+        # or two concurrent ones read the same old values and one of them is lost.
+        with self._lock:
+            return self._validate_and_apply(params)
+
+    def _validate_and_apply(self, params):
         from rcl_interfaces.msg import SetParametersResult
         from hand_mesh_ros.core.errors import HandMeshError
         changes = {}

@@ -1,4 +1,7 @@
-"""The executor and spin loop shared by the package's executables."""
+"""The executor and spin loops shared by the package's executables and command-line tools."""
+
+import sys
+import time
 
 import rclpy
 
@@ -33,3 +36,56 @@ def spin_until(executor, should_stop, period_s=0.1):
         except Exception:  # noqa: B902 - a shutdown may stop rcl mid-call
             if rclpy.ok():
                 raise
+
+
+def run_node(name, make_node, should_stop, start_errors, finish=None, events_executor=False):
+    """Run an executable's node: create, spin until ``should_stop(node)``, close; exit code.
+
+    The caller has initialised rclpy (each executable chooses its signal handling); this
+    shuts it down. ``start_errors`` (exception types) raised while creating or running the
+    node print one ``<name>: cannot start: <type>: <message>`` line and give exit code 1;
+    Ctrl-C and an external shutdown end the run normally. ``finish(node)`` runs after a
+    spin that ended without an error. The node's ``close()`` runs before it is destroyed.
+    ``events_executor``: spin with :func:`create_executor`'s choice (logged), else rclpy's
+    Python SingleThreadedExecutor.
+    """
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    node = None
+    code = 0
+    try:
+        node = make_node()
+        if events_executor:
+            executor, executor_name = create_executor()
+            node.get_logger().info('executor: %s' % executor_name)
+        else:
+            executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until(executor, lambda: should_stop(node))
+        if finish is not None:
+            finish(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except start_errors as exc:
+        print('%s: cannot start: %s: %s' % (name, type(exc).__name__, exc), file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+def spin_node_while(node, keep_going, settle_s=0.0, each=None, period_s=0.05):
+    """Spin ``node`` while ``keep_going()``, calling ``each()`` per spin, then ``settle_s`` more.
+
+    For tools that watch a child process (e.g. camera_source) and then let the last messages
+    arrive.
+    """
+    while keep_going():
+        rclpy.spin_once(node, timeout_sec=period_s)
+        if each is not None:
+            each()
+    end = time.monotonic() + settle_s
+    while time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=period_s)

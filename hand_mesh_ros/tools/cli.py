@@ -30,28 +30,40 @@ COMMANDS = {
 }
 
 
-def _usage():
-    lines = ['usage: hand-mesh <command> [options]', '', 'commands:']
-    width = max(len(name) for name in COMMANDS)
-    for name, (_, help_text) in COMMANDS.items():
+def usage(prog, commands):
+    """Return the usage text of ``prog`` listing ``commands`` (name -> (module, help))."""
+    lines = ['usage: %s <command> [options]' % prog, '', 'commands:']
+    width = max(len(name) for name in commands)
+    for name, (_, help_text) in commands.items():
         lines.append('  %s  %s' % (name.ljust(width), help_text))
     lines.append('')
-    lines.append("Run 'hand-mesh <command> --help' for a command's options.")
+    lines.append("Run '%s <command> --help' for a command's options." % prog)
     return '\n'.join(lines)
+
+
+def dispatch(prog, commands, argv):
+    """Run ``commands[argv[0]]``'s ``main(argv[1:])`` (module imported lazily); return its code.
+
+    ``commands`` maps a name to (module path, one-line help). No command prints the usage
+    and returns 2; ``-h``/``--help`` prints it and returns 0; an unknown one says so on
+    stderr and returns 2.
+    """
+    argv = list(argv)
+    if not argv or argv[0] in ('-h', '--help'):
+        print(usage(prog, commands))
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in commands:
+        print("%s: unknown command '%s'\n\n%s" % (prog, name, usage(prog, commands)),
+              file=sys.stderr)
+        return 2
+    module = importlib.import_module(commands[name][0])
+    return int(module.main(rest) or 0)
 
 
 def main(argv=None):
     """Dispatch ``hand-mesh <command> ...`` to the command's module; return its exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ('-h', '--help'):
-        print(_usage())
-        return 0 if argv else 2
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print("hand-mesh: unknown command '%s'\n\n%s" % (name, _usage()), file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    return dispatch('hand-mesh', COMMANDS, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == '__main__':

@@ -167,6 +167,7 @@ def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_fr
     """Run the demo; return the summary dict (also written to ``out_dir/summary.json``)."""
     import rclpy
     from hand_mesh_ros.ros.bag_io import BagWriter
+    from hand_mesh_ros.ros.spin import spin_node_while
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -204,12 +205,9 @@ def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_fr
             out_dir / 'camera_source.log', env)
         log('playing %s through camera_source (pid %d) ...' % (source_path.name, camera.pid))
         deadline = time.monotonic() + timeout_s
-        while camera.running() and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.05)
-        # Let the node finish the last frames.
-        settle = time.monotonic() + 3.0
-        while time.monotonic() < settle:
-            rclpy.spin_once(node, timeout_sec=0.05)
+        # Then let the node finish the last frames.
+        spin_node_while(node, lambda: camera.running() and time.monotonic() < deadline,
+                        settle_s=3.0)
     finally:
         if camera is not None:
             camera.stop()

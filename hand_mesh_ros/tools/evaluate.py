@@ -4,8 +4,9 @@ Each evaluation lives in its own module with ``main(argv) -> int``; with ``--jso
 prints one JSON object as its last line.
 """
 
-import importlib
 import sys
+
+from hand_mesh_ros.tools.cli import dispatch
 
 EVALUATIONS = {
     'keypoints': ('hand_mesh_ros.tools.eval_keypoints',
@@ -29,25 +30,9 @@ EVALUATIONS = {
 }
 
 
-def _usage():
-    lines = ['usage: hand-mesh eval <what> [options]', '', 'what:']
-    for name, (_, text) in EVALUATIONS.items():
-        lines.append('  %-10s %s' % (name, text))
-    return '\n'.join(lines)
-
-
 def main(argv=None):
     """Dispatch to the chosen evaluation; return its exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ('-h', '--help'):
-        print(_usage())
-        return 0 if argv else 2
-    if argv[0] not in EVALUATIONS:
-        print("hand-mesh eval: unknown evaluation '%s'\n\n%s" % (argv[0], _usage()),
-              file=sys.stderr)
-        return 2
-    module = importlib.import_module(EVALUATIONS[argv[0]][0])
-    return int(module.main(argv[1:]) or 0)
+    return dispatch('hand-mesh eval', EVALUATIONS, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == '__main__':

@@ -5,7 +5,9 @@ INPUT is a video file, an image folder, or a rosbag2 directory (MCAP or sqlite3)
 image goes through the same :class:`HandMeshPipeline` as ``hand_mesh_node`` (no DDS); the
 results are written as the node would publish them (see
 :mod:`hand_mesh_ros.tools.process_outputs`): ``DIR/results`` (rosbag2), ``DIR/hands.jsonl``,
-``DIR/hands.csv``, ``DIR/overlay.mp4`` and ``DIR/summary.json``.
+``DIR/hands.csv``, ``DIR/overlay.mp4`` and ``DIR/summary.json``; with ``--export-mesh
+{ply,glb,obj}`` also one mesh file per hand and frame in ``DIR/meshes/`` (see
+:mod:`hand_mesh_ros.tools.export_mesh`).
 
 Unlike the node, nothing is dropped for being late: every image is processed. An image on
 which the pipeline raises HandMeshError gets no output (as in the node) and is counted.
@@ -30,6 +32,7 @@ import numpy as np
 from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.errors import HandMeshError
 from hand_mesh_ros.core.types import Frame
+from hand_mesh_ros.tools.export_mesh import FORMATS as MESH_FORMATS
 
 
 class Progress:
@@ -82,7 +85,8 @@ def _stage_medians(timings):
     return {stage: round(float(np.median(values)), 3) for stage, values in timings.items()}
 
 
-def process_source(source, pipeline, writer, progress=None, log=None, should_stop=None):
+def process_source(source, pipeline, writer, progress=None, log=None, should_stop=None,
+                   mesh_exporter=None):
     """Run ``pipeline`` on every frame of ``source``; write with ``writer``; return a summary.
 
     Args:
@@ -92,6 +96,7 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
         progress: a :class:`Progress` or None.
         log: callable(message) for one-time notes, or None.
         should_stop: callable() -> bool checked after each frame (e.g. :class:`StopRequest`).
+        mesh_exporter: a :class:`~hand_mesh_ros.tools.export_mesh.MeshExporter` or None.
 
     ``should_stop()`` turning True or a KeyboardInterrupt stops the loop; the outputs are
     closed and the summary says ``interrupted``. Returns the summary dict (also written to
@@ -130,6 +135,8 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
             rejected.update(result.rejected or {})
             rejected['not_finite'] += len(result.hands) - len(hands)
             writer.write(index, result, hands, item.rgb, camera)
+            if mesh_exporter is not None:
+                mesh_exporter.write(index, hands)
             frames += 1
             with_hand += bool(hands)
             hands_total += len(hands)
@@ -162,7 +169,8 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
         'outputs': {'bag': str(writer.bag_path), 'jsonl': str(writer.jsonl_path),
                     'csv': str(writer.csv_path),
                     'video': str(writer.video_path) if writer.video_path else None,
-                    'video_frames': writer.video_frames}}
+                    'video_frames': writer.video_frames,
+                    'meshes': mesh_exporter.summary() if mesh_exporter else None}}
     (Path(writer.out_dir) / 'summary.json').write_text(json.dumps(summary, indent=1) + '\n')
     return summary
 
@@ -230,6 +238,9 @@ def build_parser():
     parser.add_argument('--max-frames', type=int, default=None)
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
     parser.add_argument('--no-video', action='store_true', help='do not write overlay.mp4')
+    parser.add_argument('--export-mesh', choices=MESH_FORMATS, default=None,
+                        help='also write each hand of each frame as a mesh file in DIR/meshes '
+                             '(camera optical frame, metres)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
     return parser
@@ -282,11 +293,21 @@ def main(argv=None, pipeline_factory=None):
     except FileExistsError as exc:
         note('error: %s' % exc)
         return 2
+    mesh_exporter = None
+    if args.export_mesh:
+        from hand_mesh_ros.tools.export_mesh import MeshExporter
+        try:
+            mesh_exporter = MeshExporter(args.out, args.export_mesh)
+        except RuntimeError as exc:
+            writer.close()
+            getattr(pipeline, 'close', lambda: None)()
+            note('error: %s' % exc)
+            return 2
     progress = Progress(source.total, enabled=not args.no_progress)
     try:
         with StopRequest() as stop:
             summary = process_source(source, pipeline, writer, progress, log=note,
-                                     should_stop=stop)
+                                     should_stop=stop, mesh_exporter=mesh_exporter)
     finally:
         close = getattr(pipeline, 'close', None)
         if close is not None:

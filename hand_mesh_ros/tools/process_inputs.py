@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from hand_mesh_ros.core.camera import DEFAULT_HFOV_DEG
 from hand_mesh_ros.tools.video_frames import iter_frames, video_fps
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
@@ -160,7 +161,7 @@ class DepthStream:
 class CameraInfoPairing:
     """Camera_info messages of a recording by header stamp, with the node's fallbacks."""
 
-    def __init__(self, messages, fallback_mode='assumed_fov', assumed_hfov_deg=60.0):
+    def __init__(self, messages, fallback_mode='assumed_fov', assumed_hfov_deg=DEFAULT_HFOV_DEG):
         """Index ``messages`` (sensor_msgs/CameraInfo) by their header stamps."""
         from hand_mesh_ros.ros.camera_info import CameraResolver, stamp_to_ns
         by_stamp = {stamp_to_ns(m.header.stamp): m for m in messages}
@@ -187,8 +188,8 @@ class BagSource:
     """Images (+ camera_info) of a rosbag2 recording, in time order."""
 
     def __init__(self, path, image_topic=None, camera_info_topic=None, max_frames=None,
-                 calibration=None, fallback_mode='assumed_fov', assumed_hfov_deg=60.0,
-                 depth_topic=None):
+                 calibration=None, fallback_mode='assumed_fov',
+                 assumed_hfov_deg=DEFAULT_HFOV_DEG, depth_topic=None):
         """Open the bag and choose its topics (see :func:`choose_topics`)."""
         from hand_mesh_ros.ros.bag_io import bag_topics
         self.path = Path(path)
@@ -346,8 +347,8 @@ class VideoSource:
 
 
 def open_source(path, image_topic=None, camera_info_topic=None, max_frames=None,
-                calibration=None, fallback_mode='assumed_fov', assumed_hfov_deg=60.0,
-                frame_id=DEFAULT_FRAME_ID, depth_topic=None):
+                calibration=None, fallback_mode='assumed_fov',
+                assumed_hfov_deg=DEFAULT_HFOV_DEG, frame_id=DEFAULT_FRAME_ID, depth_topic=None):
     """Return a :class:`BagSource` or :class:`VideoSource` for ``path``."""
     if is_bag(path):
         return BagSource(path, image_topic, camera_info_topic, max_frames, calibration,

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from hand_mesh_ros.core.camera import nominal_focal_px
+from hand_mesh_ros.core.camera import DEFAULT_HFOV_DEG, nominal_focal_px
 from hand_mesh_ros.ros import processes
 
 #: ROS domain ids used for private graphs (disjoint from the usual 0).
@@ -273,7 +273,7 @@ def load_frames(video, max_frames=None, scale=1.0):
     return frames
 
 
-def camera_info_for(width, height, hfov_deg=60.0):
+def camera_info_for(width, height, hfov_deg=DEFAULT_HFOV_DEG):
     """Return a valid sensor_msgs/CameraInfo (pinhole, ``hfov_deg``, centred) for a size."""
     from sensor_msgs.msg import CameraInfo
     focal_px = nominal_focal_px(width, hfov_deg)
