@@ -103,6 +103,8 @@ BAD_NAMES = {
                                'x' * 257, 'cam\r', 'kamera\u00e9', 'cam\x00'],
     'model.models_dir': ['/models\n', 'a\x00b', 'x' * 5000],
     'model.mano_path': ['/m.pkl\r\n', 'x' * 5000],
+    'input.depth_topic': ['depth\n', 'a b', '1depth', 'a//b', 'depth/', 'd' * 300],
+    'input.depth_camera_info_topic': ['info\n', 'de pth/camera_info', '/', 'x' * 300],
 }
 GOOD_NAMES = {
     'output.tf_prefix': ['hand', 'robot1_hand', 'H'],
@@ -110,6 +112,8 @@ GOOD_NAMES = {
                                'x' * 256],
     'model.models_dir': ['', '/opt/models dir/'],
     'model.mano_path': ['', '/home/u/MANO_RIGHT.pkl'],
+    'input.depth_topic': ['', 'depth', '/camera/aligned_depth_to_color/image_raw', '~/d'],
+    'input.depth_camera_info_topic': ['', 'depth/camera_info', '/oak/stereo/camera_info'],
 }
 
 

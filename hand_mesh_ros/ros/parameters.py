@@ -29,6 +29,10 @@ TF_PREFIX_MAX_LENGTH = 64
 #: Paths (model.models_dir, model.mano_path): no control characters, bounded length.
 PATH_PATTERN = re.compile(r'[^\x00-\x1f\x7f]*')
 PATH_MAX_LENGTH = 4096
+#: Topic names (ROS 2 rules): '/'-separated tokens of letters, digits and '_' not starting
+#: with a digit, optionally absolute ('/') or private ('~/'); no trailing or double '/'.
+TOPIC_PATTERN = re.compile(r'(/|~/)?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
+TOPIC_MAX_LENGTH = 256
 
 
 def name_problem(value, pattern, max_length, what, allow_empty=False):
@@ -49,6 +53,8 @@ _RULES_TEXT = {
                               "no whitespace, no leading or trailing '/'",
     TF_PREFIX_PATTERN.pattern: "a letter followed by letters, digits or '_'",
     PATH_PATTERN.pattern: 'no control characters such as a newline',
+    TOPIC_PATTERN.pattern: "a ROS topic name: '/'-separated tokens of letters, digits and "
+                           "'_' not starting with a digit",
 }
 
 
@@ -66,6 +72,10 @@ STRING_RULES = {
                                                'model.models_dir', allow_empty=True),
     'model.mano_path': lambda v: name_problem(v, PATH_PATTERN, PATH_MAX_LENGTH,
                                               'model.mano_path', allow_empty=True),
+    'input.depth_topic': lambda v: name_problem(v, TOPIC_PATTERN, TOPIC_MAX_LENGTH,
+                                                'input.depth_topic', allow_empty=True),
+    'input.depth_camera_info_topic': lambda v: name_problem(
+        v, TOPIC_PATTERN, TOPIC_MAX_LENGTH, 'input.depth_camera_info_topic', allow_empty=True),
 }
 
 
