@@ -421,7 +421,8 @@ def main(argv=None):
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return run_node('hand_mesh_node', HandMeshNode, lambda node: stop.is_set(),
-                        (HandMeshError, InferenceError, ValueError, ParameterException))
+                        (HandMeshError, InferenceError, ValueError, ParameterException),
+                        events_executor=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

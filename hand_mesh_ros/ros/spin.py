@@ -38,7 +38,7 @@ def spin_until(executor, should_stop, period_s=0.1):
                 raise
 
 
-def run_node(name, make_node, should_stop, start_errors, finish=None):
+def run_node(name, make_node, should_stop, start_errors, finish=None, events_executor=False):
     """Run an executable's node: create, spin until ``should_stop(node)``, close; exit code.
 
     The caller has initialised rclpy (each executable chooses its signal handling); this
@@ -46,16 +46,19 @@ def run_node(name, make_node, should_stop, start_errors, finish=None):
     node print one ``<name>: cannot start: <type>: <message>`` line and give exit code 1;
     Ctrl-C and an external shutdown end the run normally. ``finish(node)`` runs after a
     spin that ended without an error. The node's ``close()`` runs before it is destroyed.
-    The executables spin rclpy's Python SingleThreadedExecutor: with the experimental
-    EventsExecutor (:func:`create_executor`) the node missed images in a flood of compressed
-    bombs (test_hostile_process), so it is used only by the bench's measuring subscriber.
+    ``events_executor``: spin with :func:`create_executor`'s choice (logged), else rclpy's
+    Python SingleThreadedExecutor.
     """
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     node = None
     code = 0
     try:
         node = make_node()
-        executor = SingleThreadedExecutor()
+        if events_executor:
+            executor, executor_name = create_executor()
+            node.get_logger().info('executor: %s' % executor_name)
+        else:
+            executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_until(executor, lambda: should_stop(node))
         if finish is not None:
