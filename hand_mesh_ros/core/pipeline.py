@@ -23,10 +23,10 @@ from hand_mesh_ros.core.hand_model import load_hand_model
 from hand_mesh_ros.core.hand_tracking import HandTracker
 from hand_mesh_ros.core.plausibility import check_plausibility, TrackContinuity
 from hand_mesh_ros.core.root_recovery import recover_root
-from hand_mesh_ros.core.tailor import HandTailor, TailorResult
-from hand_mesh_ros.core.tailor_terms import Projector
+from hand_mesh_ros.core.tailor import HandTailor
+from hand_mesh_ros.core.tailor_terms import Projector, TailorResult
 from hand_mesh_ros.core.types import Frame, FrameResult, HandEstimate
-from hand_mesh_ros.core.uncertainty import CAMERA_SIGMAS, hand_confidence, wrist_covariance_m2
+from hand_mesh_ros.core.uncertainty import hand_confidence, position_covariance_m2
 from hand_mesh_ros.paths import models_dir as default_models_dir
 
 #: Extra outputs of the mesh network graph (index 0: lifted as a right hand, 1: as a left).
@@ -412,9 +412,8 @@ class HandMeshPipeline:
         mode = CameraMode.WEAK_PERSPECTIVE if camera is None else CameraMode(camera.mode)
         # No fit to take a covariance from: the hand-length prior and the camera mode only.
         length_mean_m, length_sd_m = self.tailor.hand_length_m(hand.track_id)
-        focal_sd, principal_sd = CAMERA_SIGMAS[mode.value]
-        covariance = wrist_covariance_m2(translation, np.zeros((3, 3)),
-                                         length_sd_m / length_mean_m, focal_sd, principal_sd)
+        covariance = position_covariance_m2(translation, np.zeros((3, 3)), length_mean_m,
+                                            length_sd_m, mode)
         return TailorResult(
             pose_aa=np.asarray(pose, dtype=np.float64), shape=shape,
             translation_m=np.asarray(translation, dtype=np.float64),

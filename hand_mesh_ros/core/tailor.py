@@ -36,25 +36,23 @@ returned as zero. The hand's size lives in the model's size shape coefficient, s
 equals ``result.joints_m``.
 """
 
-from dataclasses import dataclass
 import math
 from typing import Hashable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.camera import CameraModel
 from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import TailorError
 from hand_mesh_ros.core.hand_model import HandModel
 from hand_mesh_ros.core.hand_size import HandLength, SizeEstimate
 from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics, rodrigues_right_jacobian
-from hand_mesh_ros.core.tailor_terms import (bone_length_scale, check_inputs, gram_matrix,
-                                             levenberg_marquardt, mean_pixel_error,
-                                             nearest_equivalent_rotation,
+from hand_mesh_ros.core.tailor_terms import (bone_length_scale, check_depth, check_inputs,
+                                             gram_matrix, levenberg_marquardt,
+                                             mean_pixel_error, nearest_equivalent_rotation,
                                              PoseConstraints, Projector, rotation_log,
-                                             TrackState)
-from hand_mesh_ros.core.uncertainty import (CAMERA_SIGMAS, last_block_covariance,
-                                            wrist_covariance_m2)
+                                             TailorResult, TrackState)
+from hand_mesh_ros.core.uncertainty import last_block_covariance, position_covariance_m2
 
 #: Frames after which the running shape estimate forgets older evidence.
 _MEMORY_FRAMES = 300
@@ -72,54 +70,6 @@ _SQRT_W_SIZE = 10.0
 _WEIGHT_PALM_M = 0.095
 #: Tracks with fewer size observations repeat the scale step inside a frame.
 _YOUNG_FRAMES = 5
-
-
-def _check_depth(translation_m, max_depth_m, what):
-    """Raise TailorError (reason 'too_far') when the root lies beyond ``max_depth_m``."""
-    if not translation_m[2] <= max_depth_m:
-        message = '%s is %.3g m deep, beyond %.3g m' % (what, translation_m[2], max_depth_m)
-        raise TailorError(message, reason='too_far')
-
-
-@dataclass(frozen=True, eq=False)
-class TailorResult:
-    """Result of :meth:`HandTailor.refine` (camera optical frame, metres, raw-image pixels).
-
-    Attributes:
-        pose_aa: (J, 3) refined pose, native parametrisation (``model.forward(pose_aa,
-            shape, side)`` gives the hand; bone 0 is the orientation in the camera frame).
-        shape: (S,) refined shape coefficients (the hand's size included).
-        translation_m: (3,) root (wrist) position.
-        keypoints_px: (21, 2) the refined model keypoints projected.
-        joints_m: (21, 3) the refined model keypoints.
-        reprojection_error_before_px: mean 2D error of the network's initial mesh (inf when
-            that mesh is behind the camera).
-        reprojection_error_after_px: mean 2D error after refinement.
-        hand_length_m: the track's hand length (wrist crease to middle fingertip), metres.
-        hand_length_sigma_m: its standard deviation (prior, network and metric evidence).
-        position_covariance_m2: (3, 3) covariance of ``translation_m`` (fit, hand length
-            and the camera mode's uncertainty; :mod:`hand_mesh_ros.core.uncertainty`).
-        iterations: Levenberg-Marquardt iterations run.
-        converged: the last iteration met the convergence test.
-        mode: the :class:`CameraMode` of the projection used.
-        temporal: whether the track's temporal terms were used.
-
-    """
-
-    pose_aa: np.ndarray
-    shape: np.ndarray
-    translation_m: np.ndarray
-    keypoints_px: np.ndarray
-    joints_m: np.ndarray
-    reprojection_error_before_px: float
-    reprojection_error_after_px: float
-    hand_length_m: float
-    hand_length_sigma_m: float
-    position_covariance_m2: np.ndarray
-    iterations: int
-    converged: bool
-    mode: CameraMode
-    temporal: bool
 
 
 class HandTailor:
@@ -328,7 +278,7 @@ class HandTailor:
             t0 = t0 * (size_m / size_obs)
         else:
             valid3d = np.zeros(21, dtype=bool)
-        _check_depth(t0, max_depth_m, 'the scaled start')
+        check_depth(t0, max_depth_m, 'the scaled start')
         # Scale-free 2D residuals: pixels times depth / focal length = millimetres at the
         # hand's depth (fixed for the frame), so the same scene at any resolution costs the
         # same and the 2D and 3D terms share a unit.
@@ -414,9 +364,11 @@ class HandTailor:
         if not all(np.all(np.isfinite(v)) for v in values):
             raise TailorError('the refined hand is not finite')
         length_m = self.size.length_m(shape)
-        covariance = self._position_covariance(lin, valid3d, translation, length_m, size_sd,
-                                               projector.mode)
-        _check_depth(translation, max_depth_m, 'the refined hand')
+        rows = 42 + 3 * int(np.count_nonzero(valid3d[1:])) + 1
+        covariance = position_covariance_m2(
+            translation, last_block_covariance(lin[1], lin[0], rows, translation), length_m,
+            size_sd, projector.mode)
+        check_depth(translation, max_depth_m, 'the refined hand')
         if temporal:
             self._sizes[track_id] = size_est
             self._update_track(track_id, track, moving, dt, timestamp_s, pose, shape,
@@ -428,20 +380,6 @@ class HandTailor:
             hand_length_sigma_m=size_sd, position_covariance_m2=covariance,
             iterations=iterations, converged=converged, mode=projector.mode,
             temporal=temporal)
-
-    def _position_covariance(self, lin, valid3d, translation, length_m, length_sd, mode):
-        """Return the (3, 3) covariance of the root: fit, hand length and camera mode.
-
-        The fit part is the translation block of the Gauss-Newton inverse Hessian at the
-        solution, scaled by the residual variance per degree of freedom (invariant to a
-        common scale of the weights).
-        """
-        rows = 42 + 3 * int(np.count_nonzero(valid3d[1:])) + 1
-        fit = last_block_covariance(lin[1], lin[0], rows, translation)
-        focal_sd, principal_sd = CAMERA_SIGMAS.get(
-            getattr(mode, 'value', str(mode)), CAMERA_SIGMAS['weak_perspective'])
-        return wrist_covariance_m2(translation, fit, length_sd / max(length_m, 1e-6),
-                                   focal_sd, principal_sd)
 
     def _update_track(self, track_id, track, moving, dt, timestamp_s, pose, shape, translation,
                       size_mean, size_count):

@@ -276,3 +276,51 @@ def levenberg_marquardt(linearise, x, lin, max_iterations, min_relative_gain=1e-
         else:
             lam *= 10.0
     return x, lin, iterations, converged
+
+
+def check_depth(translation_m, max_depth_m, what):
+    """Raise TailorError (reason 'too_far') when the root lies beyond ``max_depth_m``."""
+    if not translation_m[2] <= max_depth_m:
+        message = '%s is %.3g m deep, beyond %.3g m' % (what, translation_m[2], max_depth_m)
+        raise TailorError(message, reason='too_far')
+
+
+@dataclass(frozen=True, eq=False)
+class TailorResult:
+    """Result of :meth:`HandTailor.refine` (camera optical frame, metres, raw-image pixels).
+
+    Attributes:
+        pose_aa: (J, 3) refined pose, native parametrisation (``model.forward(pose_aa,
+            shape, side)`` gives the hand; bone 0 is the orientation in the camera frame).
+        shape: (S,) refined shape coefficients (the hand's size included).
+        translation_m: (3,) root (wrist) position.
+        keypoints_px: (21, 2) the refined model keypoints projected.
+        joints_m: (21, 3) the refined model keypoints.
+        reprojection_error_before_px: mean 2D error of the network's initial mesh (inf when
+            that mesh is behind the camera).
+        reprojection_error_after_px: mean 2D error after refinement.
+        hand_length_m: the track's hand length (wrist crease to middle fingertip), metres.
+        hand_length_sigma_m: its standard deviation (prior, network and metric evidence).
+        position_covariance_m2: (3, 3) covariance of ``translation_m`` (fit, hand length
+            and the camera mode's uncertainty; :mod:`hand_mesh_ros.core.uncertainty`).
+        iterations: Levenberg-Marquardt iterations run.
+        converged: the last iteration met the convergence test.
+        mode: the :class:`CameraMode` of the projection used.
+        temporal: whether the track's temporal terms were used.
+
+    """
+
+    pose_aa: np.ndarray
+    shape: np.ndarray
+    translation_m: np.ndarray
+    keypoints_px: np.ndarray
+    joints_m: np.ndarray
+    reprojection_error_before_px: float
+    reprojection_error_after_px: float
+    hand_length_m: float
+    hand_length_sigma_m: float
+    position_covariance_m2: np.ndarray
+    iterations: int
+    converged: bool
+    mode: CameraMode
+    temporal: bool

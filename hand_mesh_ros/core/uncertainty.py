@@ -105,3 +105,15 @@ def hand_confidence(score, covariance_m2, radius_m=CONFIDENCE_RADIUS_M):
     """Return the hand's confidence in [0, 1]: ``score`` times P(wrist error < radius)."""
     score = float(np.clip(score, 0.0, 1.0)) if np.isfinite(score) else 0.0
     return score * probability_within(covariance_m2, radius_m)
+
+
+def position_covariance_m2(translation_m, fit_covariance_m2, length_m, length_sd_m, mode):
+    """Return the (3, 3) wrist covariance of a fit: its own, the hand length's and the mode's.
+
+    ``mode`` is a CameraMode (or its value) whose focal and principal-point sigmas
+    (:data:`CAMERA_SIGMAS`) apply; an unknown mode counts as weak perspective.
+    """
+    focal_sd, principal_sd = CAMERA_SIGMAS.get(
+        getattr(mode, 'value', str(mode)), CAMERA_SIGMAS['weak_perspective'])
+    return wrist_covariance_m2(translation_m, fit_covariance_m2,
+                               length_sd_m / max(float(length_m), 1e-6), focal_sd, principal_sd)
