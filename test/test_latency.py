@@ -1,6 +1,7 @@
 """Latency plumbing: executor choice, the bench's report and its like-for-like peer settings."""
 
 import json
+from pathlib import Path
 import sys
 
 import pytest
@@ -71,3 +72,46 @@ def test_bench_reports_stages_and_keypoints_as_json(capsys):
     assert report['stages_ms']['frame_total'] > 0.0 and report['keypoints_only_ms'] > 0.0
     assert report['stages_ms']['frame_total'] >= report['stages_ms']['landmark_infer']
     assert 'e2e_latency_p50_ms' not in report and 'peer_comparison' not in report
+
+
+def test_bench_compares_mesh_network_with_bare_landmark_network(capsys, monkeypatch):
+    from hand_mesh_ros import inference
+    threads_used = []
+    real_create = inference.create_session
+
+    def spy(path, **kwargs):
+        threads_used.append((Path(path).name, kwargs.get('num_threads')))
+        return real_create(path, **kwargs)
+
+    monkeypatch.setattr(inference, 'create_session', spy)
+    assert bench.main(['--no-e2e', '--max-frames', '4', '--threads', '1', '--json']) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report['num_threads'] == 1
+    # --threads reaches every session the bench makes: stages, keypoints only, mesh overhead.
+    names = {name for name, _ in threads_used}
+    assert {'hand_mesh_full.onnx', 'hand_landmark_full.onnx', 'hand_mesh_lite.onnx',
+            'hand_landmark_lite.onnx', 'palm_detection_full.onnx'} <= names
+    assert {threads for _, threads in threads_used} == {1}
+    for variant in ('full', 'lite'):
+        row = report['mesh_network_vs_landmark'][variant]
+        assert row['landmark_ms'] > 0.0 and row['mesh_ms'] > 0.0
+        assert row['ratio'] == pytest.approx(row['mesh_ms'] / row['landmark_ms'], abs=2e-3)
+    by_name = {check['target']: check for check in report['targets']}
+    lite = by_name['lite mesh network / bare lite landmark network <= 1.5']
+    assert lite['value'] == report['mesh_network_vs_landmark']['lite']['ratio']
+    assert 'e2e p50 ms <= 1.25 x whole frame + 3 ms' not in by_name   # no e2e in this run
+
+
+def test_target_checks_compare_each_figure_with_its_limit():
+    report = {'stages_ms': {'frame_total': 8.0, 'tailor': 1.2},
+              'e2e_latency_p50_ms': 12.9, 'node_rss_mb': 310.0,
+              'ratio_full_pipeline_vs_mediapipe': 0.45,
+              'mesh_network_vs_landmark': {'lite': {'ratio': 1.51}}}
+    checks = {c['target']: (c['value'], c['limit'], c['met'])
+              for c in bench.target_checks(report)}
+    assert checks == {
+        'e2e p50 ms <= 1.25 x whole frame + 3 ms': (12.9, 13.0, True),
+        'node RSS MB < 300': (310.0, 300.0, False),
+        'tailor ms per hand <= 1.0': (1.2, 1.0, False),
+        'whole frame / MediaPipe at 1 hand <= 0.5': (0.45, 0.5, True),
+        'lite mesh network / bare lite landmark network <= 1.5': (1.51, 1.5, False)}

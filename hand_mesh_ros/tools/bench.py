@@ -12,14 +12,20 @@
 3. End to end over DDS: camera_source at the video's 25 FPS -> hand_mesh_node -> this
    process; latency from image stamp to ``/hand/mesh`` arrival (p50, p95), the node's own
    steps (medians from its /diagnostics) and its resident memory.
+4. The mesh network (landmark network + lifting + skinning in one graph) against the bare
+   landmark network, full and lite, one crop, same session settings, alternating.
 
+``--threads`` sets ``model.num_threads`` for every session, the node's included.
 With ``--json`` the last line is one JSON object with top-level ``stages_ms``,
+``num_threads``, ``mesh_network_vs_landmark`` ({variant: landmark_ms, mesh_ms, ratio}),
+``targets`` (the latency issue's targets measured in this run: target, value, limit, met),
 ``keypoints_only_ms``, ``e2e_latency_p50_ms``, ``e2e_latency_p95_ms``, ``node_overhead_ms``
 (end to end minus the node's pipeline step, p50), ``node_steps_ms`` (receive, queue, convert,
 pipeline, build, publish, published_age), ``e2e_vs_frame_total`` and ``node_rss_mb``; with a
 peer, ``peer_comparison`` (one row per setting) and ``ratio_vs_mediapipe`` /
 ``ratio_full_pipeline_vs_mediapipe`` (keypoints only / whole pipeline, 1 hand: the fair
-comparison).
+comparison) and ``landmark_network_vs_mediapipe`` (the bare landmark network's one inference
+against MediaPipe's whole 1-hand frame: the floor of any pipeline running that network).
 """
 
 import argparse
@@ -88,7 +94,7 @@ def bench_stages(video, config=None, max_frames=None, repeats=1):
 
 
 def bench_keypoints_only(video, variant='full', backend='onnxruntime', max_frames=None,
-                         max_hands=2, detect_interval=10):
+                         max_hands=2, detect_interval=10, num_threads=2):
     """Return the median ms per frame of detection + tracking + landmarks alone.
 
     The same work as MediaPipe's hand pipeline (bare landmark network, no mesh, no root
@@ -96,14 +102,80 @@ def bench_keypoints_only(video, variant='full', backend='onnxruntime', max_frame
     """
     from hand_mesh_ros.tools.eval_keypoints import create_tracker
     from hand_mesh_ros.tools.video_frames import iter_frames
-    tracker = create_tracker(variant=variant, backend=backend, max_hands=max_hands,
-                             detect_interval=detect_interval)
+    tracker = create_tracker(variant=variant, backend=backend, num_threads=num_threads,
+                             max_hands=max_hands, detect_interval=detect_interval)
     times_ms = []
     for _, stamp_ns, rgb in iter_frames(video, max_frames=max_frames):
         start = time.perf_counter()
         tracker.process(rgb, stamp_ns * 1e-9)
         times_ms.append((time.perf_counter() - start) * 1e3)
     return round(float(np.median(times_ms)), 3)
+
+
+def bench_mesh_overhead(video, variants=('full', 'lite'), backend='onnxruntime',
+                        num_threads=2, crops=60, passes=5):
+    """Return {variant: ms of the bare landmark network and of the mesh network, ratio}.
+
+    Both sessions are made as the pipeline makes them (same backend and threads), fed the
+    same 224 x 224 crops of the video's frames one hand at a time, alternating in ``passes``
+    rounds; each keeps its best round median (load from other processes hits both alike).
+    The mesh network is the landmark network plus lifting and skinning in one graph.
+    """
+    import cv2
+    from hand_mesh_ros.inference import create_session
+    from hand_mesh_ros.paths import models_dir
+    from hand_mesh_ros.tools.video_frames import iter_frames
+    images = [cv2.resize(rgb, (224, 224)).astype(np.float32)[None] / 255.0
+              for _, _, rgb in iter_frames(video, max_frames=crops)]
+    report = {}
+    for variant in variants:
+        sessions = {name: create_session(str(models_dir() / ('%s_%s.onnx' % (name, variant))),
+                                         backend=backend, num_threads=num_threads, max_batch=1)
+                    for name in ('hand_landmark', 'hand_mesh')}
+        rounds = {name: [] for name in sessions}
+        for _ in range(max(1, int(passes))):
+            for name, session in sessions.items():
+                feed = next(iter(session.input_specs))
+                session.run({feed: images[0]})
+                times_ms = []
+                for image in images:
+                    start = time.perf_counter()
+                    session.run({feed: image})
+                    times_ms.append((time.perf_counter() - start) * 1e3)
+                rounds[name].append(float(np.median(times_ms)))
+        for session in sessions.values():
+            session.close()
+        bare, mesh = min(rounds['hand_landmark']), min(rounds['hand_mesh'])
+        report[variant] = {'landmark_ms': round(bare, 3), 'mesh_ms': round(mesh, 3),
+                           'ratio': round(mesh / bare, 3)}
+    return report
+
+
+def target_checks(report):
+    """Return the latency issue's targets: [{'target', 'value', 'limit', 'met'}] (same run).
+
+    Only targets whose figures this run measured are listed.
+    """
+    checks = []
+
+    def add(name, value, limit):
+        checks.append({'target': name, 'value': round(float(value), 3),
+                       'limit': round(float(limit), 3), 'met': bool(value <= limit)})
+
+    stages = report['stages_ms']
+    if 'e2e_latency_p50_ms' in report:
+        add('e2e p50 ms <= 1.25 x whole frame + 3 ms', report['e2e_latency_p50_ms'],
+            1.25 * stages['frame_total'] + 3.0)
+        add('node RSS MB < 300', report['node_rss_mb'], 300.0)
+    if 'tailor' in stages:
+        add('tailor ms per hand <= 1.0', stages['tailor'], 1.0)
+    if 'ratio_full_pipeline_vs_mediapipe' in report:
+        add('whole frame / MediaPipe at 1 hand <= 0.5',
+            report['ratio_full_pipeline_vs_mediapipe'], 0.5)
+    lite = report.get('mesh_network_vs_landmark', {}).get('lite')
+    if lite:
+        add('lite mesh network / bare lite landmark network <= 1.5', lite['ratio'], 1.5)
+    return checks
 
 
 def bench_mediapipe(python, video, max_hands=2, max_frames=None):
@@ -119,8 +191,11 @@ def bench_mediapipe(python, video, max_hands=2, max_frames=None):
     return json.loads(lines[-1])
 
 
-def bench_end_to_end(video, out_dir, max_frames=0):
-    """Return e2e latency percentiles and node memory over real DDS (separate processes)."""
+def bench_end_to_end(video, out_dir, max_frames=0, node_params=None):
+    """Return e2e latency percentiles and node memory over real DDS (separate processes).
+
+    ``node_params`` (name -> value) are passed to hand_mesh_node on its command line.
+    """
     import psutil
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -150,7 +225,7 @@ def bench_end_to_end(video, out_dir, max_frames=0):
 
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics,
                              QoSProfile(depth=10))
-    hand_node = processes.ManagedProcess('hand_mesh_node', processes.node_command(),
+    hand_node = processes.ManagedProcess('hand_mesh_node', processes.node_command(node_params),
                                          Path(out_dir) / 'bench_node.log', env)
     # One executor for the whole run (rclpy.spin_once(node) would add and remove the node on
     # every call), the node's own kind (C++ events where rclpy has it): the arrival time is
@@ -234,7 +309,8 @@ def compare_with_mediapipe(python, video, config, variant, backend, max_frames=N
             keypoints.append(bench_keypoints_only(
                 video, variant, backend, max_frames,
                 max_hands=detection['detection.max_hands'],
-                detect_interval=detection.get('detection.detect_interval', 10)))
+                detect_interval=detection.get('detection.detect_interval', 10),
+                num_threads=config.model.num_threads))
             peer = bench_mediapipe(python, video, max_hands=mp_hands, max_frames=max_frames)
             if 'median_ms' in peer:
                 peers.append(float(peer['median_ms']))
@@ -260,6 +336,9 @@ def main(argv=None):
     parser.add_argument('--variant', choices=('full', 'lite'), default='full')
     parser.add_argument('--backend', default='onnxruntime',
                         help='inference backend for the stage timings (default onnxruntime)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='model.num_threads for every session here and in the node '
+                             '(default: the parameter default)')
     parser.add_argument('--repeats', type=int, default=1, help='passes over the video')
     parser.add_argument('--max-frames', type=int, default=None)
     parser.add_argument('--mediapipe-python', type=Path, default=None,
@@ -271,17 +350,29 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from hand_mesh_ros.core.config import PipelineConfig
-    config = PipelineConfig().with_values({'model.variant': args.variant,
-                                           'model.backend': args.backend})
+    values = {'model.variant': args.variant, 'model.backend': args.backend}
+    if args.threads is not None:
+        values['model.num_threads'] = args.threads
+    config = PipelineConfig().with_values(values)
+    threads = config.model.num_threads
     report = bench_stages(args.video, config, args.max_frames, args.repeats)
     print('per-stage median ms per frame (%s, %s, %d frames, tracking mode):'
           % (args.variant, report['backend'], report['frames']))
     for name, value in report['stages_ms'].items():
         print('  %-48s %7.2f' % (STAGE_NAMES[name], value))
+    report['num_threads'] = threads
     report['keypoints_only_ms'] = bench_keypoints_only(args.video, args.variant,
-                                                       args.backend, args.max_frames)
+                                                       args.backend, args.max_frames,
+                                                       num_threads=threads)
     print('  %-48s %7.2f' % ('keypoints only (what MediaPipe computes)',
                              report['keypoints_only_ms']))
+    report['mesh_network_vs_landmark'] = bench_mesh_overhead(
+        args.video, backend=args.backend, num_threads=threads,
+        crops=min(60, args.max_frames or 60))
+    print('mesh network vs the bare landmark network, one crop, best of alternating medians:')
+    for variant, row in report['mesh_network_vs_landmark'].items():
+        print('  %-4s landmark %6.2f ms | mesh network %6.2f ms (x%.2f)'
+              % (variant, row['landmark_ms'], row['mesh_ms'], row['ratio']))
     if args.mediapipe_python:
         rows = compare_with_mediapipe(args.mediapipe_python, args.video, config, args.variant,
                                       args.backend, args.max_frames, args.peer_passes)
@@ -301,9 +392,16 @@ def main(argv=None):
         if 'ratio_full_pipeline' in rows[0]:
             report['ratio_vs_mediapipe'] = rows[0]['ratio_keypoints']
             report['ratio_full_pipeline_vs_mediapipe'] = rows[0]['ratio_full_pipeline']
+            # The floor of any pipeline that runs this landmark network: the bare network's
+            # one inference per frame against MediaPipe's whole 1-hand pipeline.
+            bare = report['mesh_network_vs_landmark'][args.variant]['landmark_ms']
+            report['landmark_network_vs_mediapipe'] = round(bare / rows[0]['mediapipe_ms'], 3)
+            print('  floor: the bare %s landmark network alone is x%.2f of the MediaPipe 1-hand '
+                  'pipeline' % (args.variant, report['landmark_network_vs_mediapipe']))
     if not args.no_e2e:
         with tempfile.TemporaryDirectory() as tmp:
-            report.update(bench_end_to_end(args.video, tmp))
+            node_params = {} if args.threads is None else {'model.num_threads': threads}
+            report.update(bench_end_to_end(args.video, tmp, node_params=node_params))
         report['e2e_vs_frame_total'] = round(
             report['e2e_latency_p50_ms'] / report['stages_ms']['frame_total'], 3)
         print('end to end over DDS at the video rate: p50 %(e2e_latency_p50_ms).1f ms, '
@@ -314,6 +412,12 @@ def main(argv=None):
               % (', '.join('%s %.2f' % item for item in report['node_steps_ms'].items()),
                  report['node_overhead_ms'], report['e2e_vs_frame_total'],
                  1.25 * report['stages_ms']['frame_total'] + 3.0))
+    report['targets'] = target_checks(report)
+    print('targets of the latency issue (this run):')
+    for check in report['targets']:
+        verdict = 'met' if check['met'] else 'NOT met'
+        print('  %-58s %8.3f vs %8.3f  %s'
+              % (check['target'], check['value'], check['limit'], verdict))
     if args.json:
         print(json.dumps(report))
     return 0
