@@ -14,6 +14,8 @@ Shape enters linearly through the rest joints and vertices, and ``dX / dbeta`` f
 same chain.
 """
 
+from typing import NamedTuple, Optional
+
 import numpy as np
 
 from hand_mesh_ros.core import skinning
@@ -47,6 +49,27 @@ def rodrigues_right_jacobian(aa):
     k2 = k @ k
     rot = _EYE + coef[0, :, None, None] * k + coef[1, :, None, None] * k2
     return rot, _EYE - coef[1, :, None, None] * k + coef[2, :, None, None] * k2
+
+
+def rodrigues(aa):
+    """Return the rotations (N, 3, 3) of rotation vectors ``aa`` (N, 3), as in the above."""
+    aa = np.asarray(aa, dtype=np.float64)
+    t = np.sqrt(np.einsum('ni,ni->n', aa, aa)) + _TINY_ANGLE_RAD
+    inv_t = 1.0 / t
+    half = np.sin(0.5 * t) * inv_t
+    k = _skew_rows(aa)
+    return (_EYE + (np.sin(t) * inv_t)[:, None, None] * k
+            + (2.0 * half * half)[:, None, None] * (k @ k))
+
+
+class PosedKeypoints(NamedTuple):
+    """Keypoints of one pose and shape, with what their Jacobians are computed from."""
+
+    keypoints: np.ndarray  # (21, 3)
+    frames: np.ndarray  # (J, 3, 4 + S) bone frames and their shape derivatives
+    points: np.ndarray  # (P, 3) virtual points
+    right: Optional[np.ndarray]  # (J, 3, 3) right Jacobians of the local rotations
+    moved: np.ndarray  # (P, 3, 1 + S) virtual points and d point / d beta
 
 
 def _skew_rows(v):
@@ -150,6 +173,8 @@ class KeypointKinematics:
         # When every keypoint is one point (the usual case) indexing replaces the product.
         single = np.count_nonzero(self.keypoint_matrix, axis=1) == 1
         self._kp_point = (np.argmax(self.keypoint_matrix, axis=1) if np.all(single) else None)
+        self._kp_identity = (self._kp_point is not None and len(bones) == 21
+                             and np.array_equal(self._kp_point, np.arange(21)))
         self._pose_basis = None
         if model.pose_basis_m is not None:
             # Pose correctives of the surface points: (P_s, 3, (J - 1) * 9).
@@ -172,11 +197,25 @@ class KeypointKinematics:
             Pose correctives (MANO only) are in the keypoints but not in the Jacobians.
 
         """
-        rot_local, right = rodrigues_right_jacobian(pose_aa)
+        posed = self.pose(pose_aa, shape, jacobians)
+        if not jacobians:
+            return posed.keypoints, None, None
+        return (posed.keypoints,) + self.jacobians(posed)
+
+    def pose(self, pose_aa, shape, jacobians=True):
+        """Return the :class:`PosedKeypoints` of ``pose_aa`` (J, 3) and ``shape`` (S,).
+
+        Its ``keypoints`` (21, 3) equal :meth:`evaluate`'s; :meth:`jacobians` completes it
+        later (``jacobians`` False skips the rotations' right Jacobians it needs).
+        """
+        if jacobians:
+            rot_local, right = rodrigues_right_jacobian(pose_aa)
+        else:
+            rot_local, right = rodrigues(pose_aa), None
         # Extended local transforms [[rel R, offset, d offset / d beta], [0, 1, 0], [0, 0, I]]:
         # chaining them carries the joint positions and their shape derivatives together.
         ext = self._ext_local.copy()
-        ext[:, :3, :3] = self.rel_rot @ rot_local
+        np.matmul(self.rel_rot, rot_local, out=ext[:, :3, :3])
         ext[:, :3, 3] = self.local_offset0 + self.local_offset_basis @ shape
         frames = np.empty((self.n_bones, 3, ext.shape[-1]))
         root = self.levels[0]
@@ -192,23 +231,36 @@ class KeypointKinematics:
                 self._pose_basis, feature)
         moved = frames[self.point_bone] @ q_ext  # (P, 3, 1 + S): point, d point / d beta
         points = moved[:, :, 0]
-        keypoints = points[self._kp_point] if self._kp_point is not None else (
-            self.keypoint_matrix @ points)
-        if not jacobians:
-            return keypoints, None, None
+        if self._kp_identity:
+            keypoints = points
+        elif self._kp_point is not None:
+            keypoints = points[self._kp_point]
+        else:
+            keypoints = self.keypoint_matrix @ points
+        return PosedKeypoints(keypoints, frames, points, right, moved)
+
+    def jacobians(self, posed):
+        """Return d kp / d pose_free (21, 3, 3F) and d kp / d shape (21, 3, S) of ``posed``.
+
+        ``posed`` is a :class:`PosedKeypoints` from :meth:`pose` with ``jacobians`` True.
+        """
+        frames, points, moved = posed.frames, posed.points, posed.moved
         free = self.free_bones
         n_free = len(free)
-        axes = frames[free, :, :3] @ right[free]  # (F, 3, 3): column i = world axis i
+        axes = frames[free, :, :3] @ posed.right[free]  # (F, 3, 3): column i = world axis i
         flat_axes = np.swapaxes(axes, 0, 1).reshape(3, 3 * n_free)
         # a x (X - o) = -[X]_x a + [o]_x a for every point, free bone and axis component.
         moving = (_skew_rows(points).reshape(-1, 3) @ flat_axes).reshape(-1, 3, 3 * n_free)
-        origin = np.einsum('fab,fbi->afi', _skew_rows(frames[free, :, 3]), axes)
-        dpoint = (origin.reshape(1, 3, 3 * n_free) - moving) * self._point_mask
+        origin = np.swapaxes(_skew_rows(frames[free, :, 3]) @ axes, 0, 1)  # (3, F, 3)
+        dpoint = (origin.reshape(1, 3, 3 * n_free) - moving)
+        dpoint *= self._point_mask
+        if self._kp_identity:
+            return dpoint, moved[:, :, 1:]
         if self._kp_point is not None:
-            return keypoints, dpoint[self._kp_point], moved[self._kp_point, :, 1:]
+            return dpoint[self._kp_point], moved[self._kp_point, :, 1:]
         jac_pose = np.einsum('kp,pan->kan', self.keypoint_matrix, dpoint)
         jac_shape = np.einsum('kp,pas->kas', self.keypoint_matrix, moved[:, :, 1:])
-        return keypoints, jac_pose, jac_shape
+        return jac_pose, jac_shape
 
     def joint_positions(self, pose_aa, shape):
         """Return posed joint origins (J, 3), wrist at the origin (no Jacobian)."""

@@ -245,18 +245,30 @@ def check_inputs(model, keypoints_px, keypoint_weights, joints_rel_m, init_pose_
     return obs, weights, joints, valid3d, pose, shape, translation
 
 
-def levenberg_marquardt(linearise, x, lin, max_iterations, min_relative_gain=1e-2):
+def levenberg_marquardt(evaluate, linearise, x, current, normal, max_iterations,
+                        min_relative_gain=1e-2):
     """Run at most ``max_iterations`` damped Gauss-Newton steps from ``x``.
 
-    ``linearise(x)`` returns (cost, H, g, ...) with ``cost`` inf where ``x`` is infeasible;
-    ``lin`` is its value at ``x``. It stops (converged) after a step that lowers the cost by
-    less than ``min_relative_gain`` of it. Returns (x, lin, iterations, converged).
+    ``evaluate(x)`` returns an object with the ``cost`` at ``x`` (inf where ``x`` is
+    infeasible); ``linearise(evaluation)`` returns the Gauss-Newton Hessian H and half the
+    gradient g there; ``current`` and ``normal`` = (H, g) are both at ``x``. A candidate step
+    is judged by its cost alone; it is linearised only when the iterations go on from it.
+    The loop stops (converged) after a step that lowers the cost by less than
+    ``min_relative_gain`` of it.
+
+    Returns (x, current, normal, normal_at_x, iterations, converged): ``current`` is the
+    evaluation at the returned ``x``; ``normal`` is at the last linearised iterate, which is
+    ``x`` itself (``normal_at_x`` True) unless the last accepted step ended the loop
+    (converged, or the last iteration): then it is the iterate before ``x``, and a caller
+    that goes on iterating from ``x`` linearises ``current`` first.
     """
     lam = 1e-4
     converged = False
     iterations = 0
+    hess, grad = normal
+    normal_at_x = True
     for iterations in range(1, max_iterations + 1):
-        cost, hess, grad = lin[0], lin[1], lin[2]
+        cost = current.cost
         damped = hess.copy()
         damped.flat[::len(x) + 1] += lam * np.maximum(np.diag(hess), 1e-9) + 1e-12
         step, info = lapack.dposv(damped, grad)[1:]
@@ -265,17 +277,20 @@ def levenberg_marquardt(linearise, x, lin, max_iterations, min_relative_gain=1e-
             continue
         step = -step
         candidate = x + step
-        new = linearise(candidate)
-        if math.isfinite(new[0]) and new[0] <= cost:
-            gain = cost - new[0]
-            x, lin = candidate, new
+        new = evaluate(candidate)
+        if math.isfinite(new.cost) and new.cost <= cost:
+            gain = cost - new.cost
+            x, current, normal_at_x = candidate, new, False
             lam = max(lam * 0.3, 1e-7)
             if gain <= min_relative_gain * max(cost, 1e-12) or np.max(np.abs(step)) < 1e-7:
                 converged = True
                 break
+            if iterations < max_iterations:
+                hess, grad = linearise(current)
+                normal_at_x = True
         else:
             lam *= 10.0
-    return x, lin, iterations, converged
+    return x, current, (hess, grad), normal_at_x, iterations, converged
 
 
 def check_depth(translation_m, max_depth_m, what):
