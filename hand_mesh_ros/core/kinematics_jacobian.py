@@ -44,11 +44,13 @@ def rodrigues_right_jacobian(aa):
     sin = np.sin(t)
     inv_t = 1.0 / t
     half = np.sin(0.5 * t) * inv_t
-    coef = np.stack([sin * inv_t, 2.0 * half * half, (t - sin) * inv_t * inv_t * inv_t])
+    coef_a = (sin * inv_t)[:, None, None]
+    coef_b = (2.0 * half * half)[:, None, None]
+    coef_c = ((t - sin) * inv_t * inv_t * inv_t)[:, None, None]
     k = _skew_rows(aa)
     k2 = k @ k
-    rot = _EYE + coef[0, :, None, None] * k + coef[1, :, None, None] * k2
-    return rot, _EYE - coef[1, :, None, None] * k + coef[2, :, None, None] * k2
+    rot = _EYE + coef_a * k + coef_b * k2
+    return rot, _EYE - coef_b * k + coef_c * k2
 
 
 def rodrigues(aa):

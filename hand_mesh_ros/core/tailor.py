@@ -47,7 +47,7 @@ from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import TailorError
 from hand_mesh_ros.core.hand_model import HandModel
 from hand_mesh_ros.core.hand_size import HandLength, SizeEstimate
-from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics, rodrigues_right_jacobian
+from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics, rodrigues
 from hand_mesh_ros.core.tailor_cost import N_ROWS, TailorCost, TailorProblem
 from hand_mesh_ros.core.tailor_terms import (bone_length_scale, check_depth, check_inputs,
                                              levenberg_marquardt, mean_pixel_error,
@@ -164,9 +164,9 @@ class HandTailor:
         """Return (J, 3) ``pose_aa`` with redundant bones' rotations folded into the root."""
         pose = np.array(pose_aa, dtype=np.float64)
         bones = [bone for bone, _ in self._folded]
-        if not bones or not np.any(pose[bones]):
+        if not bones or not pose[bones].any():
             return pose
-        rots = rodrigues_right_jacobian(pose[[0] + bones])[0]
+        rots = rodrigues(pose[[0] + bones])
         rot0 = rots[0]
         for (bone, rel), rot in zip(self._folded, rots[1:]):
             rot0 = rot0 @ rel @ rot @ rel.T
@@ -255,7 +255,7 @@ class HandTailor:
         kp_model0 = self.kinematics.evaluate(pose0, shape0, jacobians=False)[0]
         init_points = kp_model0 * mirror + t0
         # Projected together with the first linearisation (one camera call) when possible.
-        merge = not projector.weak and np.min(init_points[:, 2]) >= projector.min_depth_m
+        merge = not projector.weak and init_points[:, 2].min() >= projector.min_depth_m
         before = None
         if not merge:
             before = self._reprojection_error(projector, init_points, t0, obs, kp_w)
@@ -363,7 +363,7 @@ class HandTailor:
         joints_m, px = current.joints, current.px
         after = mean_pixel_error(px, obs, kp_w)
         values = (pose, shape, translation, joints_m, px, after)
-        if not all(np.all(np.isfinite(v)) for v in values):
+        if not all(np.isfinite(v).all() for v in values):
             raise TailorError('the refined hand is not finite')
         length_m = self.size.length_m(shape)
         # The fit's covariance: the Gauss-Newton Hessian of the last linearised iterate

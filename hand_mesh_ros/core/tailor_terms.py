@@ -16,6 +16,9 @@ from hand_mesh_ros.core.rotations import matrix_to_axis_angle
 from hand_mesh_ros.core.topology import KEYPOINT_PARENTS
 #: OpenBLAS multi-threads a GEMM from m * n * k >= 2^18 (4 x SMP_THRESHOLD_MIN).
 _BLAS_SINGLE_THREAD_MNK = 1 << 18
+#: Child and parent keypoints of the 20 bones of the keypoint tree.
+_BONE_CHILD = np.arange(1, 21)
+_BONE_PARENT = np.asarray(KEYPOINT_PARENTS[1:])
 #: Fewest finite, positively weighted 2D keypoints accepted.
 MIN_KEYPOINTS = 6
 
@@ -71,7 +74,7 @@ class Projector:
         None for px when a point is behind ``min_depth_m`` (perspective) or the root is.
         """
         if not self.weak:
-            if np.min(points_m[:, 2]) < self.min_depth_m:
+            if points_m[:, 2].min() < self.min_depth_m:
                 return None, None, None
             px, jac = self.camera.project_with_jacobian(points_m)
             return px, jac, None
@@ -116,17 +119,18 @@ def bone_length_scale(model_keypoints, observed_keypoints, valid=None):
     ``s = sum(l_model * l_obs) / sum(l_model^2)`` over the 20 bones of the keypoint tree whose
     end points are both valid; None when no bone is usable.
     """
-    child = np.arange(1, 21)
-    parent = np.asarray(KEYPOINT_PARENTS[1:])
-    model_len = np.linalg.norm(model_keypoints[child] - model_keypoints[parent], axis=1)
-    obs_len = np.linalg.norm(observed_keypoints[child] - observed_keypoints[parent], axis=1)
+    model_bones = model_keypoints[_BONE_CHILD] - model_keypoints[_BONE_PARENT]
+    obs_bones = observed_keypoints[_BONE_CHILD] - observed_keypoints[_BONE_PARENT]
+    model_len = np.sqrt(np.einsum('ka,ka->k', model_bones, model_bones))
+    obs_len = np.sqrt(np.einsum('ka,ka->k', obs_bones, obs_bones))
     use = np.isfinite(obs_len) & (model_len > 0.0)
     if valid is not None:
-        use &= valid[child] & valid[parent]
-    if not np.any(use):
+        use &= valid[_BONE_CHILD] & valid[_BONE_PARENT]
+    if not use.any():
         return None
-    denom = float(np.sum(model_len[use] ** 2))
-    scale = float(np.sum(model_len[use] * obs_len[use])) / denom
+    used = model_len[use]
+    denom = float(used @ used)
+    scale = float(used @ obs_len[use]) / denom
     return scale if np.isfinite(scale) and scale > 0.0 else None
 
 
@@ -228,10 +232,10 @@ def check_inputs(model, keypoints_px, keypoint_weights, joints_rel_m, init_pose_
                          f'init_shape ({model.n_shapes},), init_translation_m (3,)')
     if side not in ('left', 'right'):
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
-    if not (np.all(np.isfinite(pose)) and np.all(np.isfinite(shape))
-            and np.all(np.isfinite(translation))):
+    if not (np.isfinite(pose).all() and np.isfinite(shape).all()
+            and np.isfinite(translation).all()):
         raise TailorError('the initial pose, shape or translation is not finite')
-    valid = np.all(np.isfinite(obs), axis=1) & np.isfinite(weights) & (weights > 0.0)
+    valid = np.isfinite(obs).all(axis=1) & np.isfinite(weights) & (weights > 0.0)
     if np.count_nonzero(valid) < MIN_KEYPOINTS:
         raise TailorError(f'{np.count_nonzero(valid)} usable keypoints, at least '
                           f'{MIN_KEYPOINTS} needed')
@@ -239,7 +243,7 @@ def check_inputs(model, keypoints_px, keypoint_weights, joints_rel_m, init_pose_
         raise TailorError('all keypoints are at the same pixel')
     weights = np.where(valid, weights, 0.0)
     obs = np.where(valid[:, None], obs, 0.0)
-    valid3d = np.all(np.isfinite(joints), axis=1)
+    valid3d = np.isfinite(joints).all(axis=1)
     valid3d[0] = False  # the root is the origin of both
     joints = np.where(valid3d[:, None], joints, 0.0)
     return obs, weights, joints, valid3d, pose, shape, translation
@@ -270,9 +274,9 @@ def levenberg_marquardt(evaluate, linearise, x, current, normal, max_iterations,
     for iterations in range(1, max_iterations + 1):
         cost = current.cost
         damped = hess.copy()
-        damped.flat[::len(x) + 1] += lam * np.maximum(np.diag(hess), 1e-9) + 1e-12
+        damped.flat[::len(x) + 1] += lam * np.maximum(hess.diagonal(), 1e-9) + 1e-12
         step, info = lapack.dposv(damped, grad)[1:]
-        if info != 0 or not np.all(np.isfinite(step)):
+        if info != 0 or not np.isfinite(step).all():
             lam *= 10.0
             continue
         step = -step
@@ -282,7 +286,7 @@ def levenberg_marquardt(evaluate, linearise, x, current, normal, max_iterations,
             gain = cost - new.cost
             x, current, normal_at_x = candidate, new, False
             lam = max(lam * 0.3, 1e-7)
-            if gain <= min_relative_gain * max(cost, 1e-12) or np.max(np.abs(step)) < 1e-7:
+            if gain <= min_relative_gain * max(cost, 1e-12) or np.abs(step).max() < 1e-7:
                 converged = True
                 break
             if iterations < max_iterations:
