@@ -67,6 +67,27 @@ def test_kinematics_match_model_and_finite_differences(model):
     assert np.abs(jac_pose).max() > 0.05 and np.abs(jac_shape).max() > 0.005
 
 
+def test_kinematics_level_order_chains_every_bone_once(model):
+    """Bones are chained level by level in slices; the gather fallback gives the same."""
+    kin = KeypointKinematics(model, np.arange(model.n_bones))
+    assert sorted(kin._level_order) == list(range(model.n_bones))
+    assert kin._level_order[0] == int(np.flatnonzero(model.parents < 0)[0])
+    # Every bone comes after its parent.
+    index = kin._level_index
+    assert all(index[model.parents[b]] < index[b] for b in range(model.n_bones)
+               if model.parents[b] >= 0)
+    assert all(isinstance(parents, slice) for parents, _ in kin._level_steps)
+    rng = np.random.default_rng(5)
+    pose, shape, _ = _random_hand(model, rng)
+    kp, jac_pose, jac_shape = kin.evaluate(pose, shape)
+    kin._level_steps = [(np.arange(p.start, p.stop), rows) for p, rows in kin._level_steps]
+    kp2, jac_pose2, jac_shape2 = kin.evaluate(pose, shape)
+    np.testing.assert_allclose(kp2, kp, atol=1e-15)
+    np.testing.assert_allclose(jac_pose2, jac_pose, atol=1e-15)
+    np.testing.assert_allclose(jac_shape2, jac_shape, atol=1e-15)
+    np.testing.assert_allclose(kp, model.forward(pose, shape).keypoints, atol=1e-8)
+
+
 @pytest.mark.parametrize('side', ['right', 'left'])
 def test_cost_gradient_matches_finite_differences(model, side):
     """The analytic gradient and Gauss-Newton Hessian of the whole cost, mirror included."""

@@ -68,7 +68,7 @@ class PosedKeypoints(NamedTuple):
     """Keypoints of one pose and shape, with what their Jacobians are computed from."""
 
     keypoints: np.ndarray  # (21, 3)
-    frames: np.ndarray  # (J, 3, 4 + S) bone frames and their shape derivatives
+    frames: np.ndarray  # (J, 3, 4 + S) bone frames, shape derivatives; in level order
     points: np.ndarray  # (P, 3) virtual points
     right: Optional[np.ndarray]  # (J, 3, 3) right Jacobians of the local rotations
     moved: np.ndarray  # (P, 3, 1 + S) virtual points and d point / d beta
@@ -127,6 +127,7 @@ class KeypointKinematics:
         self._ext_local[:, 3, 3] = 1.0
         self._ext_local[:, 4:, 4:] = np.eye(n_shapes)
         self._level_parents = [(level, parents[level]) for level in self.levels[1:]]
+        self._build_level_order()
         # Points in their bone's rest frame, relative to its origin: q0 + q_basis . beta.
         rest_rot_t = self.rest_rot_t[self.point_bone]
         self.point_q0 = np.einsum('pab,pb->pa', rest_rot_t, self.point_local0)
@@ -137,6 +138,44 @@ class KeypointKinematics:
         self._point_ext[:, 4:, 1:] = np.eye(n_shapes)
         moved_by = ancestors[self.point_bone][:, self.free_bones].astype(np.float64)
         self._point_mask = np.repeat(moved_by, 3, axis=1)[:, None, :]  # (P, 1, 3F)
+        self._point_bone_lm = self._level_index[self.point_bone]
+        self._free_lm = self._level_index[self.free_bones]
+
+    def _build_level_order(self):
+        """Order the bones level by level so that :meth:`pose` chains them in slices.
+
+        Within a level, bones follow their parents' order; a level whose parents are one
+        bone or consecutive in that order is chained with views (no gather or scatter).
+        ``_level_index[bone]`` is the bone's position in the order.
+        """
+        order = []
+        position = {}
+        self._level_steps = []  # (parent index or slice, slice of the level)
+        for depth, level in enumerate(self.levels):
+            level = sorted(level, key=lambda bone: position.get(self.parents[bone], -1))
+            start = len(order)
+            for bone in level:
+                position[bone] = len(order)
+                order.append(bone)
+            if depth == 0:
+                if len(level) != 1:
+                    raise ValueError('the hand model must have a single root bone')
+                continue
+            par = np.array([position[self.parents[bone]] for bone in level])
+            if np.all(par == par[0]):
+                parent_rows = slice(par[0], par[0] + 1)
+            elif np.array_equal(par, np.arange(par[0], par[0] + len(par))):
+                parent_rows = slice(par[0], par[0] + len(par))
+            else:
+                parent_rows = par
+            self._level_steps.append((parent_rows, slice(start, len(order))))
+        self._level_order = np.array(order, dtype=np.intp)
+        self._level_index = np.empty(self.n_bones, dtype=np.intp)
+        self._level_index[self._level_order] = np.arange(self.n_bones)
+        self._rel_rot_lm = self.rel_rot[self._level_order]
+        self._local_offset0_lm = self.local_offset0[self._level_order]
+        self._local_offset_basis_lm = self.local_offset_basis[self._level_order]
+        self._ext_local_lm = self._ext_local[self._level_order]
 
     def _build_points(self, model):
         """Decompose the 21 keypoints into weighted points attached to bones."""
@@ -216,14 +255,17 @@ class KeypointKinematics:
             rot_local, right = rodrigues(pose_aa), None
         # Extended local transforms [[rel R, offset, d offset / d beta], [0, 1, 0], [0, 0, I]]:
         # chaining them carries the joint positions and their shape derivatives together.
-        ext = self._ext_local.copy()
-        np.matmul(self.rel_rot, rot_local, out=ext[:, :3, :3])
-        ext[:, :3, 3] = self.local_offset0 + self.local_offset_basis @ shape
+        # Bones in level order (``_level_order``): each level is one slice.
+        ext = self._ext_local_lm.copy()
+        np.matmul(self._rel_rot_lm, rot_local[self._level_order], out=ext[:, :3, :3])
+        ext[:, :3, 3] = self._local_offset0_lm + self._local_offset_basis_lm @ shape
         frames = np.empty((self.n_bones, 3, ext.shape[-1]))
-        root = self.levels[0]
-        frames[root] = ext[root, :3]
-        for level, par in self._level_parents:
-            frames[level] = frames[par] @ ext[level]
+        frames[0] = ext[0, :3]
+        for parent_rows, rows in self._level_steps:
+            if isinstance(parent_rows, slice):
+                np.matmul(frames[parent_rows], ext[rows], out=frames[rows])
+            else:
+                frames[rows] = frames[parent_rows] @ ext[rows]
         q_ext = self._point_ext.copy()
         q_ext[:, :3, 0] = self.point_q0 + self.point_q_basis @ shape
         if self._pose_basis is not None:
@@ -231,7 +273,7 @@ class KeypointKinematics:
             q_ext[self._surface_points, :3, 0] += np.einsum(
                 'pab,pbn,n->pa', self.rest_rot_t[self.point_bone[self._surface_points]],
                 self._pose_basis, feature)
-        moved = frames[self.point_bone] @ q_ext  # (P, 3, 1 + S): point, d point / d beta
+        moved = frames[self._point_bone_lm] @ q_ext  # (P, 3, 1 + S): point, d point / d beta
         points = moved[:, :, 0]
         if self._kp_identity:
             keypoints = points
@@ -249,11 +291,12 @@ class KeypointKinematics:
         frames, points, moved = posed.frames, posed.points, posed.moved
         free = self.free_bones
         n_free = len(free)
-        axes = frames[free, :, :3] @ posed.right[free]  # (F, 3, 3): column i = world axis i
+        free_frames = frames[self._free_lm]
+        axes = free_frames[:, :, :3] @ posed.right[free]  # (F, 3, 3): column i = world axis i
         flat_axes = np.swapaxes(axes, 0, 1).reshape(3, 3 * n_free)
         # a x (X - o) = -[X]_x a + [o]_x a for every point, free bone and axis component.
         moving = (_skew_rows(points).reshape(-1, 3) @ flat_axes).reshape(-1, 3, 3 * n_free)
-        origin = np.swapaxes(_skew_rows(frames[free, :, 3]) @ axes, 0, 1)  # (3, F, 3)
+        origin = np.swapaxes(_skew_rows(free_frames[:, :, 3]) @ axes, 0, 1)  # (3, F, 3)
         dpoint = (origin.reshape(1, 3, 3 * n_free) - moving)
         dpoint *= self._point_mask
         if self._kp_identity:
