@@ -167,7 +167,7 @@ class PoseConstraints:
 
     def terms(self, pose_params, w_limits, w_twist):
         """Return the cost, half its gradient (3F,) and half its Hessian diagonal (3F,)."""
-        over = pose_params - np.clip(pose_params, self.lower, self.upper)
+        over = pose_params - np.minimum(np.maximum(pose_params, self.lower), self.upper)
         # Twist and sideways residuals, plus backward bending (x < 0) of hinge bones.
         backward = self.back_mask & (pose_params < 0.0)
         twist_mask = self.quadratic_mask + backward
@@ -239,7 +239,8 @@ def check_inputs(model, keypoints_px, keypoint_weights, joints_rel_m, init_pose_
     if np.count_nonzero(valid) < MIN_KEYPOINTS:
         raise TailorError(f'{np.count_nonzero(valid)} usable keypoints, at least '
                           f'{MIN_KEYPOINTS} needed')
-    if np.max(np.ptp(obs[valid], axis=0)) < 1e-6:
+    used = obs[valid]
+    if (used.max(axis=0) - used.min(axis=0)).max() < 1e-6:
         raise TailorError('all keypoints are at the same pixel')
     weights = np.where(valid, weights, 0.0)
     obs = np.where(valid[:, None], obs, 0.0)
@@ -273,9 +274,9 @@ def levenberg_marquardt(evaluate, linearise, x, current, normal, max_iterations,
     normal_at_x = True
     for iterations in range(1, max_iterations + 1):
         cost = current.cost
-        damped = hess.copy()
+        damped = np.array(hess, order='F')  # LAPACK's layout: no second copy
         damped.flat[::len(x) + 1] += lam * np.maximum(hess.diagonal(), 1e-9) + 1e-12
-        step, info = lapack.dposv(damped, grad)[1:]
+        step, info = lapack.dposv(damped, grad, overwrite_a=1)[1:]
         if info != 0 or not np.isfinite(step).all():
             lam *= 10.0
             continue
