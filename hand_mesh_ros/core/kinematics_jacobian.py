@@ -14,7 +14,7 @@ Shape enters linearly through the rest joints and vertices, and ``dX / dbeta`` f
 same chain.
 """
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,29 +39,34 @@ def rodrigues_right_jacobian(aa):
     cancellation near zero) and ``c = (t - sin t) / t^3``, whose round-off near zero is
     harmless because it multiplies ``[v]_x^2 = O(t^2)``.
     """
+    rot, terms = _rotation_terms(aa)
+    return rot, _right_jacobian(terms)
+
+
+def rodrigues(aa):
+    """Return the rotations (N, 3, 3) of rotation vectors ``aa`` (N, 3), as in the above."""
+    return _rotation_terms(aa)[0]
+
+
+def _rotation_terms(aa):
+    """Return the rotations (N, 3, 3) of ``aa`` (N, 3) and what their ``J_r`` is built from."""
     aa = np.asarray(aa, dtype=np.float64)
     t = np.sqrt(np.einsum('ni,ni->n', aa, aa)) + _TINY_ANGLE_RAD
     sin = np.sin(t)
     inv_t = 1.0 / t
     half = np.sin(0.5 * t) * inv_t
-    coef_a = (sin * inv_t)[:, None, None]
     coef_b = (2.0 * half * half)[:, None, None]
-    coef_c = ((t - sin) * inv_t * inv_t * inv_t)[:, None, None]
     k = _skew_rows(aa)
     k2 = k @ k
-    rot = _EYE + coef_a * k + coef_b * k2
-    return rot, _EYE - coef_b * k + coef_c * k2
+    rot = _EYE + (sin * inv_t)[:, None, None] * k + coef_b * k2
+    return rot, (t, sin, inv_t, coef_b, k, k2)
 
 
-def rodrigues(aa):
-    """Return the rotations (N, 3, 3) of rotation vectors ``aa`` (N, 3), as in the above."""
-    aa = np.asarray(aa, dtype=np.float64)
-    t = np.sqrt(np.einsum('ni,ni->n', aa, aa)) + _TINY_ANGLE_RAD
-    inv_t = 1.0 / t
-    half = np.sin(0.5 * t) * inv_t
-    k = _skew_rows(aa)
-    return (_EYE + (np.sin(t) * inv_t)[:, None, None] * k
-            + (2.0 * half * half)[:, None, None] * (k @ k))
+def _right_jacobian(terms):
+    """Return the right Jacobians (N, 3, 3) from :func:`_rotation_terms`' terms."""
+    t, sin, inv_t, coef_b, k, k2 = terms
+    coef_c = ((t - sin) * inv_t * inv_t * inv_t)[:, None, None]
+    return _EYE - coef_b * k + coef_c * k2
 
 
 class PosedKeypoints(NamedTuple):
@@ -70,7 +75,7 @@ class PosedKeypoints(NamedTuple):
     keypoints: np.ndarray  # (21, 3)
     frames: np.ndarray  # (J, 3, 4 + S) bone frames, shape derivatives; in level order
     points: np.ndarray  # (P, 3) virtual points
-    right: Optional[np.ndarray]  # (J, 3, 3) right Jacobians of the local rotations
+    rotation_terms: tuple  # what the local rotations' right Jacobians are built from
     moved: np.ndarray  # (P, 3, 1 + S) virtual points and d point / d beta
 
 
@@ -238,21 +243,18 @@ class KeypointKinematics:
             Pose correctives (MANO only) are in the keypoints but not in the Jacobians.
 
         """
-        posed = self.pose(pose_aa, shape, jacobians)
+        posed = self.pose(pose_aa, shape)
         if not jacobians:
             return posed.keypoints, None, None
         return (posed.keypoints,) + self.jacobians(posed)
 
-    def pose(self, pose_aa, shape, jacobians=True):
+    def pose(self, pose_aa, shape):
         """Return the :class:`PosedKeypoints` of ``pose_aa`` (J, 3) and ``shape`` (S,).
 
         Its ``keypoints`` (21, 3) equal :meth:`evaluate`'s; :meth:`jacobians` completes it
-        later (``jacobians`` False skips the rotations' right Jacobians it needs).
+        when asked.
         """
-        if jacobians:
-            rot_local, right = rodrigues_right_jacobian(pose_aa)
-        else:
-            rot_local, right = rodrigues(pose_aa), None
+        rot_local, terms = _rotation_terms(pose_aa)
         # Extended local transforms [[rel R, offset, d offset / d beta], [0, 1, 0], [0, 0, I]]:
         # chaining them carries the joint positions and their shape derivatives together.
         # Bones in level order (``_level_order``): each level is one slice.
@@ -281,18 +283,19 @@ class KeypointKinematics:
             keypoints = points[self._kp_point]
         else:
             keypoints = self.keypoint_matrix @ points
-        return PosedKeypoints(keypoints, frames, points, right, moved)
+        return PosedKeypoints(keypoints, frames, points, terms, moved)
 
     def jacobians(self, posed):
         """Return d kp / d pose_free (21, 3, 3F) and d kp / d shape (21, 3, S) of ``posed``.
 
-        ``posed`` is a :class:`PosedKeypoints` from :meth:`pose` with ``jacobians`` True.
+        ``posed`` is a :class:`PosedKeypoints` from :meth:`pose`.
         """
         frames, points, moved = posed.frames, posed.points, posed.moved
         free = self.free_bones
         n_free = len(free)
         free_frames = frames[self._free_lm]
-        axes = free_frames[:, :, :3] @ posed.right[free]  # (F, 3, 3): column i = world axis i
+        right = _right_jacobian(posed.rotation_terms)
+        axes = free_frames[:, :, :3] @ right[free]  # (F, 3, 3): column i = world axis i
         flat_axes = np.swapaxes(axes, 0, 1).reshape(3, 3 * n_free)
         # a x (X - o) = -[X]_x a + [o]_x a for every point, free bone and axis component.
         moving = (_skew_rows(points).reshape(-1, 3) @ flat_axes).reshape(-1, 3, 3 * n_free)
