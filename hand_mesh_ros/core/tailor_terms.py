@@ -263,9 +263,10 @@ def levenberg_marquardt(evaluate, linearise, x, current, normal, max_iterations,
 
     Returns (x, current, normal, normal_at_x, iterations, converged): ``current`` is the
     evaluation at the returned ``x``; ``normal`` is at the last linearised iterate, which is
-    ``x`` itself (``normal_at_x`` True) unless the last accepted step ended the loop
-    (converged, or the last iteration): then it is the iterate before ``x``, and a caller
-    that goes on iterating from ``x`` linearises ``current`` first.
+    ``x`` itself (``normal_at_x`` True) unless the last accepted step converged: then it is
+    the iterate before ``x`` (one step that lowered the cost by less than
+    ``min_relative_gain``), and a caller that goes on iterating from ``x`` linearises
+    ``current`` first.
     """
     lam = 1e-4
     converged = False
@@ -290,9 +291,8 @@ def levenberg_marquardt(evaluate, linearise, x, current, normal, max_iterations,
             if gain <= min_relative_gain * max(cost, 1e-12) or np.abs(step).max() < 1e-7:
                 converged = True
                 break
-            if iterations < max_iterations:
-                hess, grad = linearise(current)
-                normal_at_x = True
+            hess, grad = linearise(current)
+            normal_at_x = True
         else:
             lam *= 10.0
     return x, current, (hess, grad), normal_at_x, iterations, converged
