@@ -1,11 +1,15 @@
-"""Time the tailor alone on recorded inputs: ``python -m hand_mesh_ros.tools.bench_tailor``.
+"""Time the tailor (or root recovery) alone on recorded inputs.
 
-1. ``--record FILE`` runs the pipeline once on the sample video (tracking mode, default
-   configuration) and stores every :meth:`HandTailor.refine` call's arguments (pickle).
-2. Replay (default, ``--inputs FILE``; recorded first when the file does not exist): a fresh
-   tailor of the same configuration refines the recorded hands in order, ``--passes`` times
-   (its track state evolves as in the pipeline), and prints the median milliseconds per
-   call of every pass, the median of those, the mean iterations and the converged share.
+``python -m hand_mesh_ros.tools.bench_tailor [--stage tailor|root]``
+
+1. ``--record`` runs the pipeline once on the sample video (tracking mode, default
+   configuration) and stores the arguments of every :meth:`HandTailor.refine` and
+   :func:`recover_root` call (pickle, ``--inputs FILE``).
+2. Replay (default; recorded first when the file does not exist): a fresh tailor of the
+   same configuration refines the recorded hands in order, ``--passes`` times (its track
+   state evolves as in the pipeline), and prints the median milliseconds per call of every
+   pass, the median of those, the mean iterations and the converged share. With
+   ``--stage root`` the recorded root recoveries are replayed instead.
    ``--profile N`` prints the N most expensive functions (cProfile, cumulative) of one
    extra pass.
 
@@ -30,35 +34,47 @@ from hand_mesh_ros.paths import data_dir
 
 def record_calls(video, out_path, max_frames=None):
     """Run the pipeline on ``video``; pickle the tailor's config and refine calls to a file."""
-    from hand_mesh_ros.core.pipeline import HandMeshPipeline
+    from hand_mesh_ros.core import pipeline as pipeline_module
     from hand_mesh_ros.core.types import Frame
     from hand_mesh_ros.tools.video_frames import iter_frames
-    pipeline = HandMeshPipeline(None)
-    calls = []
+    pipeline = pipeline_module.HandMeshPipeline(None)
+    calls, root_calls = [], []
     refine = pipeline.tailor.refine
+    recover_root = pipeline_module.recover_root
 
     def recording(*args, **kwargs):
         calls.append(pickle.dumps((args, kwargs)))
         return refine(*args, **kwargs)
 
+    def recording_root(*args, **kwargs):
+        root_calls.append(pickle.dumps((args, kwargs)))
+        return recover_root(*args, **kwargs)
+
     pipeline.tailor.refine = recording
-    for _, stamp_ns, rgb in iter_frames(video, max_frames=max_frames):
-        pipeline.process(Frame(rgb, stamp_ns, 'camera', None))
-        if pipeline.tailor.refine is not recording:  # a reconfiguration made a new tailor
-            raise RuntimeError('the pipeline replaced its tailor while recording')
-    record = {'config': pipeline.config.tailor, 'model_path': None, 'calls': calls,
+    pipeline_module.recover_root = recording_root
+    try:
+        for _, stamp_ns, rgb in iter_frames(video, max_frames=max_frames):
+            pipeline.process(Frame(rgb, stamp_ns, 'camera', None))
+            if pipeline.tailor.refine is not recording:  # a reconfiguration: a new tailor
+                raise RuntimeError('the pipeline replaced its tailor while recording')
+    finally:
+        pipeline_module.recover_root = recover_root
+    record = {'config': pipeline.config.tailor, 'calls': calls, 'root_calls': root_calls,
               'model': pipeline.hand_model}
     pipeline.close()
     Path(out_path).write_bytes(pickle.dumps(record))
     return len(calls)
 
 
-def replay(record, passes, profile_top=0):
+def replay(record, passes, profile_top=0, stage='tailor'):
     """Return per-pass medians (ms per call), iterations and converged share of a record."""
-    from hand_mesh_ros.core.errors import TailorError
+    from hand_mesh_ros.core.errors import HandMeshError
+    from hand_mesh_ros.core.root_recovery import recover_root
     from hand_mesh_ros.core.tailor import HandTailor
-    calls = [pickle.loads(call) for call in record['calls']]
+    key = 'root_calls' if stage == 'root' else 'calls'
+    calls = [pickle.loads(call) for call in record[key]]
     tailor = HandTailor(record['model'], record['config'])
+    function = recover_root if stage == 'root' else tailor.refine
     medians, iterations, converged, failed = [], [], [], 0
 
     def one_pass(collect):
@@ -68,8 +84,8 @@ def replay(record, passes, profile_top=0):
         for args, kwargs in calls:
             start = time.perf_counter()
             try:
-                result = tailor.refine(*args, **kwargs)
-            except TailorError:
+                result = function(*args, **kwargs)
+            except HandMeshError:
                 failed += collect
                 tailor.forget(args[0])
                 continue
@@ -107,6 +123,7 @@ def main(argv=None):
     parser.add_argument('--video', default=str(data_dir() / 'asl_hand.25fps.mp4'))
     parser.add_argument('--max-frames', type=int, default=None)
     parser.add_argument('--passes', type=int, default=5)
+    parser.add_argument('--stage', choices=('tailor', 'root'), default='tailor')
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='print the N functions with most own time of one pass')
     parser.add_argument('--json', action='store_true', help='only the JSON line')
@@ -116,13 +133,13 @@ def main(argv=None):
         path.parent.mkdir(parents=True, exist_ok=True)
         count = record_calls(args.video, path, args.max_frames)
         if not args.json:
-            print('recorded %d refine calls to %s' % (count, path))
-    result = replay(pickle.loads(path.read_bytes()), args.passes, args.profile)
+            print('recorded %d refine calls (and the root recoveries) to %s' % (count, path))
+    result = replay(pickle.loads(path.read_bytes()), args.passes, args.profile, args.stage)
     profile = result.pop('profile')
     if not args.json:
         if profile:
             print(profile)
-        print('tailor per call: median %.3f ms over %d passes of %d calls (%s); '
+        print(args.stage + ' per call: median %.3f ms over %d passes of %d calls (%s); '
               'iterations %.2f, converged %.1f %%'
               % (result['median_ms'], args.passes, result['calls'],
                  ', '.join('%.3f' % m for m in result['pass_medians_ms']),
