@@ -24,7 +24,11 @@ For each hand and frame:
      constant-velocity prediction of the translation.
 
    Jacobians are analytic (:mod:`hand_mesh_ros.core.kinematics_jacobian`), the start is the
-   better of the network's estimate and the track's prediction.
+   better of the network's estimate and the track's prediction. A candidate step is judged
+   by its cost alone and linearised only when the iterations go on from it
+   (:mod:`hand_mesh_ros.core.tailor_cost`); so after a converged step (cost lowered by less
+   than ``min_relative_gain``) the fit's covariance uses the Gauss-Newton Hessian of the
+   iterate one step before the solution, with the solution's residual cost.
 
 Without a camera model the projection is weak perspective (HandTailor 3.5); ``refine`` then
 needs ``image_size`` for its nominal camera (a CameraModel in ``weak_perspective`` mode

@@ -323,8 +323,11 @@ class TailorResult:
         hand_length_sigma_m: its standard deviation (prior, network and metric evidence).
         position_covariance_m2: (3, 3) covariance of ``translation_m`` (fit, hand length
             and the camera mode's uncertainty; :mod:`hand_mesh_ros.core.uncertainty`).
-        iterations: Levenberg-Marquardt iterations run.
-        converged: the last iteration met the convergence test.
+        iterations: Levenberg-Marquardt iterations run (candidate steps tried, accepted or
+            not; both halves of a young track's fit).
+        converged: the last iteration met the convergence test (its accepted step lowered
+            the cost by less than ``min_relative_gain`` or was negligible); False when the
+            budget ran out.
         mode: the :class:`CameraMode` of the projection used.
         temporal: whether the track's temporal terms were used.
 
