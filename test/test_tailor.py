@@ -11,6 +11,7 @@ from hand_mesh_ros.core.errors import CameraModelError, HandMeshError, TailorErr
 from hand_mesh_ros.core.hand_model import load_hand_model
 from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics
 from hand_mesh_ros.core.tailor import HandTailor
+from hand_mesh_ros.core.tailor_cost import TailorProblem
 from hand_mesh_ros.core.tailor_terms import Projector
 from hand_mesh_ros.tools import eval_jitter
 
@@ -66,6 +67,27 @@ def test_kinematics_match_model_and_finite_differences(model):
     assert np.abs(jac_pose).max() > 0.05 and np.abs(jac_shape).max() > 0.005
 
 
+def test_kinematics_level_order_chains_every_bone_once(model):
+    """Bones are chained level by level in slices; the gather fallback gives the same."""
+    kin = KeypointKinematics(model, np.arange(model.n_bones))
+    assert sorted(kin._level_order) == list(range(model.n_bones))
+    assert kin._level_order[0] == int(np.flatnonzero(model.parents < 0)[0])
+    # Every bone comes after its parent.
+    index = kin._level_index
+    assert all(index[model.parents[b]] < index[b] for b in range(model.n_bones)
+               if model.parents[b] >= 0)
+    assert all(isinstance(parents, slice) for parents, _ in kin._level_steps)
+    rng = np.random.default_rng(5)
+    pose, shape, _ = _random_hand(model, rng)
+    kp, jac_pose, jac_shape = kin.evaluate(pose, shape)
+    kin._level_steps = [(np.arange(p.start, p.stop), rows) for p, rows in kin._level_steps]
+    kp2, jac_pose2, jac_shape2 = kin.evaluate(pose, shape)
+    np.testing.assert_allclose(kp2, kp, atol=1e-15)
+    np.testing.assert_allclose(jac_pose2, jac_pose, atol=1e-15)
+    np.testing.assert_allclose(jac_shape2, jac_shape, atol=1e-15)
+    np.testing.assert_allclose(kp, model.forward(pose, shape).keypoints, atol=1e-8)
+
+
 @pytest.mark.parametrize('side', ['right', 'left'])
 def test_cost_gradient_matches_finite_differences(model, side):
     """The analytic gradient and Gauss-Newton Hessian of the whole cost, mirror included."""
@@ -82,17 +104,20 @@ def test_cost_gradient_matches_finite_differences(model, side):
     n = tailor._n
     prior_w = rng.uniform(0.5, 2.0, size=n)
     x0 = tailor._params(tailor.fold_pose(pose), shape, translation)
-    problem = (Projector(camera), obs, np.ones(21), net, valid3d, mirror, shape.copy(),
-               tailor._palm.length_m(shape) * 1.01, prior_w, x0 + rng.normal(scale=0.01, size=n),
-               tailor.size.length_m(shape), 0.7)
+    problem = TailorProblem(
+        projector=Projector(camera), obs=obs, kp_w=np.ones(21), net=net, valid3d=valid3d,
+        mirror=mirror, shape_fixed=shape.copy(), palm_target_m=tailor._palm.length_m(shape) * 1.01,
+        prior_w=prior_w, prior_centre=x0 + rng.normal(scale=0.01, size=n),
+        size_m=tailor.size.length_m(shape), mm_per_px=0.7, config=tailor.config)
     x = x0 + rng.normal(scale=0.02, size=n) * np.r_[np.ones(n - 3), 0.01 * np.ones(3)]
-    cost, hess, grad = tailor._linearise(x, problem)[:3]
+    evaluation = tailor.cost.evaluate(x, problem)
+    hess, grad = tailor.cost.linearise(evaluation, problem)
     num = np.zeros(n)
     for i in range(n):
         step = np.zeros(n)
         step[i] = 1e-7
-        num[i] = (tailor._linearise(x + step, problem)[0]
-                  - tailor._linearise(x - step, problem)[0]) / 2e-7
+        num[i] = (tailor.cost.evaluate(x + step, problem).cost
+                  - tailor.cost.evaluate(x - step, problem).cost) / 2e-7
     # cost = sum w r^2: its gradient is twice the returned (half) gradient.
     np.testing.assert_allclose(2.0 * grad, num, rtol=1e-4, atol=1e-3 * np.abs(num).max())
     assert np.all(np.linalg.eigvalsh(hess) > 0.0)

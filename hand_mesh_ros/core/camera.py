@@ -352,20 +352,19 @@ class CameraModel:
 
         """
         points = self.to_projection_frame(points_cam_m)
+        k2 = self.k[:2, :2]
         with np.errstate(divide='ignore', invalid='ignore'):
             inv_z = 1.0 / points[:, 2]
             xy_n = points[:, :2] * inv_z[:, None]
             xy_d, jac_dist = distortion.distort_with_jacobian(
                 xy_n, self.distortion_model, self.d)
-            px = xy_d @ self.k[:2, :2].T + self.k[:2, 2]
+            px = xy_d @ k2.T + self.k[:2, 2]
             # d(px)/d(xy_n) = K[:2, :2] @ jac_dist, then the chain through xy_n = (x, y) / z.
-            jac_px = np.empty_like(jac_dist)
-            jac_px[:, 0, :] = self.fx * jac_dist[:, 0, :] + self.skew * jac_dist[:, 1, :]
-            jac_px[:, 1, :] = self.fy * jac_dist[:, 1, :]
+            jac_px = k2 @ jac_dist
             jac = np.empty((points.shape[0], 2, 3))
-            jac[:, :, :2] = jac_px * inv_z[:, None, None]
-            jac[:, :, 2] = -(jac_px[:, :, 0] * xy_n[:, 0:1] + jac_px[:, :, 1] * xy_n[:, 1:2])
-            jac[:, :, 2] *= inv_z[:, None]
+            np.multiply(jac_px, inv_z[:, None, None], out=jac[:, :, :2])
+            np.matmul(jac_px, xy_n[:, :, None], out=jac[:, :, 2:])
+            jac[:, :, 2:] *= -inv_z[:, None, None]
         if self.rectified:
             jac = jac @ self.r_proj_cam
         return px, jac

@@ -58,7 +58,7 @@ class HandLength:
     def length_m(self, shape):
         """Return the hand length (metres) of shape coefficients ``shape`` (S,)."""
         seg = self.d0 + self.basis @ np.asarray(shape, dtype=np.float64)
-        return float(np.linalg.norm(seg, axis=1).sum())
+        return float(np.sqrt(np.einsum('ka,ka->k', seg, seg)).sum())
 
     def length_and_gradient(self, shape):
         """Return (length, d length / d shape (S,))."""

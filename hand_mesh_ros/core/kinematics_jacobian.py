@@ -14,6 +14,8 @@ Shape enters linearly through the rest joints and vertices, and ``dX / dbeta`` f
 same chain.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from hand_mesh_ros.core import skinning
@@ -37,16 +39,44 @@ def rodrigues_right_jacobian(aa):
     cancellation near zero) and ``c = (t - sin t) / t^3``, whose round-off near zero is
     harmless because it multiplies ``[v]_x^2 = O(t^2)``.
     """
+    rot, terms = _rotation_terms(aa)
+    return rot, _right_jacobian(terms)
+
+
+def rodrigues(aa):
+    """Return the rotations (N, 3, 3) of rotation vectors ``aa`` (N, 3), as in the above."""
+    return _rotation_terms(aa)[0]
+
+
+def _rotation_terms(aa):
+    """Return the rotations (N, 3, 3) of ``aa`` (N, 3) and what their ``J_r`` is built from."""
     aa = np.asarray(aa, dtype=np.float64)
     t = np.sqrt(np.einsum('ni,ni->n', aa, aa)) + _TINY_ANGLE_RAD
     sin = np.sin(t)
     inv_t = 1.0 / t
     half = np.sin(0.5 * t) * inv_t
-    coef = np.stack([sin * inv_t, 2.0 * half * half, (t - sin) * inv_t * inv_t * inv_t])
+    coef_b = (2.0 * half * half)[:, None, None]
     k = _skew_rows(aa)
     k2 = k @ k
-    rot = _EYE + coef[0, :, None, None] * k + coef[1, :, None, None] * k2
-    return rot, _EYE - coef[1, :, None, None] * k + coef[2, :, None, None] * k2
+    rot = _EYE + (sin * inv_t)[:, None, None] * k + coef_b * k2
+    return rot, (t, sin, inv_t, coef_b, k, k2)
+
+
+def _right_jacobian(terms):
+    """Return the right Jacobians (N, 3, 3) from :func:`_rotation_terms`' terms."""
+    t, sin, inv_t, coef_b, k, k2 = terms
+    coef_c = ((t - sin) * inv_t * inv_t * inv_t)[:, None, None]
+    return _EYE - coef_b * k + coef_c * k2
+
+
+class PosedKeypoints(NamedTuple):
+    """Keypoints of one pose and shape, with what their Jacobians are computed from."""
+
+    keypoints: np.ndarray  # (21, 3)
+    frames: np.ndarray  # (J, 3, 4 + S) bone frames, shape derivatives; in level order
+    points: np.ndarray  # (P, 3) virtual points
+    rotation_terms: tuple  # what the local rotations' right Jacobians are built from
+    moved: np.ndarray  # (P, 3, 1 + S) virtual points and d point / d beta
 
 
 def _skew_rows(v):
@@ -102,6 +132,7 @@ class KeypointKinematics:
         self._ext_local[:, 3, 3] = 1.0
         self._ext_local[:, 4:, 4:] = np.eye(n_shapes)
         self._level_parents = [(level, parents[level]) for level in self.levels[1:]]
+        self._build_level_order()
         # Points in their bone's rest frame, relative to its origin: q0 + q_basis . beta.
         rest_rot_t = self.rest_rot_t[self.point_bone]
         self.point_q0 = np.einsum('pab,pb->pa', rest_rot_t, self.point_local0)
@@ -112,6 +143,44 @@ class KeypointKinematics:
         self._point_ext[:, 4:, 1:] = np.eye(n_shapes)
         moved_by = ancestors[self.point_bone][:, self.free_bones].astype(np.float64)
         self._point_mask = np.repeat(moved_by, 3, axis=1)[:, None, :]  # (P, 1, 3F)
+        self._point_bone_lm = self._level_index[self.point_bone]
+        self._free_lm = self._level_index[self.free_bones]
+
+    def _build_level_order(self):
+        """Order the bones level by level so that :meth:`pose` chains them in slices.
+
+        Within a level, bones follow their parents' order; a level whose parents are one
+        bone or consecutive in that order is chained with views (no gather or scatter).
+        ``_level_index[bone]`` is the bone's position in the order.
+        """
+        order = []
+        position = {}
+        self._level_steps = []  # (parent index or slice, slice of the level)
+        for depth, level in enumerate(self.levels):
+            level = sorted(level, key=lambda bone: position.get(self.parents[bone], -1))
+            start = len(order)
+            for bone in level:
+                position[bone] = len(order)
+                order.append(bone)
+            if depth == 0:
+                if len(level) != 1:
+                    raise ValueError('the hand model must have a single root bone')
+                continue
+            par = np.array([position[self.parents[bone]] for bone in level])
+            if np.all(par == par[0]):
+                parent_rows = slice(par[0], par[0] + 1)
+            elif np.array_equal(par, np.arange(par[0], par[0] + len(par))):
+                parent_rows = slice(par[0], par[0] + len(par))
+            else:
+                parent_rows = par
+            self._level_steps.append((parent_rows, slice(start, len(order))))
+        self._level_order = np.array(order, dtype=np.intp)
+        self._level_index = np.empty(self.n_bones, dtype=np.intp)
+        self._level_index[self._level_order] = np.arange(self.n_bones)
+        self._rel_rot_lm = self.rel_rot[self._level_order]
+        self._local_offset0_lm = self.local_offset0[self._level_order]
+        self._local_offset_basis_lm = self.local_offset_basis[self._level_order]
+        self._ext_local_lm = self._ext_local[self._level_order]
 
     def _build_points(self, model):
         """Decompose the 21 keypoints into weighted points attached to bones."""
@@ -150,6 +219,8 @@ class KeypointKinematics:
         # When every keypoint is one point (the usual case) indexing replaces the product.
         single = np.count_nonzero(self.keypoint_matrix, axis=1) == 1
         self._kp_point = (np.argmax(self.keypoint_matrix, axis=1) if np.all(single) else None)
+        self._kp_identity = (self._kp_point is not None and len(bones) == 21
+                             and np.array_equal(self._kp_point, np.arange(21)))
         self._pose_basis = None
         if model.pose_basis_m is not None:
             # Pose correctives of the surface points: (P_s, 3, (J - 1) * 9).
@@ -172,17 +243,31 @@ class KeypointKinematics:
             Pose correctives (MANO only) are in the keypoints but not in the Jacobians.
 
         """
-        rot_local, right = rodrigues_right_jacobian(pose_aa)
+        posed = self.pose(pose_aa, shape)
+        if not jacobians:
+            return posed.keypoints, None, None
+        return (posed.keypoints,) + self.jacobians(posed)
+
+    def pose(self, pose_aa, shape):
+        """Return the :class:`PosedKeypoints` of ``pose_aa`` (J, 3) and ``shape`` (S,).
+
+        Its ``keypoints`` (21, 3) equal :meth:`evaluate`'s; :meth:`jacobians` completes it
+        when asked.
+        """
+        rot_local, terms = _rotation_terms(pose_aa)
         # Extended local transforms [[rel R, offset, d offset / d beta], [0, 1, 0], [0, 0, I]]:
         # chaining them carries the joint positions and their shape derivatives together.
-        ext = self._ext_local.copy()
-        ext[:, :3, :3] = self.rel_rot @ rot_local
-        ext[:, :3, 3] = self.local_offset0 + self.local_offset_basis @ shape
+        # Bones in level order (``_level_order``): each level is one slice.
+        ext = self._ext_local_lm.copy()
+        np.matmul(self._rel_rot_lm, rot_local[self._level_order], out=ext[:, :3, :3])
+        ext[:, :3, 3] = self._local_offset0_lm + self._local_offset_basis_lm @ shape
         frames = np.empty((self.n_bones, 3, ext.shape[-1]))
-        root = self.levels[0]
-        frames[root] = ext[root, :3]
-        for level, par in self._level_parents:
-            frames[level] = frames[par] @ ext[level]
+        frames[0] = ext[0, :3]
+        for parent_rows, rows in self._level_steps:
+            if isinstance(parent_rows, slice):
+                np.matmul(frames[parent_rows], ext[rows], out=frames[rows])
+            else:
+                frames[rows] = frames[parent_rows] @ ext[rows]
         q_ext = self._point_ext.copy()
         q_ext[:, :3, 0] = self.point_q0 + self.point_q_basis @ shape
         if self._pose_basis is not None:
@@ -190,25 +275,40 @@ class KeypointKinematics:
             q_ext[self._surface_points, :3, 0] += np.einsum(
                 'pab,pbn,n->pa', self.rest_rot_t[self.point_bone[self._surface_points]],
                 self._pose_basis, feature)
-        moved = frames[self.point_bone] @ q_ext  # (P, 3, 1 + S): point, d point / d beta
+        moved = frames[self._point_bone_lm] @ q_ext  # (P, 3, 1 + S): point, d point / d beta
         points = moved[:, :, 0]
-        keypoints = points[self._kp_point] if self._kp_point is not None else (
-            self.keypoint_matrix @ points)
-        if not jacobians:
-            return keypoints, None, None
+        if self._kp_identity:
+            keypoints = points
+        elif self._kp_point is not None:
+            keypoints = points[self._kp_point]
+        else:
+            keypoints = self.keypoint_matrix @ points
+        return PosedKeypoints(keypoints, frames, points, terms, moved)
+
+    def jacobians(self, posed):
+        """Return d kp / d pose_free (21, 3, 3F) and d kp / d shape (21, 3, S) of ``posed``.
+
+        ``posed`` is a :class:`PosedKeypoints` from :meth:`pose`.
+        """
+        frames, points, moved = posed.frames, posed.points, posed.moved
         free = self.free_bones
         n_free = len(free)
-        axes = frames[free, :, :3] @ right[free]  # (F, 3, 3): column i = world axis i
+        free_frames = frames[self._free_lm]
+        right = _right_jacobian(posed.rotation_terms)
+        axes = free_frames[:, :, :3] @ right[free]  # (F, 3, 3): column i = world axis i
         flat_axes = np.swapaxes(axes, 0, 1).reshape(3, 3 * n_free)
         # a x (X - o) = -[X]_x a + [o]_x a for every point, free bone and axis component.
         moving = (_skew_rows(points).reshape(-1, 3) @ flat_axes).reshape(-1, 3, 3 * n_free)
-        origin = np.einsum('fab,fbi->afi', _skew_rows(frames[free, :, 3]), axes)
-        dpoint = (origin.reshape(1, 3, 3 * n_free) - moving) * self._point_mask
+        origin = np.swapaxes(_skew_rows(free_frames[:, :, 3]) @ axes, 0, 1)  # (3, F, 3)
+        dpoint = (origin.reshape(1, 3, 3 * n_free) - moving)
+        dpoint *= self._point_mask
+        if self._kp_identity:
+            return dpoint, moved[:, :, 1:]
         if self._kp_point is not None:
-            return keypoints, dpoint[self._kp_point], moved[self._kp_point, :, 1:]
+            return dpoint[self._kp_point], moved[self._kp_point, :, 1:]
         jac_pose = np.einsum('kp,pan->kan', self.keypoint_matrix, dpoint)
         jac_shape = np.einsum('kp,pas->kas', self.keypoint_matrix, moved[:, :, 1:])
-        return keypoints, jac_pose, jac_shape
+        return jac_pose, jac_shape
 
     def joint_positions(self, pose_aa, shape):
         """Return posed joint origins (J, 3), wrist at the origin (no Jacobian)."""

@@ -85,29 +85,33 @@ def _levenberg_marquardt(residual_fn, params, weights, robust, scale, feasible,
     Returns (params, iterations, converged).
     """
     resid, jac = residual_fn(params)
-    rho, irls = _loss(np.linalg.norm(resid, axis=1), robust, scale)
-    cost = float(np.sum(weights * rho))
+    rho, irls = _loss(_row_norms(resid), robust, scale)
+    cost = float((weights * rho).sum())
     lam = 1e-4
     for iteration in range(1, max_iterations + 1):
         sqrt_omega = np.sqrt(weights * irls)[:, None]
         jac_w = (jac * sqrt_omega[:, :, None]).reshape(-1, 3)
         hess = jac_w.T @ jac_w
         grad = jac_w.T @ (resid * sqrt_omega).reshape(-1)
-        diag = np.maximum(np.diag(hess), 1e-12 * max(1.0, float(np.max(np.diag(hess)))))
+        hess_diag = hess.diagonal()
+        diag = np.maximum(hess_diag, 1e-12 * max(1.0, float(hess_diag.max())))
+        params_norm = math.sqrt(float(params @ params))
         accepted = False
         for _ in range(12):
+            damped = hess.copy()
+            damped.flat[::4] += lam * diag
             try:
-                step = -np.linalg.solve(hess + lam * np.diag(diag), grad)
+                step = -np.linalg.solve(damped, grad)
             except np.linalg.LinAlgError:
                 lam *= 10.0
                 continue
-            if np.linalg.norm(step) <= _STEP_TOL * (1.0 + np.linalg.norm(params)):
+            if math.sqrt(float(step @ step)) <= _STEP_TOL * (1.0 + params_norm):
                 return params, iteration, True  # the (IRLS) Gauss-Newton step vanished
             candidate = params + step
             if feasible(candidate):
                 new_resid, new_jac = residual_fn(candidate)
-                new_rho, new_irls = _loss(np.linalg.norm(new_resid, axis=1), robust, scale)
-                new_cost = float(np.sum(weights * new_rho))
+                new_rho, new_irls = _loss(_row_norms(new_resid), robust, scale)
+                new_cost = float((weights * new_rho).sum())
                 if np.isfinite(new_cost) and new_cost <= cost:
                     accepted = True
                     break
@@ -117,6 +121,11 @@ def _levenberg_marquardt(residual_fn, params, weights, robust, scale, feasible,
         params, resid, jac, irls, cost = candidate, new_resid, new_jac, new_irls, new_cost
         lam = max(lam / 10.0, 1e-9)
     return params, max_iterations, False
+
+
+def _row_norms(vectors):
+    """Return the Euclidean norms (M,) of the rows of ``vectors`` (M, 2)."""
+    return np.sqrt(np.einsum('ma,ma->m', vectors, vectors))
 
 
 def _estimate_sigma(e, weights, floor):
@@ -133,12 +142,12 @@ def _robust_fit(residual_fn, params, weights, robust, feasible, *, noise_sigma_p
             residual_fn, params, weights, None, 1.0, feasible, max_iterations)
         return params, weights > 0.0, 0.0, its, converged
     # Round 1: robust loss on every keypoint, its scale from the starting residuals.
-    e = np.linalg.norm(residual_fn(params)[0], axis=1)
+    e = _row_norms(residual_fn(params)[0])
     sigma = noise_sigma_px or _estimate_sigma(e, weights, min_sigma_px)
     params, total, converged = _levenberg_marquardt(
         residual_fn, params, weights, robust, sigma, feasible, max_iterations)
     # Round 2: re-estimate the scale, reject outliers, refine on the inliers.
-    e = np.linalg.norm(residual_fn(params)[0], axis=1)
+    e = _row_norms(residual_fn(params)[0])
     sigma = noise_sigma_px or _estimate_sigma(e, weights, min_sigma_px)
     inliers = (weights > 0.0) & (e <= inlier_threshold_sigma * sigma)
     if np.count_nonzero(inliers) >= min_keypoints:
@@ -160,9 +169,9 @@ def _check_inputs(keypoints_px, joints_rel_m, weights, min_keypoints):
     w = np.ones(kp.shape[0]) if weights is None else np.array(weights, dtype=float)
     if w.shape != (kp.shape[0],):
         raise ValueError(f'weights must be ({kp.shape[0]},), got {w.shape}')
-    if np.any(w < 0.0):
+    if (w < 0.0).any():
         raise ValueError('weights must be non-negative')
-    valid = (np.all(np.isfinite(kp), axis=1) & np.all(np.isfinite(joints), axis=1)
+    valid = (np.isfinite(kp).all(axis=1) & np.isfinite(joints).all(axis=1)
              & np.isfinite(w) & (w > 0.0))
     w = np.where(valid, w, 0.0)
     if np.count_nonzero(valid) < min_keypoints:
@@ -170,11 +179,16 @@ def _check_inputs(keypoints_px, joints_rel_m, weights, min_keypoints):
             f'{np.count_nonzero(valid)} valid keypoints, at least {min_keypoints} needed',
             reason='too_few_keypoints')
     used_kp, used_joints = kp[valid], joints[valid]
-    if np.max(np.ptp(used_kp, axis=0)) < 1e-6:
+    if _largest_extent(used_kp) < 1e-6:
         raise RootRecoveryError('all keypoints are at the same pixel', reason='degenerate')
-    if np.max(np.ptp(used_joints, axis=0)) < 1e-9:
+    if _largest_extent(used_joints) < 1e-9:
         raise RootRecoveryError('all 3D joints coincide', reason='degenerate')
     return kp, joints, w, valid
+
+
+def _largest_extent(points):
+    """Return the largest per-axis extent (max - min) of (M, D) ``points``."""
+    return float((points.max(axis=0) - points.min(axis=0)).max())
 
 
 def _solve_linear(design, target, weights):
@@ -185,7 +199,7 @@ def _solve_linear(design, target, weights):
     sqrt_w = np.sqrt(weights)[:, None]
     rows = (design * sqrt_w[:, :, None]).reshape(-1, 3)
     rhs = (target * sqrt_w).reshape(-1)
-    if not (np.all(np.isfinite(rows)) and np.all(np.isfinite(rhs))):
+    if not (np.isfinite(rows).all() and np.isfinite(rhs).all()):
         return None
     solution, _, _, sing = np.linalg.lstsq(rows, rhs, rcond=None)
     if not sing[-1] > 1e-9 * sing[0]:
@@ -262,7 +276,7 @@ def _initialize(design, target, weights, robust, feasible_batch, errors_batch, o
 def _finish(params, kp, valid, inliers, residual_fn, sigma, its, converged, mode, **extra):
     """Assemble a :class:`RootResult` from the refined parameters."""
     residuals = np.zeros(kp.shape[0])
-    residuals[valid] = np.linalg.norm(residual_fn(params)[0], axis=1)
+    residuals[valid] = _row_norms(residual_fn(params)[0])
     inlier_mask = np.zeros(kp.shape[0], dtype=bool)
     inlier_mask[valid] = inliers
     if not np.all(np.isfinite(residuals)):
@@ -348,7 +362,7 @@ def recover_root(keypoints_px, joints_rel_m, camera, *, weights=None, robust='hu
         return _recover_weak_perspective(kp, joints, w, valid, robust, image_size, hfov_deg,
                                          (min_depth_m, max_depth_m), options)
     rays = camera.undistort_pixels(kp)
-    valid = valid & np.all(np.isfinite(rays), axis=1)
+    valid = valid & np.isfinite(rays).all(axis=1)
     if np.count_nonzero(valid) < min_keypoints:
         raise RootRecoveryError('too few keypoints can be undistorted',
                                 reason='too_few_keypoints')
@@ -375,7 +389,9 @@ def recover_root(keypoints_px, joints_rel_m, camera, *, weights=None, robust='hu
         return px - u, jac
 
     def depth_ok(t):
-        return bool(feasible_batch(t[None])[0])
+        depth = camera.to_projection_frame(t + joints_v)[:, 2]
+        return bool(np.isfinite(depth).all() and depth.min() > min_depth_m
+                    and depth.max() < max_depth_m)
 
     def depth_reason(t):
         too_far = np.max(camera.to_projection_frame(t + joints_v)[:, 2]) >= max_depth_m

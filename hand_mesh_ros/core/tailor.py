@@ -24,7 +24,11 @@ For each hand and frame:
      constant-velocity prediction of the translation.
 
    Jacobians are analytic (:mod:`hand_mesh_ros.core.kinematics_jacobian`), the start is the
-   better of the network's estimate and the track's prediction.
+   better of the network's estimate and the track's prediction. A candidate step is judged
+   by its cost alone and linearised only when the iterations go on from it
+   (:mod:`hand_mesh_ros.core.tailor_cost`); so after a converged step (cost lowered by less
+   than ``min_relative_gain``) the fit's covariance uses the Gauss-Newton Hessian of the
+   iterate one step before the solution, with the solution's residual cost.
 
 Without a camera model the projection is weak perspective (HandTailor 3.5); ``refine`` then
 needs ``image_size`` for its nominal camera (a CameraModel in ``weak_perspective`` mode
@@ -36,6 +40,7 @@ returned as zero. The hand's size lives in the model's size shape coefficient, s
 equals ``result.joints_m``.
 """
 
+from dataclasses import replace
 import math
 from typing import Hashable, Optional, Sequence, Tuple
 
@@ -46,12 +51,12 @@ from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import TailorError
 from hand_mesh_ros.core.hand_model import HandModel
 from hand_mesh_ros.core.hand_size import HandLength, SizeEstimate
-from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics, rodrigues_right_jacobian
+from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics, rodrigues
+from hand_mesh_ros.core.tailor_cost import N_ROWS, TailorCost, TailorProblem
 from hand_mesh_ros.core.tailor_terms import (bone_length_scale, check_depth, check_inputs,
-                                             gram_matrix, levenberg_marquardt,
-                                             mean_pixel_error, nearest_equivalent_rotation,
-                                             PoseConstraints, Projector, rotation_log,
-                                             TailorResult, TrackState)
+                                             levenberg_marquardt, mean_pixel_error,
+                                             nearest_equivalent_rotation, PoseConstraints,
+                                             Projector, rotation_log, TailorResult, TrackState)
 from hand_mesh_ros.core.uncertainty import last_block_covariance, position_covariance_m2
 
 #: Frames after which the running shape estimate forgets older evidence.
@@ -60,8 +65,6 @@ _MEMORY_FRAMES = 300
 _VELOCITY_SMOOTHING = 0.5
 #: Network 3D joints whose bone lengths are outside this ratio of the model's are ignored.
 _SCALE_RANGE = (0.5, 2.0)
-#: Square root of the weight (per mm^2) holding the hand size at the track's estimate.
-_SQRT_W_SIZE = 10.0
 #: The metric weights (per mm^2 of 3D joints and of translation) are per mm of a hand whose
 #: palm (wrist -> middle MCP, metres) is this long at the model's proportions (the size they
 #: were tuned with; 0.175 m hand length): they scale with the hand's length, so that the
@@ -108,6 +111,8 @@ class HandTailor:
         self._n_pose = 3 * len(self.free_bones)
         self._n_shape = len(self.free_shapes)
         self._n = self._n_pose + self._n_shape + 3
+        self.cost = TailorCost(self.kinematics, self.free_shapes, self._palm, self.constraints,
+                               self._weight_length_m)
         self._tracks = {}
         self._sizes = {}  # track id -> SizeEstimate
 
@@ -163,9 +168,9 @@ class HandTailor:
         """Return (J, 3) ``pose_aa`` with redundant bones' rotations folded into the root."""
         pose = np.array(pose_aa, dtype=np.float64)
         bones = [bone for bone, _ in self._folded]
-        if not bones or not np.any(pose[bones]):
+        if not bones or not pose[bones].any():
             return pose
-        rots = rodrigues_right_jacobian(pose[[0] + bones])[0]
+        rots = rodrigues(pose[[0] + bones])
         rot0 = rots[0]
         for (bone, rel), rot in zip(self._folded, rots[1:]):
             rot0 = rot0 @ rel @ rot @ rel.T
@@ -197,16 +202,7 @@ class HandTailor:
 
     def _params(self, pose, shape, translation):
         """Pack the free parameters (n,)."""
-        return np.concatenate([pose[self.free_bones].reshape(-1), shape[self.free_shapes],
-                               translation])
-
-    def _unpack(self, x, shape_fixed):
-        """Return pose (J, 3), shape (S,), translation (3,) of parameters ``x``."""
-        pose = np.zeros((self.model.n_bones, 3))
-        pose[self.free_bones] = x[:self._n_pose].reshape(-1, 3)
-        shape = shape_fixed.copy()
-        shape[self.free_shapes] = x[self._n_pose:self._n_pose + self._n_shape]
-        return pose, shape, x[-3:]
+        return self.cost.pack(pose, shape, translation)
 
     # ------------------------------------------------------------------ refinement
     def refine(self, track_id: Hashable, keypoints_px: np.ndarray,
@@ -263,7 +259,7 @@ class HandTailor:
         kp_model0 = self.kinematics.evaluate(pose0, shape0, jacobians=False)[0]
         init_points = kp_model0 * mirror + t0
         # Projected together with the first linearisation (one camera call) when possible.
-        merge = not projector.weak and np.min(init_points[:, 2]) >= projector.min_depth_m
+        merge = not projector.weak and init_points[:, 2].min() >= projector.min_depth_m
         before = None
         if not merge:
             before = self._reprojection_error(projector, init_points, t0, obs, kp_w)
@@ -318,56 +314,69 @@ class HandTailor:
             starts.append(x_prev)
         prior_centre = np.divide(prior_wc, prior_w, out=np.zeros(self._n), where=prior_w > 0.0)
 
-        problem = (projector, obs, kp_w, net, valid3d, mirror, shape_fixed,
-                   self._palm.length_m(shape_fixed), prior_w, prior_centre, size_m, mm_per_px)
+        problem = TailorProblem(
+            projector=projector, obs=obs, kp_w=kp_w, net=net, valid3d=valid3d, mirror=mirror,
+            shape_fixed=shape_fixed, palm_target_m=self._palm.length_m(shape_fixed),
+            prior_w=prior_w, prior_centre=prior_centre, size_m=size_m, mm_per_px=mm_per_px,
+            config=cfg)
+        cost = self.cost
         # Warm start from the track's prediction; the network's estimate if that fails.
         x = starts[-1]
-        lin = self._linearise(x, problem, init_points if merge else None)
+        current = cost.evaluate(x, problem, init_points if merge else None)
         if merge:
-            before = (mean_pixel_error(lin[5], obs, kp_w) if lin[5] is not None
+            before = (mean_pixel_error(current.extra_px, obs, kp_w)
+                      if current.extra_px is not None
                       else self._reprojection_error(projector, init_points, t0, obs, kp_w))
-        if not math.isfinite(lin[0]) and len(starts) > 1:
+        if not math.isfinite(current.cost) and len(starts) > 1:
             x = starts[0]
-            lin = self._linearise(x, problem)
-        if not math.isfinite(lin[0]):
+            current = cost.evaluate(x, problem)
+        if not math.isfinite(current.cost):
             raise TailorError('the initial hand is behind the camera or not finite')
+        normal = cost.linearise(current, problem)
         # A young track's size came from the network's shape: after a first half of the
         # iterations the scale step is repeated with the refined shape's proportions.
         young = size_obs is not None and (track is None or track.size_frames < _YOUNG_FRAMES)
         total = max(int(cfg.iterations), 0)
         first = (total + 1) // 2 if young else total
-        x, lin, iterations, converged = levenberg_marquardt(
-            lambda v: self._linearise(v, problem), x, lin, first, cfg.min_relative_gain)
+        x, current, normal, normal_at_x, iterations, converged = levenberg_marquardt(
+            lambda v: cost.evaluate(v, problem), lambda ev: cost.linearise(ev, problem), x,
+            current, normal, first, cfg.min_relative_gain)
         if young and total > first:
-            _, shape_c, _ = self._unpack(x, shape_fixed)
+            shape_c = current.shape
             size_obs2 = self._size_observation(shape_c, net_raw, valid3d)
             if size_obs2 is not None:
                 size_m2, size_sd, size_est = self._fused_size(size_before, size_obs2)
                 shape_fixed = self.size.with_length(shape_c, size_m2)
-                net = net_raw * (size_m2 / size_obs2)
                 x = x.copy()
                 x[-3:] *= size_m2 / size_m
-                problem = (problem[:3] + (net, valid3d, mirror, shape_fixed,
-                                          self._palm.length_m(shape_fixed)) + problem[8:10]
-                           + (size_m2,) + problem[11:])
-                lin = self._linearise(x, problem)
-                if not math.isfinite(lin[0]):
+                problem = replace(problem, net=net_raw * (size_m2 / size_obs2),
+                                  shape_fixed=shape_fixed,
+                                  palm_target_m=self._palm.length_m(shape_fixed),
+                                  size_m=size_m2)
+                current = cost.evaluate(x, problem)
+                if not math.isfinite(current.cost):
                     raise TailorError('the rescaled hand is behind the camera or not finite')
-            x, lin, more, converged = levenberg_marquardt(
-                lambda v: self._linearise(v, problem), x, lin, total - first,
-                cfg.min_relative_gain)
+                normal_at_x = False
+            if not normal_at_x:
+                normal = cost.linearise(current, problem)
+            x, current, normal, normal_at_x, more, converged = levenberg_marquardt(
+                lambda v: cost.evaluate(v, problem), lambda ev: cost.linearise(ev, problem),
+                x, current, normal, total - first, cfg.min_relative_gain)
             iterations += more
-        pose, shape, translation = self._unpack(x, shape_fixed)
-        joints_m, px = lin[3], lin[4]
+        pose, shape, translation = cost.unpack(x, shape_fixed)
+        joints_m, px = current.joints, current.px
         after = mean_pixel_error(px, obs, kp_w)
         values = (pose, shape, translation, joints_m, px, after)
-        if not all(np.all(np.isfinite(v)) for v in values):
+        if not all(np.isfinite(v).all() for v in values):
             raise TailorError('the refined hand is not finite')
         length_m = self.size.length_m(shape)
-        rows = 42 + 3 * int(np.count_nonzero(valid3d[1:])) + 1
+        # The fit's covariance: the Gauss-Newton Hessian of the last linearised iterate
+        # (the solution, or the iterate one converged step before it), scaled by the
+        # residual cost at the solution.
+        rows = N_ROWS - 63 + 3 * int(np.count_nonzero(valid3d[1:]))
         covariance = position_covariance_m2(
-            translation, last_block_covariance(lin[1], lin[0], rows, translation), length_m,
-            size_sd, projector.mode)
+            translation, last_block_covariance(normal[0], current.cost, rows, translation),
+            length_m, size_sd, projector.mode)
         check_depth(translation, max_depth_m, 'the refined hand')
         if temporal:
             self._sizes[track_id] = size_est
@@ -408,80 +417,3 @@ class HandTailor:
         """Return the mean reprojection error of camera-frame keypoints (inf if invisible)."""
         px = projector.project(points_m, translation_m)[0]
         return math.inf if px is None else mean_pixel_error(px, obs, kp_w)
-
-    def _linearise(self, x, problem, extra_points=None):
-        """Return (cost, H (n, n), g (n,), joints (21, 3), px (21, 2), extra px) at ``x``.
-
-        ``cost`` is the sum of the weighted squared residuals (Huber on the pixels), ``g`` and
-        ``H`` half its gradient and Gauss-Newton Hessian. ``extra_points`` (M, 3) are
-        projected in the same camera call (perspective only); their pixels (M, 2) are the
-        last item (None when not given or not projectable).
-        """
-        (projector, obs, kp_w, net, valid3d, mirror, shape_fixed, palm_target, prior_w,
-         prior_c, size_target, mm_per_px) = problem
-        cfg = self.config
-        n, n_model = self._n, self._n - 3
-        pose, shape, translation = self._unpack(x, shape_fixed)
-        kp, jac_pose, jac_shape = self.kinematics.evaluate(pose, shape)
-        kp_rel = kp * mirror
-        joints = kp_rel + translation
-        extra_px = None
-        if extra_points is not None:
-            px, jac_proj, jac_depth = projector.project(np.vstack([joints, extra_points]),
-                                                        translation)
-            if px is not None:
-                px, jac_proj, extra_px = px[:21], jac_proj[:21], px[21:]
-        else:
-            px, jac_proj, jac_depth = projector.project(joints, translation)
-        if px is None or not np.isfinite(px).all():
-            return math.inf, None, None, None, None, extra_px
-        # Weighted residuals r (106,) and their Jacobian A (106, n), stacked: 42 pixel rows
-        # (Huber IRLS weights), 63 rows of root-relative joints (mm; the root row is zero in
-        # both, it never moves) and one row holding the palm at the fused size's value.
-        rows = np.empty((106, n))
-        r = np.empty(106)
-        jac = np.concatenate([jac_pose, jac_shape[:, :, self.free_shapes]], axis=2)
-        if mirror[0] < 0.0:
-            jac[:, 0] *= -1.0
-        jac_px = rows[:42].reshape(21, 2, n)
-        np.matmul(jac_proj, jac, out=jac_px[:, :, :n_model])
-        jac_px[:, :, n_model:] = jac_proj
-        if jac_depth is not None:
-            jac_px[:, :, -1] += jac_depth
-        resid = (px - obs) * mm_per_px
-        err2 = np.einsum('ka,ka->k', resid, resid)
-        err = np.sqrt(err2)
-        scale = cfg.robust_scale_mm
-        outside = err > scale
-        w = cfg.w_reprojection * kp_w
-        irls = np.where(outside, scale / np.maximum(err, 1e-12), 1.0)
-        sqrt_w = mm_per_px * np.sqrt(w * irls)
-        cost = float(w @ np.where(outside, scale * (2.0 * err - scale), err2))
-        jac_px *= sqrt_w[:, None, None]
-        r[:42] = (resid * (sqrt_w / mm_per_px)[:, None]).reshape(42)
-        s3 = 1e3 * math.sqrt(cfg.w_joints3d) * (self._weight_length_m / size_target)
-        np.multiply(jac.reshape(63, n_model), s3, out=rows[42:105, :n_model])
-        rows[42:105, n_model:] = 0.0
-        r[42:105] = ((kp_rel - net) * s3).reshape(63)
-        if not valid3d[1:].all():
-            dropped = np.repeat(~valid3d, 3)
-            dropped[:3] = False
-            rows[42:105][dropped] = 0.0
-            r[42:105][dropped] = 0.0
-        palm_now, palm_grad = self._palm.length_and_gradient(shape)
-        rows[105] = 0.0
-        rows[105, self._n_pose:n_model] = (_SQRT_W_SIZE * 1e3) * palm_grad[self.free_shapes]
-        r[105] = _SQRT_W_SIZE * 1e3 * (palm_now - palm_target)
-        cost += float(r[42:] @ r[42:])
-        hess = gram_matrix(rows)
-        grad = rows.T @ r
-        # Diagonal quadratic priors, then the limit and twist terms on the pose.
-        delta = x - prior_c
-        cost += float(prior_w @ (delta * delta))
-        grad += prior_w * delta
-        hess.flat[::n + 1] += prior_w
-        c_cost, c_grad, c_hess = self.constraints.terms(
-            x[:self._n_pose], cfg.w_limits, cfg.w_twist)
-        grad[:self._n_pose] += c_grad
-        hess.flat[:self._n_pose * (n + 1):n + 1] += c_hess
-        return cost + c_cost, hess, grad, joints, px, extra_px

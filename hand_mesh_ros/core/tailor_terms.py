@@ -16,6 +16,9 @@ from hand_mesh_ros.core.rotations import matrix_to_axis_angle
 from hand_mesh_ros.core.topology import KEYPOINT_PARENTS
 #: OpenBLAS multi-threads a GEMM from m * n * k >= 2^18 (4 x SMP_THRESHOLD_MIN).
 _BLAS_SINGLE_THREAD_MNK = 1 << 18
+#: Child and parent keypoints of the 20 bones of the keypoint tree.
+_BONE_CHILD = np.arange(1, 21)
+_BONE_PARENT = np.asarray(KEYPOINT_PARENTS[1:])
 #: Fewest finite, positively weighted 2D keypoints accepted.
 MIN_KEYPOINTS = 6
 
@@ -71,7 +74,7 @@ class Projector:
         None for px when a point is behind ``min_depth_m`` (perspective) or the root is.
         """
         if not self.weak:
-            if np.min(points_m[:, 2]) < self.min_depth_m:
+            if points_m[:, 2].min() < self.min_depth_m:
                 return None, None, None
             px, jac = self.camera.project_with_jacobian(points_m)
             return px, jac, None
@@ -116,17 +119,18 @@ def bone_length_scale(model_keypoints, observed_keypoints, valid=None):
     ``s = sum(l_model * l_obs) / sum(l_model^2)`` over the 20 bones of the keypoint tree whose
     end points are both valid; None when no bone is usable.
     """
-    child = np.arange(1, 21)
-    parent = np.asarray(KEYPOINT_PARENTS[1:])
-    model_len = np.linalg.norm(model_keypoints[child] - model_keypoints[parent], axis=1)
-    obs_len = np.linalg.norm(observed_keypoints[child] - observed_keypoints[parent], axis=1)
+    model_bones = model_keypoints[_BONE_CHILD] - model_keypoints[_BONE_PARENT]
+    obs_bones = observed_keypoints[_BONE_CHILD] - observed_keypoints[_BONE_PARENT]
+    model_len = np.sqrt(np.einsum('ka,ka->k', model_bones, model_bones))
+    obs_len = np.sqrt(np.einsum('ka,ka->k', obs_bones, obs_bones))
     use = np.isfinite(obs_len) & (model_len > 0.0)
     if valid is not None:
-        use &= valid[child] & valid[parent]
-    if not np.any(use):
+        use &= valid[_BONE_CHILD] & valid[_BONE_PARENT]
+    if not use.any():
         return None
-    denom = float(np.sum(model_len[use] ** 2))
-    scale = float(np.sum(model_len[use] * obs_len[use])) / denom
+    used = model_len[use]
+    denom = float(used @ used)
+    scale = float(used @ obs_len[use]) / denom
     return scale if np.isfinite(scale) and scale > 0.0 else None
 
 
@@ -163,7 +167,7 @@ class PoseConstraints:
 
     def terms(self, pose_params, w_limits, w_twist):
         """Return the cost, half its gradient (3F,) and half its Hessian diagonal (3F,)."""
-        over = pose_params - np.clip(pose_params, self.lower, self.upper)
+        over = pose_params - np.minimum(np.maximum(pose_params, self.lower), self.upper)
         # Twist and sideways residuals, plus backward bending (x < 0) of hinge bones.
         backward = self.back_mask & (pose_params < 0.0)
         twist_mask = self.quadratic_mask + backward
@@ -228,54 +232,70 @@ def check_inputs(model, keypoints_px, keypoint_weights, joints_rel_m, init_pose_
                          f'init_shape ({model.n_shapes},), init_translation_m (3,)')
     if side not in ('left', 'right'):
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
-    if not (np.all(np.isfinite(pose)) and np.all(np.isfinite(shape))
-            and np.all(np.isfinite(translation))):
+    if not (np.isfinite(pose).all() and np.isfinite(shape).all()
+            and np.isfinite(translation).all()):
         raise TailorError('the initial pose, shape or translation is not finite')
-    valid = np.all(np.isfinite(obs), axis=1) & np.isfinite(weights) & (weights > 0.0)
+    valid = np.isfinite(obs).all(axis=1) & np.isfinite(weights) & (weights > 0.0)
     if np.count_nonzero(valid) < MIN_KEYPOINTS:
         raise TailorError(f'{np.count_nonzero(valid)} usable keypoints, at least '
                           f'{MIN_KEYPOINTS} needed')
-    if np.max(np.ptp(obs[valid], axis=0)) < 1e-6:
+    used = obs[valid]
+    if (used.max(axis=0) - used.min(axis=0)).max() < 1e-6:
         raise TailorError('all keypoints are at the same pixel')
     weights = np.where(valid, weights, 0.0)
     obs = np.where(valid[:, None], obs, 0.0)
-    valid3d = np.all(np.isfinite(joints), axis=1)
+    valid3d = np.isfinite(joints).all(axis=1)
     valid3d[0] = False  # the root is the origin of both
     joints = np.where(valid3d[:, None], joints, 0.0)
     return obs, weights, joints, valid3d, pose, shape, translation
 
 
-def levenberg_marquardt(linearise, x, lin, max_iterations, min_relative_gain=1e-2):
+def levenberg_marquardt(evaluate, linearise, x, current, normal, max_iterations,
+                        min_relative_gain=1e-2):
     """Run at most ``max_iterations`` damped Gauss-Newton steps from ``x``.
 
-    ``linearise(x)`` returns (cost, H, g, ...) with ``cost`` inf where ``x`` is infeasible;
-    ``lin`` is its value at ``x``. It stops (converged) after a step that lowers the cost by
-    less than ``min_relative_gain`` of it. Returns (x, lin, iterations, converged).
+    ``evaluate(x)`` returns an object with the ``cost`` at ``x`` (inf where ``x`` is
+    infeasible); ``linearise(evaluation)`` returns the Gauss-Newton Hessian H and half the
+    gradient g there; ``current`` and ``normal`` = (H, g) are both at ``x``. A candidate step
+    is judged by its cost alone; it is linearised only when the iterations go on from it.
+    The loop stops (converged) after a step that lowers the cost by less than
+    ``min_relative_gain`` of it.
+
+    Returns (x, current, normal, normal_at_x, iterations, converged): ``current`` is the
+    evaluation at the returned ``x``; ``normal`` is at the last linearised iterate, which is
+    ``x`` itself (``normal_at_x`` True) unless the last accepted step converged: then it is
+    the iterate before ``x`` (one step that lowered the cost by less than
+    ``min_relative_gain``), and a caller that goes on iterating from ``x`` linearises
+    ``current`` first.
     """
     lam = 1e-4
     converged = False
     iterations = 0
+    hess, grad = normal
+    normal_at_x = True
     for iterations in range(1, max_iterations + 1):
-        cost, hess, grad = lin[0], lin[1], lin[2]
-        damped = hess.copy()
-        damped.flat[::len(x) + 1] += lam * np.maximum(np.diag(hess), 1e-9) + 1e-12
-        step, info = lapack.dposv(damped, grad)[1:]
-        if info != 0 or not np.all(np.isfinite(step)):
+        cost = current.cost
+        damped = np.array(hess, order='F')  # LAPACK's layout: no second copy
+        damped.flat[::len(x) + 1] += lam * np.maximum(hess.diagonal(), 1e-9) + 1e-12
+        step, info = lapack.dposv(damped, grad, overwrite_a=1)[1:]
+        if info != 0 or not np.isfinite(step).all():
             lam *= 10.0
             continue
         step = -step
         candidate = x + step
-        new = linearise(candidate)
-        if math.isfinite(new[0]) and new[0] <= cost:
-            gain = cost - new[0]
-            x, lin = candidate, new
+        new = evaluate(candidate)
+        if math.isfinite(new.cost) and new.cost <= cost:
+            gain = cost - new.cost
+            x, current, normal_at_x = candidate, new, False
             lam = max(lam * 0.3, 1e-7)
-            if gain <= min_relative_gain * max(cost, 1e-12) or np.max(np.abs(step)) < 1e-7:
+            if gain <= min_relative_gain * max(cost, 1e-12) or np.abs(step).max() < 1e-7:
                 converged = True
                 break
+            hess, grad = linearise(current)
+            normal_at_x = True
         else:
             lam *= 10.0
-    return x, lin, iterations, converged
+    return x, current, (hess, grad), normal_at_x, iterations, converged
 
 
 def check_depth(translation_m, max_depth_m, what):
@@ -303,8 +323,11 @@ class TailorResult:
         hand_length_sigma_m: its standard deviation (prior, network and metric evidence).
         position_covariance_m2: (3, 3) covariance of ``translation_m`` (fit, hand length
             and the camera mode's uncertainty; :mod:`hand_mesh_ros.core.uncertainty`).
-        iterations: Levenberg-Marquardt iterations run.
-        converged: the last iteration met the convergence test.
+        iterations: Levenberg-Marquardt iterations run (candidate steps tried, accepted or
+            not; both halves of a young track's fit).
+        converged: the last iteration met the convergence test (its accepted step lowered
+            the cost by less than ``min_relative_gain`` or was negligible); False when the
+            budget ran out.
         mode: the :class:`CameraMode` of the projection used.
         temporal: whether the track's temporal terms were used.
 

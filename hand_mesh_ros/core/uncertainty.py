@@ -75,11 +75,11 @@ def last_block_covariance(hessian, cost, n_residuals, translation_m):
     variance = max(float(cost), 0.0) / max(int(n_residuals) - n, 1)
     rhs = np.zeros((n, 3))
     rhs[-3:] = np.eye(3)
-    hess.flat[::n + 1] += 1e-9 * np.maximum(np.diag(hess), 1e-9)
+    hess.flat[::n + 1] += 1e-9 * np.maximum(hess.diagonal(), 1e-9)
     info, solved = 1, None
-    if np.all(np.isfinite(hess)) and np.min(np.diag(hess)) > 1e-12:
+    if np.isfinite(hess).all() and hess.diagonal().min() > 1e-12:
         _, solved, info = lapack.dposv(hess, rhs)
-    if info != 0 or not np.all(np.isfinite(solved)):
+    if info != 0 or not np.isfinite(solved).all():
         return np.eye(3) * (0.5 * max(float(translation_m[2]), 0.1)) ** 2
     return variance * solved[-3:]
 
