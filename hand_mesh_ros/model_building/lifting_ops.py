@@ -14,9 +14,9 @@ Layout: vectors are columns (..., 3, 1), rotations (..., 3, 3).
 import numpy as np
 import torch
 
-#: Floor of the squared rotation angle (rad^2) in :func:`axis_angle_to_matrix`: sin(t/2)/t
-#: is flat near 0 (relative error t^2/24 = 4e-9 there) and 1e-7 is a float16 number too.
-ANGLE2_FLOOR = 1e-7
+#: Floor of the squared half rotation angle (rad^2) in :func:`axis_angle_to_matrix`:
+#: sin(h)/h is flat near 0 (relative error h^2/6 = 4e-9 there); a float16 number too.
+HALF_ANGLE2_FLOOR = 2.5e-8
 #: Floor of the squared vector part of Shepperd's (unnormalised, norm >= 2) quaternion row.
 QUAT_V2_FLOOR = 1e-7
 
@@ -78,7 +78,9 @@ def shepperd_map():
     return mat, offset
 
 
-_QUAT_OUTER = _const(quaternion_outer_map())
+#: The map for (w, 2 x, 2 y, 2 z): rows of w v_k products / 2, of v_i v_k products / 4.
+_QUAT_OUTER = _const(quaternion_outer_map()
+                     / np.outer([1.0, 2.0, 2.0, 2.0], [1.0, 2.0, 2.0, 2.0]).reshape(16, 1))
 _SHEPPERD, _SHEPPERD_OFFSET = (_const(a) for a in shepperd_map())
 _GATHER_ROW = torch.zeros(4, dtype=torch.long)
 
@@ -88,19 +90,28 @@ def _tail(x, drop):
     return tuple(int(size) for size in x.shape[1:-drop])
 
 
-def normalize(v, dim=-2):
-    """Return ``v`` divided by its norm along ``dim`` (safe at zero; as the numpy reference)."""
-    return v / torch.sqrt((v * v).sum(dim, keepdim=True) + 1e-16)
+def squared_norm(v):
+    """Return |v|^2 (..., 1, 1) of columns (..., 3, 1) or rows (..., 1, 3) ``v``.
+
+    Elementwise: ONNX Runtime runs a batch of tiny MatMuls (v^T v) slower than Mul and
+    ReduceSum once the batch holds all 21 bones.
+    """
+    return (v * v).sum((-2, -1), keepdim=True)
+
+
+def normalize(v):
+    """Return columns (..., 3, 1) or rows (..., 1, 3) ``v`` divided by their norm (safe at 0)."""
+    return v / torch.sqrt(squared_norm(v) + 1e-16)
 
 
 def axis_angle_to_matrix(aa):
     """Return rotations (..., 3, 3) of axis-angle columns ``aa`` (..., 3, 1).
 
-    Through the unit quaternion (cos(t/2), sin(t/2)/t aa): R = flat(q q^T) @ Q.
+    Through the unit quaternion q = (cos h, sin(h)/(2h) aa), h = t/2: R = flat(p p^T) @ Q'
+    with p = (cos h, sin(h)/h aa) (powers of two folded into Q').
     """
-    theta = torch.sqrt(torch.clamp(aa.transpose(-1, -2) @ aa, min=ANGLE2_FLOOR))
-    half = 0.5 * theta
-    quat = torch.cat([torch.cos(half), aa * (torch.sin(half) / theta)], -2)
+    half = torch.sqrt(torch.clamp((aa.transpose(-1, -2) @ aa) * 0.25, min=HALF_ANGLE2_FLOOR))
+    quat = torch.cat([torch.cos(half), aa * (torch.sin(half) / half)], -2)
     tail = _tail(aa, 2)
     outer = (quat @ quat.transpose(-1, -2)).reshape((-1,) + tail + (16,))
     return (outer @ _QUAT_OUTER).reshape((-1,) + tail + (3, 3))
@@ -131,8 +142,8 @@ def rotation_6d_to_matrix(d6):
     """Return rotations (..., 3, 3) from 6D vectors (..., 6) (two columns, Gram-Schmidt)."""
     pair = d6.reshape((-1,) + _tail(d6, 1) + (2, 3))
     a1, a2 = torch.split(pair, [1, 1], -2)
-    b1 = normalize(a1, -1)
-    b2 = normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, -1)
+    b1 = normalize(a1)
+    b2 = normalize(a2 - (a2 * b1).sum(-1, keepdim=True) * b1)
     b3 = cross_rows(b1, b2)
     return torch.cat([b1, b2, b3], -2).transpose(-1, -2)
 

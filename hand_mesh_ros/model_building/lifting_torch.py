@@ -15,7 +15,9 @@ Written for a small exported graph (ONNX Runtime's cost here is per node, not ar
   joints and vertices) is affine in the shape coefficients: one MatMul with a constant
   matrix computes them all;
 - rotations use :mod:`hand_mesh_ros.model_building.lifting_ops` (constant-matrix cross
-  products and quaternion maps, ``atan`` instead of ``atan2``, no ``Where`` per angle).
+  products and quaternion maps, ``atan`` instead of ``atan2``, no ``Where`` per angle);
+- skinning keeps the vertex axis innermost (ONNX Runtime broadcasts a long inner axis about
+  ten times faster than a short one) and all 21 bones' products are one MatMul each.
 
 Analytic lifting (:class:`AnalyticLifting`), per hand, from root-relative keypoints (B, 21, 3):
 
@@ -156,17 +158,19 @@ class TorchHandModel(nn.Module):
         self.level_base = [torch.tensor(np.stack([rot[parents[j]].T @ rot[j] for j in level]),
                                         dtype=F32) for level in self.levels[1:]]
         self.root_rot = torch.tensor(rot[0], dtype=F32)
+        self.level_base_all = torch.cat([self.root_rot[None]] + self.level_base, 0)
         self.root_joint = torch.tensor(joints0[0].reshape(1, 1, 3, 1), dtype=F32)
         verts_h = np.concatenate([self.rest_vertices.double().numpy(),
                                   np.ones((self.n_vertices, 1))], 1)
         vbasis = self.vertex_basis.double().numpy().reshape(self.n_shapes, -1, 3)
         vbasis_h = np.concatenate([vbasis, np.zeros(vbasis.shape[:2] + (1,))], 2)
-        self.register_buffer('vertex_h_base', torch.tensor(verts_h.ravel(), dtype=F32))
+        # (4, V) order: the skinning contracts over the homogeneous axis with V innermost.
+        self.register_buffer('vertex_h_base', torch.tensor(verts_h.T.ravel(), dtype=F32))
         self.register_buffer('vertex_h_basis', torch.tensor(
-            vbasis_h.reshape(self.n_shapes, -1), dtype=F32))
+            vbasis_h.transpose(0, 2, 1).reshape(self.n_shapes, -1), dtype=F32))
         self.register_buffer('skin_rest_t', torch.tensor(rot[order].transpose(0, 2, 1),
                                                          dtype=F32))
-        self.register_buffer('skin_weights_levels', self.skin_weights[:, order].clone())
+        self.register_buffer('skin_weights_levels_t', self.skin_weights[:, order].T.clone())
         kj = model.keypoint_joint_index
         surface = [k for k in range(21) if kj[k] < 0]
         vidx = model.keypoint_vertex_index[surface].reshape(-1)
@@ -178,7 +182,7 @@ class TorchHandModel(nn.Module):
             if kj[k] >= 0:
                 regressor[k, len(vidx) + self.order_pos[int(kj[k])]] = 1.0
         self.register_buffer('kp_surface_vertex', torch.tensor(vidx, dtype=torch.long))
-        self.register_buffer('kp_regressor', torch.tensor(regressor, dtype=F32))
+        self.register_buffer('kp_regressor_t', torch.tensor(regressor.T, dtype=F32))
 
     def fk_terms(self, shape):
         """Return bone offsets per level >= 1 (list of (B, L, 3, 1)) and joints (B, J, 3, 1).
@@ -202,12 +206,20 @@ class TorchHandModel(nn.Module):
 
         ``local_levels[d]`` (B, L_d, 3, 3), ``offsets`` from :meth:`fk_terms`.
         """
-        rot = [self.root_rot @ local_levels[0]]
-        pos = [self.root_joint]
+        return self.fk_all(torch.cat(local_levels, 1), offsets)
+
+    def fk_all(self, local, offsets):
+        """Return posed rotations and origins per level from local rotations (B, J, 3, 3).
+
+        ``local`` is in level order. The products C_j L_j (C_j = Q_parent^T Q_j, constant)
+        do not depend on the parents: one MatMul for all bones, then one per level.
+        """
+        relative = torch.split(self.level_base_all @ local, self.level_sizes, 1)
+        rot, pos = [relative[0]], [self.root_joint]
         for d in range(1, len(self.levels)):
             par_rot, par_pos = self._parents(d, rot[-1], pos[-1])
             pos.append(par_pos + par_rot @ offsets[d - 1])
-            rot.append(par_rot @ self.level_base[d - 1] @ local_levels[d])
+            rot.append(par_rot @ relative[d])
         return rot, pos
 
     def _parents(self, d, rot, pos):
@@ -234,24 +246,32 @@ class TorchHandModel(nn.Module):
         return self.to_bones(rot), self.to_bones(pos)[..., 0]
 
     def skin_levels(self, rot_levels, pos_levels, joints, shape):
-        """Return vertices (B, V, 3) and keypoints (B, 21, 3) from per-level posed frames."""
+        """Return vertices (B, 3, V) and keypoints (B, 3, 21), transposed, from posed frames.
+
+        Linear blend skinning with the vertex axis innermost: blended (B, 4, 3, V) times the
+        homogeneous rest vertices (B, 4, 1, V), summed over the 4 (ONNX Runtime broadcasts
+        a long inner axis about ten times faster than a short one).
+        """
         rot = torch.cat(rot_levels, 1)
         # The root's origin is its rest joint: taken from ``joints`` so it has the batch axis.
         pos = torch.cat([joints[:, :1]] + list(pos_levels[1:]), 1)
         skin_rot = rot @ self.skin_rest_t
-        flat = torch.cat([skin_rot, pos - skin_rot @ joints], -1).reshape(-1, self.n_bones, 12)
-        blended = (self.skin_weights_levels @ flat).reshape(-1, self.n_vertices, 3, 4)
+        trans = torch.cat([skin_rot, pos - skin_rot @ joints], -1).transpose(-1, -2)
+        flat = trans.reshape(-1, self.n_bones, 12).transpose(1, 2)
+        blended = (flat @ self.skin_weights_levels_t).reshape(-1, 4, 3, self.n_vertices)
         rest_h = (self.vertex_h_base + shape @ self.vertex_h_basis).reshape(
-            -1, self.n_vertices, 1, 4)
-        verts = (blended * rest_h).sum(-1)
-        both = torch.cat([verts[:, self.kp_surface_vertex], pos.reshape(-1, self.n_bones, 3)], 1)
-        return verts, self.kp_regressor @ both
+            -1, 4, 1, self.n_vertices)
+        verts = (blended * rest_h).sum(1)
+        pos_t = pos.transpose(1, 2).reshape(-1, 3, self.n_bones)
+        both = torch.cat([verts[..., self.kp_surface_vertex], pos_t], -1)
+        return verts, both @ self.kp_regressor_t
 
     def forward(self, local_rot, shape):
         """Return vertices (B, V, 3) and keypoints (B, 21, 3) for rotations and shape (B, S)."""
         off, joints = self.fk_terms(shape)
         rot, pos = self.fk_levels(self.to_levels(local_rot), off)
-        return self.skin_levels(rot, pos, joints, shape)
+        verts, keypoints = self.skin_levels(rot, pos, joints, shape)
+        return verts.transpose(1, 2), keypoints.transpose(1, 2)
 
 
 def _levels_to_bones(hand, rot_levels, pos_levels):
@@ -305,13 +325,16 @@ class AnalyticLifting(nn.Module):
         self.register_buffer('ik_base', torch.tensor(rows[0], dtype=F32))
         self.register_buffer('ik_basis', torch.tensor(np.stack(rows[1:]), dtype=F32))
         self.register_buffer('child_keypoint', torch.tensor(child, dtype=torch.long))
-        # [axis; cos] = M(u) g with M(u) = [[u]_x C^T; u^T C^T]: flat(M) = u @ N_j.
+        # [axis; cos] = M(u) g with M(u) = [[u]_x C^T; u^T C^T]: flat(M) = u @ N_j. The
+        # swing angle atan2(|axis|, cos) and direction need no unit vectors; N_j is scaled by
+        # 1 / |u_j|^2 at the mean shape so that |axis| ~ sin(angle) (float16 keeps it).
         skew = ops.skew_basis()
+        rest_len2 = (rows[0][3 * (hand.n_bones - 1):-6].reshape(-1, 3) ** 2).sum(1)
         maps = []
-        for j in self.swing_bones:
+        for j, length2 in zip(self.swing_bones, rest_len2):
             base_t = (rot[self.hand.parents[j]].T @ rot[j]).T
             maps.append(np.stack([np.concatenate([skew[k] @ base_t, np.eye(3)[k:k + 1] @ base_t])
-                                  .ravel() for k in range(3)]))
+                                  .ravel() for k in range(3)]) / length2)
         self.register_buffer('swing_maps', torch.tensor(np.stack(maps), dtype=F32))
         lo = hand.limits_min.numpy()[self.swing_bones][..., None]
         hi = hand.limits_max.numpy()[self.swing_bones][..., None]
@@ -337,9 +360,9 @@ class AnalyticLifting(nn.Module):
         obs = (self.palm_weights @ keypoints).reshape(-1, 1, 2, 3)
         vec = torch.cat([obs, rest_palm.reshape(-1, 1, 2, 3)], 1)
         y, across = torch.split(vec, [1, 1], 2)
-        y2 = (y * y).sum(-1, keepdim=True)
+        y2 = ops.squared_norm(y)
         ey = y / torch.sqrt(y2 + EPS * EPS)
-        ex = ops.normalize(across - (across * ey).sum(-1, keepdim=True) * ey, -1)
+        ex = ops.normalize(across - (across * ey).sum(-1, keepdim=True) * ey)
         frames_t = torch.cat([ex, ey, ops.cross_rows(ex, ey)], 2)
         obs_t, rest_t = torch.split(frames_t, [1, 1], 1)
         return obs_t.transpose(-1, -2) @ rest_t, obs_t, torch.split(y2, [1, 1], 1)[0]
@@ -358,8 +381,8 @@ class AnalyticLifting(nn.Module):
         n_off, n_dir = 3 * (hand.n_bones - 1), 3 * len(self.swing_bones)
         off, rest_dir, rest_palm = torch.split(terms, [n_off, n_dir, 6], -1)
         off = torch.split(off.reshape(-1, hand.n_bones - 1, 3, 1), hand.level_sizes[1:], 1)
-        unit = ops.normalize(rest_dir.reshape(-1, len(self.swing_bones), 1, 3), -1)
-        swing = torch.split((unit @ self.swing_maps).reshape(-1, len(self.swing_bones), 4, 3),
+        rest_dir = rest_dir.reshape(-1, len(self.swing_bones), 1, 3)
+        swing = torch.split((rest_dir @ self.swing_maps).reshape(-1, len(self.swing_bones), 4, 3),
                             hand.level_sizes[2:], 1)
         seen = torch.split(keypoints[:, self.child_keypoint].reshape(-1, len(self.swing_bones),
                                                                      3, 1),
@@ -376,9 +399,9 @@ class AnalyticLifting(nn.Module):
             if d == 1:
                 rot.append(base)
                 continue
-            g = ops.normalize(par_rot.transpose(-1, -2) @ (seen[d - 2] - pos[-1]))
+            g = par_rot.transpose(-1, -2) @ (seen[d - 2] - pos[-1])
             axis, cos = torch.split(swing[d - 2] @ g, [3, 1], -2)
-            sin = torch.sqrt((axis * axis).sum(-2, keepdim=True) + 1e-20)
+            sin = torch.sqrt(ops.squared_norm(axis) + 1e-20)
             # atan2(sin, cos) for sin > 0, as one Atan:
             aa = axis * ((0.5 * np.pi - torch.atan(cos / sin)) / sin)
             aa = torch.minimum(torch.maximum(aa, self.limits[d - 2][0]), self.limits[d - 2][1])
@@ -453,7 +476,7 @@ class LearnedLifting(nn.Module):
                                  last.bias[self.output_rows])
 
     def solve(self, keypoints):
-        """Return local rotations and posed frames per level, and the shape (B, S)."""
+        """Return local rotations (B, J, 3, 3) (level order), posed frames per level, shape."""
         hand = self.analytic.hand
         sol = self.analytic.solve(keypoints)
         shape = sol['shape']
@@ -464,21 +487,21 @@ class LearnedLifting(nn.Module):
                            shape / 3.0, torch.log(palm_m / 0.08)], 1)
         out = self._mlp(feats)
         d6, d_shape = torch.split(out, [6 * hand.n_bones, hand.n_shapes], 1)
-        delta = torch.split(rotation_6d_to_matrix(d6.reshape(-1, hand.n_bones, 6)
-                                                  + self.identity_6d),
-                            hand.level_sizes, 1)
-        local = [delta[d] if sol['local'][d] is None else sol['local'][d] @ delta[d]
-                 for d in range(len(delta))]
+        delta = rotation_6d_to_matrix(d6.reshape(-1, hand.n_bones, 6) + self.identity_6d)
+        analytic = list(sol['local'])
+        analytic[1] = torch.eye(3).expand_as(analytic[0])  # the wrist bone's, at rest
+        local = torch.cat(analytic, 1) @ delta
         shape = shape + d_shape
         off, joints = hand.fk_terms(shape)
-        rot, pos = hand.fk_levels(local, off)
+        rot, pos = hand.fk_all(local, off)
         return {'shape': shape, 'local': local, 'rot': rot, 'pos': pos, 'joints': joints}
 
     def forward(self, keypoints):
         """Return local rotations (B, J, 3, 3), shape (B, S), posed rotations and origins."""
         sol = self.solve(keypoints)
         posed_rot, posed_pos = _levels_to_bones(self.analytic.hand, sol['rot'], sol['pos'])
-        return self.analytic.hand.to_bones(sol['local']), sol['shape'], posed_rot, posed_pos
+        local = sol['local'][:, self.analytic.hand.inverse_order]
+        return local, sol['shape'], posed_rot, posed_pos
 
 
 class MeshLifting(nn.Module):
@@ -511,11 +534,12 @@ class MeshLifting(nn.Module):
             aa = self.lifting.pose_aa(sol)
             _, joints = hand.fk_terms(sol['shape'])
         else:
-            aa = ops.matrix_to_axis_angle(torch.cat(sol['local'], 1))
-            aa = aa.reshape(-1, hand.n_bones, 3)[:, hand.inverse_order]
+            aa = ops.matrix_to_axis_angle(sol['local'])
+            aa = aa[:, hand.inverse_order]
             joints = sol['joints']
         verts, kps = hand.skin_levels(sol['rot'], sol['pos'], joints, sol['shape'])
         n_b, n_s, n_v = hand.n_bones, hand.n_shapes, hand.n_vertices
+        mirror_t = self.mirror.transpose(-1, -2)
         return (aa.reshape(-1, 2, n_b, 3), sol['shape'].reshape(-1, 2, n_s),
-                verts.reshape(-1, 2, n_v, 3) * self.mirror,
-                kps.reshape(-1, 2, 21, 3) * self.mirror)
+                (verts.reshape(-1, 2, 3, n_v) * mirror_t).transpose(-1, -2),
+                (kps.reshape(-1, 2, 3, 21) * mirror_t).transpose(-1, -2))
