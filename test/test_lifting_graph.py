@@ -161,3 +161,16 @@ def test_bench_tool_reports_node_counts_and_profile(capsys):
     assert sum(row['nodes'] for row in result['profile'].values()) == result['nodes']['optimized']
     with pytest.raises(SystemExit):
         bench_mesh_network.main(['--runs', '3'])
+
+
+@pytest.mark.parametrize('kind', ['learned', 'analytic'])
+def test_float16_graph_stays_finite_and_close(model, kind):
+    """The GPU routes' FP16 graph: no 0 / 0 at straight fingers (rest pose) or anywhere else."""
+    from hand_mesh_ros.inference.fp16_graph import convert_to_fp16
+    rest = model.forward(np.zeros((1, model.n_bones, 3)), np.zeros((1, model.n_shapes))).keypoints
+    world = np.concatenate([rest, 1.1 * rest, make_dataset(model, 9, 100, noisy=True)['input_m']])
+    want = _run(_session(_path(kind)), world)
+    got = _run(_session(convert_to_fp16(_path(kind))), world)
+    for name, value in got.items():
+        assert np.isfinite(value).all(), name
+    assert np.abs(got['mesh_vertices'] - want['mesh_vertices']).max() < 0.005

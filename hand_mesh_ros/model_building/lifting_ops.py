@@ -15,10 +15,15 @@ import numpy as np
 import torch
 
 #: Floor of the squared half rotation angle (rad^2) in :func:`axis_angle_to_matrix`:
-#: sin(h)/h is flat near 0 (relative error h^2/6 = 4e-9 there); a float16 number too.
-HALF_ANGLE2_FLOOR = 2.5e-8
+#: sin(h)/h is flat near 0 (relative error h^2/6 = 2e-8 there, cos(h) within 5e-8 of 1).
+#: A float16 number (smallest subnormal 6e-8), so that the FP16 graph (GPU routes,
+#: :mod:`hand_mesh_ros.inference.fp16_graph`) never divides by zero here.
+HALF_ANGLE2_FLOOR = 1e-7
 #: Floor of the squared vector part of Shepperd's (unnormalised, norm >= 2) quaternion row.
 QUAT_V2_FLOOR = 1e-7
+#: Added to the squared swing axis |u x v|^2 (as the numpy reference): only keeps 0 / 0 away
+#: in float32 (a larger, float16-sized floor would bias swings where |v| << |u|).
+SWING_SIN2_FLOOR = 1e-20
 
 
 def _const(array):

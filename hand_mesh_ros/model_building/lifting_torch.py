@@ -187,7 +187,7 @@ class AnalyticLifting(nn.Module):
                 continue
             g = par_rot.transpose(-1, -2) @ (seen[d - 2] - pos[-1])
             axis, cos = torch.split(swing[d - 2] @ g, [3, 1], -2)
-            sin = torch.sqrt(ops.squared_norm(axis) + 1e-20)
+            sin = torch.sqrt(ops.squared_norm(axis) + ops.SWING_SIN2_FLOOR)
             # atan2(sin, cos) for sin > 0, as one Atan:
             aa = axis * ((0.5 * np.pi - torch.atan(cos / sin)) / sin)
             aa = torch.minimum(torch.maximum(aa, self.limits[d - 2][0]), self.limits[d - 2][1])
