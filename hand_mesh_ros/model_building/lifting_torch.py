@@ -1,13 +1,23 @@
 """Torch definitions of the lifting step (keypoints -> pose and shape) and of skinning.
 
-Used only to train the learned head and to export the small ONNX graph
-``models/lifting_skinning.onnx``; the node never needs torch. All maths mirrors
-:mod:`hand_mesh_ros.core.hand_model` / :mod:`hand_mesh_ros.core.skinning` (same frames,
-same pose parametrisation: one rotation per bone in its rest frame).
+Used only to train the learned head and to export the small ONNX graphs
+``models/lifting_skinning_{analytic,learned}.onnx``; the node never needs torch. All maths
+mirrors :mod:`hand_mesh_ros.core.hand_model` / :mod:`hand_mesh_ros.core.lifting` (same
+frames, same pose parametrisation: one rotation per bone in its rest frame).
 
-Everything is batched over a leading ``B`` axis and written with ops that export to ONNX
-(opset 17): the kinematic tree is processed level by level (6 levels for the 21 bones), not
-bone by bone, so the exported graph stays small and fast.
+Written for a small exported graph (ONNX Runtime's cost here is per node, not arithmetic):
+
+- the kinematic tree runs level by level (6 levels for the 21 bones), each level reading
+  its parents from the previous level only (broadcast, the same order or one slice), so no
+  growing tensors are concatenated and re-gathered;
+- every quantity of the shaped rest hand that the solve needs (bone offsets in the parent's
+  rest frame, the bones' rest directions as swing matrices, the rest palm vectors, rest
+  joints and vertices) is affine in the shape coefficients: one MatMul with a constant
+  matrix computes them all;
+- rotations use :mod:`hand_mesh_ros.model_building.lifting_ops` (constant-matrix cross
+  products and quaternion maps, ``atan`` instead of ``atan2``, no ``Where`` per angle);
+- skinning keeps the vertex axis innermost (ONNX Runtime broadcasts a long inner axis about
+  ten times faster than a short one) and all 21 bones' products are one MatMul each.
 
 Analytic lifting (:class:`AnalyticLifting`), per hand, from root-relative keypoints (B, 21, 3):
 
@@ -25,201 +35,36 @@ Analytic lifting (:class:`AnalyticLifting`), per hand, from root-relative keypoi
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
 
 from hand_mesh_ros.core.lifting import (BONE_CHILD_KEYPOINT, PALM_MCPS, SHAPE_BOUND,
                                         SHAPE_PAIRS, shape_regressor, SHAPE_RIDGE)
+from hand_mesh_ros.model_building import lifting_ops as ops
+from hand_mesh_ros.model_building.hand_model_torch import F32, levels_to_bones
+from hand_mesh_ros.model_building.hand_model_torch import TorchHandModel  # noqa: F401
+from hand_mesh_ros.model_building.lifting_ops import rotation_6d_to_matrix
 
 EPS = 1e-8
 
 
-def _normalize(v):
-    """Return ``v`` (..., 3) divided by its norm (safe at zero)."""
-    return v / torch.sqrt((v * v).sum(-1, keepdim=True) + EPS * EPS)
-
-
-# Constant maps that keep the exported graph small: one MatMul instead of many slices.
-#: aa (3,) @ SKEW_MAP (3, 9) = the cross-product matrix [aa]_x, flattened row-major.
-SKEW_MAP = np.zeros((3, 9), dtype=np.float32)
-SKEW_MAP[[2, 1, 2, 0, 1, 0], [1, 2, 3, 5, 6, 7]] = [-1.0, 1.0, 1.0, -1.0, -1.0, 1.0]
-#: R (9,) @ QUAT_MAP (9, 16) + QUAT_OFFSET (16,) = Shepperd's four candidate rows (4 x 4).
-QUAT_MAP = np.zeros((9, 16), dtype=np.float32)
-QUAT_OFFSET = np.zeros(16, dtype=np.float32)
-_R = {(i, j): 3 * i + j for i in range(3) for j in range(3)}
-for _row, _terms in enumerate((
-        ((0, 0, 1), (1, 1, 1), (2, 2, 1)), ((2, 1, 1), (1, 2, -1)), ((0, 2, 1), (2, 0, -1)),
-        ((1, 0, 1), (0, 1, -1)),
-        ((2, 1, 1), (1, 2, -1)), ((0, 0, 1), (1, 1, -1), (2, 2, -1)), ((0, 1, 1), (1, 0, 1)),
-        ((0, 2, 1), (2, 0, 1)),
-        ((0, 2, 1), (2, 0, -1)), ((0, 1, 1), (1, 0, 1)), ((0, 0, -1), (1, 1, 1), (2, 2, -1)),
-        ((1, 2, 1), (2, 1, 1)),
-        ((1, 0, 1), (0, 1, -1)), ((0, 2, 1), (2, 0, 1)), ((1, 2, 1), (2, 1, 1)),
-        ((0, 0, -1), (1, 1, -1), (2, 2, 1)))):
-    for _i, _j, _sign in _terms:
-        QUAT_MAP[_R[_i, _j], _row] = _sign
-QUAT_OFFSET[[0, 5, 10, 15]] = 1.0
-
-
 def axis_angle_to_matrix(aa):
-    """Return rotation matrices (..., 3, 3) of axis-angle vectors ``aa`` (..., 3) (Rodrigues)."""
-    theta2 = (aa * aa).sum(-1, keepdim=True)
-    theta = torch.sqrt(theta2 + 1e-12)
-    small = theta2 < 1e-10
-    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(theta)) / (theta * theta))
-    k = (aa @ torch.from_numpy(SKEW_MAP).to(aa.dtype)).reshape(aa.shape[:-1] + (3, 3))
-    eye = torch.eye(3, dtype=aa.dtype)
-    return eye + a[..., None] * k + b[..., None] * (k @ k)
+    """Return rotation matrices (..., 3, 3) of axis-angle vectors ``aa`` (..., 3)."""
+    return ops.axis_angle_to_matrix(aa[..., None])
 
 
 def matrix_to_axis_angle(rot):
-    """Return axis-angle vectors (..., 3) of rotations ``rot`` (..., 3, 3), angles in [0, pi].
-
-    Shepperd's method (the candidate row with the largest diagonal of the four quaternion
-    candidates, chosen with a gather so that it exports to ONNX), then
-    ``2 atan2(|v|, w) v / |v|``.
-    """
-    flat = rot.reshape(rot.shape[:-2] + (9,))
-    cand = flat @ torch.from_numpy(QUAT_MAP).to(rot.dtype)
-    cand = (cand + torch.from_numpy(QUAT_OFFSET).to(rot.dtype)).reshape(rot.shape[:-2] + (4, 4))
-    diag = (cand * torch.eye(4, dtype=rot.dtype)).sum(-1)
-    idx = torch.argmax(diag, -1, keepdim=True)[..., None].expand(rot.shape[:-2] + (1, 4))
-    quat = torch.gather(cand, -2, idx)[..., 0, :]
-    quat = quat * torch.where(quat[..., :1] < 0, -1.0, 1.0)
-    w, vec = quat[..., :1], quat[..., 1:]
-    vnorm = torch.sqrt((vec * vec).sum(-1, keepdim=True) + 1e-30)
-    angle = 2.0 * torch.atan2(vnorm, w)
-    small = vnorm < 1e-7 * w
-    scale = torch.where(small, 2.0 / torch.clamp(w, min=1e-30), angle / vnorm)
-    return vec * scale
+    """Return axis-angle vectors (..., 3) of rotations ``rot`` (..., 3, 3), angles in [0, pi]."""
+    return ops.matrix_to_axis_angle(rot)[..., 0, :]
 
 
-def rotation_6d_to_matrix(d6):
-    """Return rotations (..., 3, 3) from 6D vectors (..., 6) (two columns, Gram-Schmidt)."""
-    b1 = _normalize(d6[..., 0:3])
-    a2 = d6[..., 3:6]
-    b2 = _normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1)
-    b3 = torch.cross(b1, b2, dim=-1)
-    return torch.stack([b1, b2, b3], -1)
-
-
-def palm_frame(keypoints):
-    """Return palm frames (B, 3, 3) (columns x, y, z) of keypoints (B, 21, 3).
-
-    y: wrist -> mean of the four finger MCPs; x: across the palm towards the index finger
-    (orthogonalised); z = x cross y (palmar for a right hand).
-    """
-    mcps = keypoints[:, list(PALM_MCPS)]
-    ey = _normalize(mcps.mean(1) - keypoints[:, 0])
-    across = (mcps[:, 0] - mcps[:, 2]) + (mcps[:, 1] - mcps[:, 3])
-    ez = _normalize(torch.cross(across, ey, dim=-1))
-    ex = torch.cross(ey, ez, dim=-1)
-    return torch.stack([ex, ey, ez], -1)
-
-
-class TorchHandModel(nn.Module):
-    """The numpy :class:`~hand_mesh_ros.core.hand_model.HandModel` as torch buffers (float32).
-
-    ``fk``: local rotations (B, J, 3, 3) + rest joints (B, J, 3) -> posed frames and origins;
-    ``skin``: -> vertices (B, V, 3) and keypoints (B, 21, 3), hand frame, wrist at the origin.
-    """
-
-    def __init__(self, model):
-        """Copy the arrays of ``model`` (a numpy HandModel, native side right) into buffers."""
-        super().__init__()
-        f32 = torch.float32
-        parents = [int(p) for p in model.parents]
-        self.parents = parents
-        depth = [0] * len(parents)
-        for j in range(1, len(parents)):
-            depth[j] = depth[parents[j]] + 1
-        self.levels = [[j for j in range(len(parents)) if depth[j] == d]
-                       for d in range(max(depth) + 1)]
-        order = [j for level in self.levels for j in level]
-        self.order_pos = {j: i for i, j in enumerate(order)}
-        self.register_buffer('inverse_order', torch.tensor(
-            [self.order_pos[j] for j in range(len(parents))], dtype=torch.long))
-        rest_v, rest_j = model.rest_shape(None)
-        basis_v = model.shape_vertex_basis_m - model.shape_joint_basis_m[:, :1]
-        basis_j = model.shape_joint_basis_m - model.shape_joint_basis_m[:, :1]
-        kp_rest = model.keypoints_from(rest_v, rest_j)[0]
-        kp_basis = model.keypoints_from(basis_v, basis_j)
-        self.register_buffer('rest_vertices', torch.tensor(rest_v[0], dtype=f32))
-        self.register_buffer('rest_joints', torch.tensor(rest_j[0], dtype=f32))
-        self.register_buffer('rest_keypoints', torch.tensor(kp_rest, dtype=f32))
-        self.register_buffer('vertex_basis', torch.tensor(basis_v.reshape(len(basis_v), -1),
-                                                          dtype=f32))
-        self.register_buffer('joint_basis', torch.tensor(basis_j.reshape(len(basis_j), -1),
-                                                         dtype=f32))
-        self.register_buffer('keypoint_basis', torch.tensor(kp_basis.reshape(len(kp_basis), -1),
-                                                            dtype=f32))
-        self.register_buffer('rest_rot', torch.tensor(model.rest_bone_rotations, dtype=f32))
-        self.register_buffer('skin_weights', torch.tensor(model.skin_weights, dtype=f32))
-        self.register_buffer('limits_min', torch.tensor(model.joint_limits_min_rad, dtype=f32))
-        self.register_buffer('limits_max', torch.tensor(model.joint_limits_max_rad, dtype=f32))
-        kj = model.keypoint_joint_index
-        self.register_buffer('kp_joint', torch.tensor(np.maximum(kj, 0), dtype=torch.long))
-        self.register_buffer('kp_on_joint', torch.tensor((kj >= 0)[:, None], dtype=f32))
-        self.register_buffer('kp_vertex', torch.tensor(model.keypoint_vertex_index.reshape(-1),
-                                                       dtype=torch.long))
-        self.register_buffer('kp_vertex_weight', torch.tensor(
-            model.keypoint_vertex_weight[:, :, None], dtype=f32))
-        self.n_bones = len(parents)
-        self.n_shapes = len(basis_j)
-        self.n_vertices = len(rest_v[0])
-
-    def shaped_rest(self, shape):
-        """Return rest vertices (B, V, 3), joints (B, J, 3), keypoints (B, 21, 3) of ``shape``."""
-        batch = shape.shape[0]
-        verts = self.rest_vertices + (shape @ self.vertex_basis).reshape(batch, -1, 3)
-        joints = self.rest_joints + (shape @ self.joint_basis).reshape(batch, -1, 3)
-        kps = self.rest_keypoints + (shape @ self.keypoint_basis).reshape(batch, -1, 3)
-        return verts, joints, kps
-
-    def level_step(self, level, done_rot, done_pos, rest_joints):
-        """Return parents' posed rotations ``delta_p Q_b`` (B, L, 3, 3) and origins (B, L, 3).
-
-        ``done_rot``/``done_pos`` hold the posed frames of the earlier levels in level order.
-        """
-        par = [self.order_pos[self.parents[j]] for j in level]
-        par_bone = [self.parents[j] for j in level]
-        a_par = done_rot[:, par]
-        delta_par = a_par @ self.rest_rot[par_bone].transpose(-1, -2)
-        offset = rest_joints[:, level] - rest_joints[:, par_bone]
-        pos = done_pos[:, par] + (delta_par @ offset[..., None])[..., 0]
-        return delta_par @ self.rest_rot[level], pos
-
-    def fk(self, local_rot, rest_joints):
-        """Return posed bone rotations (B, J, 3, 3) and origins (B, J, 3) (bone order)."""
-        root = self.levels[0]
-        done_rot = self.rest_rot[root] @ local_rot[:, root]
-        done_pos = rest_joints[:, root]
-        for level in self.levels[1:]:
-            base, pos = self.level_step(level, done_rot, done_pos, rest_joints)
-            done_rot = torch.cat([done_rot, base @ local_rot[:, level]], 1)
-            done_pos = torch.cat([done_pos, pos], 1)
-        return done_rot[:, self.inverse_order], done_pos[:, self.inverse_order]
-
-    def skin(self, posed_rot, posed_pos, rest_vertices, rest_joints):
-        """Return skinned vertices (B, V, 3) and keypoints (B, 21, 3)."""
-        batch = posed_rot.shape[0]
-        skin_rot = posed_rot @ self.rest_rot.transpose(-1, -2)
-        skin_trans = posed_pos - (skin_rot @ rest_joints[..., None])[..., 0]
-        flat = torch.cat([skin_rot, skin_trans[..., None]], -1).reshape(batch, -1, 12)
-        blended = (self.skin_weights @ flat).reshape(batch, -1, 3, 4)
-        # Elementwise instead of V tiny matmuls: much faster in ONNX Runtime.
-        homogeneous = torch.cat([rest_vertices, torch.ones_like(rest_vertices[..., :1])], -1)
-        verts = (blended * homogeneous[:, :, None, :]).sum(-1)
-        on_surface = (verts[:, self.kp_vertex].reshape(batch, 21, -1, 3)
-                      * self.kp_vertex_weight).sum(2)
-        keypoints = (self.kp_on_joint * posed_pos[:, self.kp_joint]
-                     + (1.0 - self.kp_on_joint) * on_surface)
-        return verts, keypoints
-
-    def forward(self, local_rot, shape):
-        """Return vertices (B, V, 3) and keypoints (B, 21, 3) for rotations and shape (B, S)."""
-        rest_v, rest_j, _ = self.shaped_rest(shape)
-        posed_rot, posed_pos = self.fk(local_rot, rest_j)
-        return self.skin(posed_rot, posed_pos, rest_v, rest_j)
+def _palm_weights():
+    """Return W (2, 21): W @ keypoints = (mean finger MCP - wrist, across the palm)."""
+    weights = np.zeros((2, 21))
+    weights[0, list(PALM_MCPS)] = 0.25
+    weights[0, 0] -= 1.0
+    m0, m1, m2, m3 = PALM_MCPS
+    weights[1, [m0, m1, m2, m3]] = [1.0, 1.0, -1.0, -1.0]
+    return weights
 
 
 class AnalyticLifting(nn.Module):
@@ -231,18 +76,134 @@ class AnalyticLifting(nn.Module):
         super().__init__()
         self.hand = hand
         length, mat = shape_regressor(model, ridge, prior_sigma)
-        self.register_buffer('rest_lengths', torch.tensor(length, dtype=torch.float32))
-        self.register_buffer('shape_matrix', torch.tensor(mat.T, dtype=torch.float32))
-        self.pair_a = [p[0] for p in SHAPE_PAIRS]
-        self.pair_b = [p[1] for p in SHAPE_PAIRS]
+        self.register_buffer('rest_lengths', torch.tensor(length, dtype=F32))
+        self.register_buffer('shape_matrix', torch.tensor(mat.T, dtype=F32))
+        pairs = np.zeros((len(SHAPE_PAIRS), 21))
+        for row, (a, b) in enumerate(SHAPE_PAIRS):
+            pairs[row, a] += 1.0
+            pairs[row, b] -= 1.0
+        self.register_buffer('pair_matrix', torch.tensor(pairs, dtype=F32))
+        self.register_buffer('palm_weights', torch.tensor(_palm_weights(), dtype=F32))
         self.shape_bound = float(shape_bound)
+        self._build_ik_constants()
+
+    def _build_ik_constants(self):
+        """Build the affine shape -> (offsets, rest directions, rest palm) map and swing maps."""
+        hand = self.hand
+        rot = hand.rest_rot.double().numpy()
+        n_s = hand.n_shapes
+        joints = [hand.rest_joints.double().numpy()] + list(
+            hand.joint_basis.double().numpy().reshape(n_s, -1, 3))
+        kps = [hand.rest_keypoints.double().numpy()] + list(
+            hand.keypoint_basis.double().numpy().reshape(n_s, -1, 3))
+        fk = [hand.fk_base.double().numpy()] + list(hand.fk_basis.double().numpy())
+        self.swing_bones = [j for level in hand.levels[2:] for j in level]
+        assert all(BONE_CHILD_KEYPOINT[j] >= 0 for j in self.swing_bones)
+        assert all(BONE_CHILD_KEYPOINT[j] < 0 for j in hand.levels[1])
+        child = [BONE_CHILD_KEYPOINT[j] for j in self.swing_bones]
+        rows = []
+        for j_arr, k_arr, f_arr in zip(joints, kps, fk):
+            rest_dir = [rot[j].T @ (k_arr[c] - j_arr[j])
+                        for j, c in zip(self.swing_bones, child)]
+            palm = _palm_weights() @ k_arr
+            rows.append(np.concatenate([f_arr[:3 * (hand.n_bones - 1)],
+                                        np.ravel(rest_dir), palm.ravel()]))
+        self.register_buffer('ik_base', torch.tensor(rows[0], dtype=F32))
+        self.register_buffer('ik_basis', torch.tensor(np.stack(rows[1:]), dtype=F32))
+        self.register_buffer('child_keypoint', torch.tensor(child, dtype=torch.long))
+        # [axis; cos] = M(u) g with M(u) = [[u]_x C^T; u^T C^T]: flat(M) = u @ N_j. The
+        # swing angle atan2(|axis|, cos) and direction need no unit vectors; N_j is scaled by
+        # 1 / |u_j|^2 at the mean shape so that |axis| ~ sin(angle) (float16 keeps it).
+        skew = ops.skew_basis()
+        rest_len2 = (rows[0][3 * (hand.n_bones - 1):-6].reshape(-1, 3) ** 2).sum(1)
+        maps = []
+        for j, length2 in zip(self.swing_bones, rest_len2):
+            base_t = (rot[self.hand.parents[j]].T @ rot[j]).T
+            maps.append(np.stack([np.concatenate([skew[k] @ base_t, np.eye(3)[k:k + 1] @ base_t])
+                                  .ravel() for k in range(3)]) / length2)
+        self.register_buffer('swing_maps', torch.tensor(np.stack(maps), dtype=F32))
+        lo = hand.limits_min.numpy()[self.swing_bones][..., None]
+        hi = hand.limits_max.numpy()[self.swing_bones][..., None]
+        cuts = np.cumsum(hand.level_sizes[2:])[:-1]
+        self.limits = [(torch.tensor(a), torch.tensor(b))
+                       for a, b in zip(np.split(lo, cuts), np.split(hi, cuts))]
 
     def estimate_shape(self, keypoints):
         """Return shape coefficients (B, S) from keypoint distances."""
-        diff = keypoints[:, self.pair_a] - keypoints[:, self.pair_b]
+        diff = self.pair_matrix @ keypoints
         lengths = torch.sqrt((diff * diff).sum(-1) + EPS * EPS)
         shape = (lengths - self.rest_lengths) @ self.shape_matrix
         return torch.clamp(shape, -self.shape_bound, self.shape_bound)
+
+    def palm_frames(self, keypoints, rest_palm):
+        """Return the rotation rest palm -> observed palm (B, 1, 3, 3), observed frame rows.
+
+        Also returns the squared palm length (B, 1, 1, 1) of the observation. Both frames
+        are computed at once (axis 1: observed, rest): y = wrist -> mean finger MCP, x = the
+        across-palm vector orthogonalised against y (the numpy reference's ey x ez), z = x
+        cross y.
+        """
+        obs = (self.palm_weights @ keypoints).reshape(-1, 1, 2, 3)
+        vec = torch.cat([obs, rest_palm.reshape(-1, 1, 2, 3)], 1)
+        y, across = torch.split(vec, [1, 1], 2)
+        y2 = ops.squared_norm(y)
+        ey = y / torch.sqrt(y2 + EPS * EPS)
+        ex = ops.normalize(across - (across * ey).sum(-1, keepdim=True) * ey)
+        frames_t = torch.cat([ex, ey, ops.cross_rows(ex, ey)], 2)
+        obs_t, rest_t = torch.split(frames_t, [1, 1], 1)
+        return obs_t.transpose(-1, -2) @ rest_t, obs_t, torch.split(y2, [1, 1], 1)[0]
+
+    def solve(self, keypoints):
+        """Return the solve in level order: a dict of tensors and per-level lists.
+
+        ``shape`` (B, S); ``local`` [root (B, 1, 3, 3), None (wrist bone at rest), then
+        (B, L, 3, 3) per level]; ``aa_levels`` (B, L, 3, 1) for levels >= 2; ``rot``, ``pos``
+        posed frames per level; ``frame_t`` observed palm frame rows (B, 1, 3, 3);
+        ``palm_sq`` squared palm length (B, 1, 1, 1).
+        """
+        hand = self.hand
+        shape = self.estimate_shape(keypoints)
+        terms = self.ik_base + shape @ self.ik_basis
+        n_off, n_dir = 3 * (hand.n_bones - 1), 3 * len(self.swing_bones)
+        off, rest_dir, rest_palm = torch.split(terms, [n_off, n_dir, 6], -1)
+        off = torch.split(off.reshape(-1, hand.n_bones - 1, 3, 1), hand.level_sizes[1:], 1)
+        rest_dir = rest_dir.reshape(-1, len(self.swing_bones), 1, 3)
+        swing = torch.split((rest_dir @ self.swing_maps).reshape(-1, len(self.swing_bones), 4, 3),
+                            hand.level_sizes[2:], 1)
+        seen = torch.split(keypoints[:, self.child_keypoint].reshape(-1, len(self.swing_bones),
+                                                                     3, 1),
+                           hand.level_sizes[2:], 1)
+        global_rot, frame_t, palm_sq = self.palm_frames(keypoints, rest_palm)
+        rot = [global_rot @ hand.root_rot]
+        local = [hand.root_rot.transpose(-1, -2) @ rot[0], None]
+        pos = [hand.root_joint]
+        aa_levels = []
+        for d in range(1, len(hand.levels)):
+            par_rot, par_pos = hand._parents(d, rot[-1], pos[-1])
+            pos.append(par_pos + par_rot @ off[d - 1])
+            base = par_rot @ hand.level_base[d - 1]
+            if d == 1:
+                rot.append(base)
+                continue
+            g = par_rot.transpose(-1, -2) @ (seen[d - 2] - pos[-1])
+            axis, cos = torch.split(swing[d - 2] @ g, [3, 1], -2)
+            sin = torch.sqrt(ops.squared_norm(axis) + ops.SWING_SIN2_FLOOR)
+            # atan2(sin, cos) for sin > 0, as one Atan:
+            aa = axis * ((0.5 * np.pi - torch.atan(cos / sin)) / sin)
+            aa = torch.minimum(torch.maximum(aa, self.limits[d - 2][0]), self.limits[d - 2][1])
+            aa_levels.append(aa)
+            local.append(ops.axis_angle_to_matrix(aa))
+            rot.append(base @ local[-1])
+        return {'shape': shape, 'local': local, 'aa_levels': aa_levels, 'rot': rot,
+                'pos': pos, 'frame_t': frame_t, 'palm_sq': palm_sq}
+
+    def pose_aa(self, sol):
+        """Return the solve's axis-angle per bone (B, J, 3), bone order."""
+        hand = self.hand
+        root = ops.matrix_to_axis_angle(sol['local'][0]).reshape(-1, 1, 3)
+        rest = torch.cat(sol['aa_levels'], 1).reshape(-1, len(self.swing_bones), 3)
+        wrist = torch.zeros_like(root).expand(-1, hand.level_sizes[1], -1)
+        return hand.to_bones([root, wrist, rest])
 
     def forward(self, keypoints):
         """Return local rotations (B, J, 3, 3), axis-angle (B, J, 3), shape (B, S).
@@ -250,51 +211,12 @@ class AnalyticLifting(nn.Module):
         The posed frames found on the way are returned too: rotations (B, J, 3, 3) and
         origins (B, J, 3), as from :meth:`TorchHandModel.fk`.
         """
-        hand = self.hand
-        batch = keypoints.shape[0]
-        shape = self.estimate_shape(keypoints)
-        _, rest_j, rest_kp = hand.shaped_rest(shape)
-        global_rot = palm_frame(keypoints) @ palm_frame(rest_kp).transpose(-1, -2)
-        q0 = hand.rest_rot[0]
-        root_local = q0.transpose(-1, -2) @ global_rot @ q0
-        eye = torch.eye(3, dtype=keypoints.dtype).expand(batch, 1, 3, 3)
-        done_rot = (global_rot @ q0)[:, None]
-        done_pos = rest_j[:, :1]
-        local = [root_local[:, None]]
-        aa = [matrix_to_axis_angle(root_local)[:, None]]
-        for level in hand.levels[1:]:
-            base, pos = hand.level_step(level, done_rot, done_pos, rest_j)
-            child = [BONE_CHILD_KEYPOINT[j] for j in level]
-            if child[0] < 0:
-                rot_l = eye.expand(batch, len(level), 3, 3)
-                aa_l = torch.zeros(batch, len(level), 3, dtype=keypoints.dtype)
-            else:
-                rest_dir = (hand.rest_rot[level].transpose(-1, -2)
-                            @ (rest_kp[:, child] - rest_j[:, level])[..., None])[..., 0]
-                seen = (base.transpose(-1, -2)
-                        @ (keypoints[:, child] - pos)[..., None])[..., 0]
-                aa_l = swing_axis_angle(rest_dir, seen)
-                aa_l = torch.minimum(torch.maximum(aa_l, hand.limits_min[level]),
-                                     hand.limits_max[level])
-                rot_l = axis_angle_to_matrix(aa_l)
-            local.append(rot_l)
-            aa.append(aa_l)
-            done_rot = torch.cat([done_rot, base @ rot_l], 1)
-            done_pos = torch.cat([done_pos, pos], 1)
-        order = hand.inverse_order
-        local_rot = torch.cat(local, 1)[:, order]
-        return (local_rot, torch.cat(aa, 1)[:, order], shape,
-                done_rot[:, order], done_pos[:, order])
-
-
-def swing_axis_angle(u, v):
-    """Return the smallest rotations (..., 3) (axis-angle) turning directions ``u`` onto ``v``."""
-    u = _normalize(u)
-    v = _normalize(v)
-    axis = torch.cross(u, v, dim=-1)
-    sin = torch.sqrt((axis * axis).sum(-1, keepdim=True) + 1e-20)
-    cos = (u * v).sum(-1, keepdim=True)
-    return axis * (torch.atan2(sin, cos) / sin)
+        sol = self.solve(keypoints)
+        local = list(sol['local'])
+        local[1] = torch.eye(3).expand(keypoints.shape[0], self.hand.level_sizes[1], 3, 3)
+        posed_rot, posed_pos = levels_to_bones(self.hand, sol['rot'], sol['pos'])
+        return (self.hand.to_bones(local), self.pose_aa(sol), sol['shape'], posed_rot,
+                posed_pos)
 
 
 class LearnedLifting(nn.Module):
@@ -304,7 +226,9 @@ class LearnedLifting(nn.Module):
     length (63), the analytic bone axis-angles except the root (60), the analytic shape / 3
     (S) and the log palm length (1). An MLP predicts a 6D rotation residual per bone
     (right-multiplied onto the analytic local rotation) and a shape residual; the last layer
-    starts at zero, so the untrained head equals the analytic solution.
+    starts at zero, so the untrained head equals the analytic solution. The trained weights
+    are used as stored; the graph reads the first layer's columns and the last layer's rows
+    in its own (level) order, and skips the wrist bone's always-zero axis-angle columns.
     """
 
     def __init__(self, analytic, hidden=256, depth=3):
@@ -321,26 +245,49 @@ class LearnedLifting(nn.Module):
         nn.init.zeros_(last.bias)
         self.mlp = nn.Sequential(*layers, last)
         self.register_buffer('identity_6d', torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
+        aa_cols = [63 + 3 * (j - 1) + k for j in analytic.swing_bones for k in range(3)]
+        self.input_columns = (list(range(63)) + aa_cols
+                              + list(range(n_in - hand.n_shapes - 1, n_in)))
+        self.output_rows = ([6 * j + k for j in hand.order for k in range(6)]
+                            + list(range(6 * hand.n_bones, 6 * hand.n_bones + hand.n_shapes)))
+
+    def _mlp(self, feats):
+        """Return the MLP's output (level order) for features in the graph's order."""
+        layers = list(self.mlp)
+        first, last = layers[0], layers[-1]
+        hidden = functional.linear(feats, first.weight[:, self.input_columns], first.bias)
+        for layer in layers[1:-1]:
+            hidden = layer(hidden)
+        return functional.linear(hidden, last.weight[self.output_rows],
+                                 last.bias[self.output_rows])
+
+    def solve(self, keypoints):
+        """Return local rotations (B, J, 3, 3) (level order), posed frames per level, shape."""
+        hand = self.analytic.hand
+        sol = self.analytic.solve(keypoints)
+        shape = sol['shape']
+        palm_m = torch.sqrt(sol['palm_sq'] + EPS).reshape(-1, 1)
+        canon = (keypoints[:, None] @ sol['frame_t'].transpose(-1, -2)).reshape(-1, 63) / palm_m
+        n_swing = len(self.analytic.swing_bones)
+        feats = torch.cat([canon, torch.cat(sol['aa_levels'], 1).reshape(-1, 3 * n_swing),
+                           shape / 3.0, torch.log(palm_m / 0.08)], 1)
+        out = self._mlp(feats)
+        d6, d_shape = torch.split(out, [6 * hand.n_bones, hand.n_shapes], 1)
+        delta = rotation_6d_to_matrix(d6.reshape(-1, hand.n_bones, 6) + self.identity_6d)
+        analytic = list(sol['local'])
+        analytic[1] = torch.eye(3).expand_as(analytic[0])  # the wrist bone's, at rest
+        local = torch.cat(analytic, 1) @ delta
+        shape = shape + d_shape
+        off, joints = hand.fk_terms(shape)
+        rot, pos = hand.fk_all(local, off)
+        return {'shape': shape, 'local': local, 'rot': rot, 'pos': pos, 'joints': joints}
 
     def forward(self, keypoints):
         """Return local rotations (B, J, 3, 3), shape (B, S), posed rotations and origins."""
-        hand = self.analytic.hand
-        batch = keypoints.shape[0]
-        local, aa, shape, _, _ = self.analytic(keypoints)
-        frame = palm_frame(keypoints)
-        palm_m = torch.sqrt(((keypoints[:, list(PALM_MCPS)].mean(1) - keypoints[:, 0]) ** 2)
-                            .sum(-1, keepdim=True) + EPS)
-        canon = (keypoints @ frame) / palm_m[:, :, None]
-        feats = torch.cat([canon.reshape(batch, -1), aa[:, 1:].reshape(batch, -1),
-                           shape / 3.0, torch.log(palm_m / 0.08)], 1)
-        out = self.mlp(feats)
-        n_rot = 6 * hand.n_bones
-        delta = rotation_6d_to_matrix(out[:, :n_rot].reshape(batch, -1, 6) + self.identity_6d)
-        local = local @ delta
-        shape = shape + out[:, n_rot:]
-        rest_v, rest_j, _ = hand.shaped_rest(shape)
-        posed_rot, posed_pos = hand.fk(local, rest_j)
-        return local, shape, posed_rot, posed_pos
+        sol = self.solve(keypoints)
+        posed_rot, posed_pos = levels_to_bones(self.analytic.hand, sol['rot'], sol['pos'])
+        local = sol['local'][:, self.analytic.hand.inverse_order]
+        return local, sol['shape'], posed_rot, posed_pos
 
 
 class MeshLifting(nn.Module):
@@ -365,17 +312,20 @@ class MeshLifting(nn.Module):
 
         Keypoints are (N, 2, 21, 3); ``world_landmarks`` is (N, 63), metres.
         """
+        hand = self.hand
         kp = world_landmarks.reshape(-1, 1, 21, 3)
-        kp = (kp - kp[:, :, :1]) * self.mirror
-        kp = kp.reshape(-1, 21, 3)
+        kp = ((kp - kp[:, :, :1]) * self.mirror).reshape(-1, 21, 3)
+        sol = self.lifting.solve(kp)
         if isinstance(self.lifting, AnalyticLifting):
-            _, aa, shape, posed_rot, posed_pos = self.lifting(kp)
+            aa = self.lifting.pose_aa(sol)
+            _, joints = hand.fk_terms(sol['shape'])
         else:
-            local, shape, posed_rot, posed_pos = self.lifting(kp)
-            aa = matrix_to_axis_angle(local)
-        rest_v, rest_j, _ = self.hand.shaped_rest(shape)
-        verts, kps = self.hand.skin(posed_rot, posed_pos, rest_v, rest_j)
-        n_b, n_s, n_v = self.hand.n_bones, self.hand.n_shapes, self.hand.n_vertices
-        return (aa.reshape(-1, 2, n_b, 3), shape.reshape(-1, 2, n_s),
-                verts.reshape(-1, 2, n_v, 3) * self.mirror,
-                kps.reshape(-1, 2, 21, 3) * self.mirror)
+            aa = ops.matrix_to_axis_angle(sol['local'])
+            aa = aa[:, hand.inverse_order]
+            joints = sol['joints']
+        verts, kps = hand.skin_levels(sol['rot'], sol['pos'], joints, sol['shape'])
+        n_b, n_s, n_v = hand.n_bones, hand.n_shapes, hand.n_vertices
+        mirror_t = self.mirror.transpose(-1, -2)
+        return (aa.reshape(-1, 2, n_b, 3), sol['shape'].reshape(-1, 2, n_s),
+                (verts.reshape(-1, 2, 3, n_v) * mirror_t).transpose(-1, -2),
+                (kps.reshape(-1, 2, 3, 21) * mirror_t).transpose(-1, -2))
