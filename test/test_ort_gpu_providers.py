@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from test_inference_backends import _Logs
 from test_inference_backends import _numpy_reference
 from test_inference_backends import _write_conv_model
 
@@ -31,14 +32,6 @@ from hand_mesh_ros.paths import models_dir
 
 RNG = np.random.default_rng(5)
 GPU_PROVIDERS = ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']
-
-
-class _Logs:
-    def __init__(self):
-        self.lines = []
-
-    def __call__(self, level, msg):
-        self.lines.append((level, msg))
 
 
 @pytest.fixture

@@ -294,13 +294,17 @@ def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera,
     rows_d /= sigma_i[:, None]
     rhs_d = depth / sigma_i
     prior_sigma = max(float(prior_scale_sigma), 1e-4)
+
+    def weighted_system(weights):
+        # The depth rows count as at most INDEPENDENT_DEPTH_SAMPLES independent samples.
+        used = max(float(weights.sum()), 1.0)
+        sw = np.sqrt(weights * min(1.0, INDEPENDENT_DEPTH_SAMPLES / used))
+        return (np.vstack([rows2d, rows_d * sw[:, None]]),
+                np.concatenate([np.zeros(42), rhs_d * sw]))
+
     theta = None
     for _ in range(max(int(iterations), 1)):
-        used = max(float(weights.sum()), 1.0)
-        info = min(1.0, INDEPENDENT_DEPTH_SAMPLES / used)
-        sw = np.sqrt(weights * info)
-        rows = np.vstack([rows2d, rows_d * sw[:, None]])
-        rhs = np.concatenate([np.zeros(42), rhs_d * sw])
+        rows, rhs = weighted_system(weights)
         theta, cov = _solve(rows, rhs, prior_scale, prior_sigma)
         norm = (rhs_d - rows_d @ theta)
         scale = max(1.4826 * float(np.median(np.abs(norm[weights > 0]))) if np.any(
@@ -310,11 +314,7 @@ def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera,
     n_inliers = int(np.sum(weights > 0.5))
     if n_inliers < min_samples:
         return unfused('too_few_depth_inliers', n_samples, n_inliers)
-    used = max(float(weights.sum()), 1.0)
-    info = min(1.0, INDEPENDENT_DEPTH_SAMPLES / used)
-    sw = np.sqrt(weights * info)
-    rows = np.vstack([rows2d, rows_d * sw[:, None]])
-    rhs = np.concatenate([np.zeros(42), rhs_d * sw])
+    rows, rhs = weighted_system(weights)
     theta, cov = _solve(rows, rhs, prior_scale, prior_sigma)
     # The depth's own evidence on the size: the same rows with the population prior.
     theta_obs, cov_obs = _solve(rows, rhs, 1.0, HAND_LENGTH_REL_SPREAD)
