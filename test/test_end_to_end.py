@@ -132,13 +132,19 @@ def test_mesh_message_layout_and_values(outputs):
         assert np.all(np.isfinite(vertices)) and np.all(vertices[:, 2] > 0.1)
 
 
+def _transforms_by_stamp(tf_messages):
+    """Return {stamp ns: {child frame id: TransformStamped}} of recorded /tf messages."""
+    by_stamp = {}
+    for msg in tf_messages:
+        for t in msg.transforms:
+            by_stamp.setdefault(_stamp_ns(t.header), {})[t.child_frame_id] = t
+    return by_stamp
+
+
 def test_tf_chain_reproduces_the_pose_joints(outputs):
     """Compose /tf from the camera frame; each keypoint frame lands on HandPose.joints."""
     model = load_hand_model()
-    tf_by_stamp = {}
-    for msg in outputs['tf']:
-        for t in msg.transforms:
-            tf_by_stamp.setdefault(_stamp_ns(t.header), {})[t.child_frame_id] = t
+    tf_by_stamp = _transforms_by_stamp(outputs['tf'])
     checked = 0
     for msg in outputs['poses']:
         if not msg.hands:
@@ -228,10 +234,7 @@ def test_diagnostics_report_the_backend_and_camera(outputs):
 
 def test_documented_wrist_axes_match_the_published_tf(outputs):
     """HandPose.msg: wrist +y towards the middle MCP, +z palmar, +x to the thumb (right)."""
-    tf_by_stamp = {}
-    for msg in outputs['tf']:
-        for t in msg.transforms:
-            tf_by_stamp.setdefault(_stamp_ns(t.header), {})[t.child_frame_id] = t
+    tf_by_stamp = _transforms_by_stamp(outputs['tf'])
     checked = 0
     for msg in outputs['poses']:
         if not msg.hands:
