@@ -1,13 +1,13 @@
 """Name-checked fake objects: every public attribute must exist in a real name list.
 
 The name lists are ``test/data/api_names/*.json``, extracted from the real TensorRT bindings
-wheels and pycuda's sources by ``hand_mesh_ros.tools.api_names``.
+wheels and pycuda's sources by ``api_names``.
 """
 
 import json
 import pathlib
 
-from hand_mesh_ros.tools.api_names import name_present
+from api_names import name_present
 
 NAMES_DIR = pathlib.Path(__file__).resolve().parent / 'data' / 'api_names'
 #: TensorRT version -> the name list it is checked against.

@@ -5,7 +5,7 @@ against these stand-ins.  They are strict in the two ways that matter:
 
 - every public attribute taken from them must exist in the real bindings of the version
   being faked (``test/data/api_names/*.json``, extracted from the PyPI wheels by
-  ``hand_mesh_ros.tools.api_names``), so a call the real API lacks raises AttributeError
+  ``api_names``), so a call the real API lacks raises AttributeError
   here exactly as it would on that TensorRT;
 - pycuda's context rules are modelled from its source (``fake_pycuda``).
 

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core import distortion
-from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.camera import distortion
+from hand_mesh_ros.core.camera.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.errors import CameraModelError, HandMeshError
 
 K_SKEW = (600.0, 1.5, 352.0, 0.0, 605.0, 231.0, 0.0, 0.0, 1.0)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.camera import CameraModel
+from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.errors import CameraModelError
 
 EYE = tuple(np.eye(3).ravel())
@@ -114,7 +114,7 @@ def test_the_check_follows_the_roi():
 
 @pytest.mark.parametrize('width, height', [(1, 1), (2, 1), (33, 17)])
 def test_tiny_images_of_a_real_camera_are_accepted(width, height):
-    from hand_mesh_ros.core.camera import nominal_focal_px
+    from hand_mesh_ros.core.camera.camera import nominal_focal_px
     focal = nominal_focal_px(width, 60.0)
     k = (focal, 0.0, (width - 1) / 2.0, 0.0, focal, (height - 1) / 2.0, 0.0, 0.0, 1.0)
     camera = _camera((0.0,) * 5, 'plumb_bob', k=k, width=width, height=height)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.crop import (
-    crop_transform, normalize_radians, rotated_rect_iou, RotatedRect, transform_rect, warp_crop)
+from hand_mesh_ros.core.tracking.crop import (crop_transform, normalize_radians, rotated_rect_iou,
+                                              RotatedRect, transform_rect, warp_crop)
 
 
 def test_point_crop_image_round_trip_within_1e4_px():

@@ -24,7 +24,7 @@ from hand_mesh_ros.core.config import PipelineConfig  # noqa: E402,I100
 from hand_mesh_ros.core.pipeline import HandMeshPipeline  # noqa: E402
 from hand_mesh_ros.paths import models_dir  # noqa: E402
 from hand_mesh_ros.ros import processes  # noqa: E402
-from hand_mesh_ros.tools import eval_depth  # noqa: E402
+from hand_mesh_ros.tools.evaluation import eval_depth  # noqa: E402
 
 WITH_DEPTH = 20
 WITHOUT_DEPTH = 10

@@ -5,15 +5,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core import depth_fusion
-from hand_mesh_ros.core.camera import CameraModel
+from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import DepthConfig, TailorConfig
-from hand_mesh_ros.core.depth_stage import check_depth, HandDepthFusion, rest_hand_length_m
+from hand_mesh_ros.core.depth import depth_fusion
+from hand_mesh_ros.core.depth.depth_stage import check_depth, HandDepthFusion, rest_hand_length_m
 from hand_mesh_ros.core.errors import InputError
-from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.tailor import HandTailor
+from hand_mesh_ros.core.fitting.tailor import HandTailor
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
 from hand_mesh_ros.core.types import HandEstimate, POSITION_MODES
-from hand_mesh_ros.tools import depth_synthesis
+from hand_mesh_ros.tools.evaluation import depth_synthesis
 
 FOCAL = 600.0
 

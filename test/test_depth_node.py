@@ -17,8 +17,8 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from hand_mesh_ros.core.camera import CameraMode  # noqa: E402,I100
-from hand_mesh_ros.core.depth_stage import check_depth  # noqa: E402
+from hand_mesh_ros.core.camera.camera import CameraMode  # noqa: E402,I100
+from hand_mesh_ros.core.depth.depth_stage import check_depth  # noqa: E402
 from hand_mesh_ros.core.errors import InputError  # noqa: E402
 from hand_mesh_ros.core.types import FrameResult  # noqa: E402
 from hand_mesh_ros.ros.image_conversion import rgb_to_image  # noqa: E402

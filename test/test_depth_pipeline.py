@@ -7,7 +7,7 @@ from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.pipeline import HandMeshPipeline
 from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.paths import models_dir
-from hand_mesh_ros.tools import eval_depth
+from hand_mesh_ros.tools.evaluation import eval_depth
 
 WITH_DEPTH = 24
 WITHOUT_DEPTH = 12

@@ -16,8 +16,10 @@ from hand_mesh_ros.ros.bag_io import BagWriter  # noqa: E402
 from hand_mesh_ros.ros.calibration import Calibration, camera_info_msg  # noqa: E402
 from hand_mesh_ros.ros.image_conversion import rgb_to_image  # noqa: E402
 from hand_mesh_ros.ros.messages import ns_to_time  # noqa: E402
-from hand_mesh_ros.tools import eval_depth, process  # noqa: E402
-from hand_mesh_ros.tools.process_inputs import choose_depth_topic, choose_topics  # noqa: E402
+from hand_mesh_ros.tools.evaluation import eval_depth  # noqa: E402
+from hand_mesh_ros.tools.process import process  # noqa: E402
+from hand_mesh_ros.tools.process.process_inputs import (  # noqa: E402
+    choose_depth_topic, choose_topics)
 
 FRAMES = 16
 WITH_DEPTH = 10

@@ -163,7 +163,7 @@ def test_middleware_probe_counts_frames_across_processes():
     import subprocess
     import sys
     proc = subprocess.run(
-        [sys.executable, '-m', 'hand_mesh_ros.tools.middleware_probe', '--frames', '12',
+        [sys.executable, '-m', 'hand_mesh_ros.tools.bench.middleware_probe', '--frames', '12',
          '--sizes', '160x120', '--settings', 'recommended', '--json'],
         capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

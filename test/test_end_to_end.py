@@ -16,7 +16,7 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed: run bootstrap.sh')
 
-from hand_mesh_ros.core.hand_model import load_hand_model  # noqa: E402
+from hand_mesh_ros.core.hand.hand_model import load_hand_model  # noqa: E402
 from hand_mesh_ros.paths import data_dir, models_dir  # noqa: E402
 from hand_mesh_ros.ros import processes  # noqa: E402
 from hand_mesh_ros.ros.tf_frames import FINGERTIPS  # noqa: E402

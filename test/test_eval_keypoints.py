@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hand_mesh_ros.paths import data_dir, models_dir
-from hand_mesh_ros.tools import eval_keypoints
+from hand_mesh_ros.tools.evaluation import eval_keypoints
 
 
 def test_match_hands_hungarian():

@@ -3,7 +3,7 @@
 The used names are read by AST from ``hand_mesh_ros/inference/tensorrt_*.py`` (every
 attribute taken from a TensorRT or pycuda object, with the TensorRT majors its branch runs
 under), so a new call cannot escape the check.  The name lists were extracted from the real
-wheels on PyPI by ``python -m hand_mesh_ros.tools.api_names --write test/data/api_names``
+wheels on PyPI by ``python test/api_names.py --write test/data/api_names``
 and are committed, so this runs offline; ``test_committed_lists_match_the_wheels`` downloads
 the wheels again (cached in ``~/.cache/hand_mesh_ros/api_wheels``, or
 ``HAND_MESH_API_WHEELS``) and re-derives them, and skips, saying so, only when the package
@@ -15,10 +15,10 @@ import os
 import pathlib
 import subprocess
 
+import api_names
 import pytest
 
 from hand_mesh_ros.inference.tensorrt_api import SUPPORTED_MAJORS
-from hand_mesh_ros.tools import api_names
 
 NAMES_DIR = pathlib.Path(__file__).resolve().parent / 'data' / 'api_names'
 #: name list -> the TensorRT major it stands for (8.6 bindings stand in for 8.5: the

@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.crop import crop_transform, RotatedRect
-from hand_mesh_ros.core.hand_landmarks import (
-    decode_hand_landmarks, HandLandmarker, landmarks_to_roi, ROI_LANDMARKS, side_from_score)
-from hand_mesh_ros.core.palm_detection import palm_to_hand_roi, PalmDetector
+from hand_mesh_ros.core.tracking.crop import crop_transform, RotatedRect
+from hand_mesh_ros.core.tracking.hand_landmarks import (decode_hand_landmarks, HandLandmarker,
+                                                        landmarks_to_roi, ROI_LANDMARKS,
+                                                        side_from_score)
+from hand_mesh_ros.core.tracking.palm_detection import palm_to_hand_roi, PalmDetector
 from hand_mesh_ros.paths import data_dir
 
 

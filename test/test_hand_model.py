@@ -5,8 +5,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core import rotations
-from hand_mesh_ros.core.hand_model import load_hand_model, MEDIAPIPE_KEYPOINTS
+from hand_mesh_ros.core.hand import rotations
+from hand_mesh_ros.core.hand.hand_model import load_hand_model, MEDIAPIPE_KEYPOINTS
 
 TIP_KEYPOINTS = (4, 8, 12, 16, 20)
 DISTAL_BONES = (4, 8, 12, 16, 20)

@@ -9,7 +9,7 @@ Runs only where anny is installed (it needs torch and warp), e.g.::
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.hand_model import DEFAULT_MODEL_FILE, load_hand_model
+from hand_mesh_ros.core.hand.hand_model import DEFAULT_MODEL_FILE, load_hand_model
 from hand_mesh_ros.paths import models_dir
 
 REASON = 'anny not installed (pip install anny warp-lang torch==2.13.0)'

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.hand_tracking import HandTracker
+from hand_mesh_ros.core.tracking.hand_tracking import HandTracker
 from hand_mesh_ros.paths import data_dir
 
 FPS = 25.0

@@ -25,7 +25,8 @@ from test_image_bombs import jpeg_bomb, png_bomb  # noqa: E402
 from hand_mesh_ros.paths import data_dir  # noqa: E402
 from hand_mesh_ros.ros import processes  # noqa: E402
 from hand_mesh_ros.ros.image_conversion import rgb_to_image  # noqa: E402
-from hand_mesh_ros.tools.soak_probe import camera_info_for, load_frames, NodeProbe  # noqa: E402
+from hand_mesh_ros.tools.soak.soak_probe import (  # noqa: E402
+    camera_info_for, load_frames, NodeProbe)
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hand_mesh_ros.core.errors import ImageConversionError
-from hand_mesh_ros.core.image_header import declared_image_size
+from hand_mesh_ros.ros.image_header import declared_image_size
 
 ic = pytest.importorskip('hand_mesh_ros.ros.image_conversion')
 pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed: run bootstrap.sh first')

@@ -13,7 +13,7 @@ import rclpy  # noqa: E402
 
 from hand_mesh_ros.core.config import PipelineConfig  # noqa: E402
 from hand_mesh_ros.ros.spin import create_executor  # noqa: E402
-from hand_mesh_ros.tools import bench  # noqa: E402
+from hand_mesh_ros.tools.bench import bench  # noqa: E402
 
 
 def test_the_events_executor_is_used_where_rclpy_has_it_and_python_one_elsewhere(monkeypatch):

@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core import rotations
-from hand_mesh_ros.core.hand_model import load_hand_model
+from hand_mesh_ros.core.hand import rotations
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
 from hand_mesh_ros.model_building import export_mesh_network as emn
 from hand_mesh_ros.model_building.synthetic_hands import make_dataset
 from hand_mesh_ros.paths import data_dir, models_dir
@@ -153,7 +153,7 @@ def test_committed_graphs_are_the_current_code_export(model, tmp_path):
 
 
 def test_bench_tool_reports_node_counts_and_profile(capsys):
-    from hand_mesh_ros.tools import bench_mesh_network
+    from hand_mesh_ros.tools.bench import bench_mesh_network
     assert bench_mesh_network.main(['--no-speed', '--profile', '--json']) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result['nodes']['optimized'] <= MAX_OPTIMIZED_NODES['learned']

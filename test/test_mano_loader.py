@@ -14,10 +14,11 @@ import pytest
 import scipy.sparse
 from scipy.spatial.transform import Rotation
 
-from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.mano_loader import (load_mano, load_mano_hands_mean, MANO_TIP_VERTICES,
-                                            MANO_TO_MEDIAPIPE, pose_to_mean_relative)
-from hand_mesh_ros.core.rotations import mirror_axis_angle
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.hand.mano_loader import (load_mano, load_mano_hands_mean,
+                                                 MANO_TIP_VERTICES, MANO_TO_MEDIAPIPE,
+                                                 pose_to_mean_relative)
+from hand_mesh_ros.core.hand.rotations import mirror_axis_angle
 
 # MANO joint -> bone of the project's hand model with the same joint centre (for a layout).
 MANO_FROM_OPEN_MODEL = (0, 6, 7, 8, 10, 11, 12, 18, 19, 20, 14, 15, 16, 2, 3, 4)

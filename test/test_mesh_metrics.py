@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core import mesh_metrics
-from hand_mesh_ros.core.rotations import axis_angle_to_matrix
+from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix
+from hand_mesh_ros.tools.evaluation import mesh_metrics
 
 
 def test_mean_point_error_by_hand():

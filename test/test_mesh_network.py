@@ -10,13 +10,13 @@ import shutil
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.hand_landmarks import landmarks_to_roi, preprocess_hand_crop
-from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.mesh_metrics import mean_point_error
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.tracking.hand_landmarks import landmarks_to_roi, preprocess_hand_crop
 from hand_mesh_ros.model_building import export_mesh_network as emn
 from hand_mesh_ros.model_building.synthetic_hands import make_dataset
 from hand_mesh_ros.paths import data_dir, models_dir
-from hand_mesh_ros.tools import eval_mesh
+from hand_mesh_ros.tools.evaluation import eval_mesh
+from hand_mesh_ros.tools.evaluation.mesh_metrics import mean_point_error
 
 ort = pytest.importorskip('onnxruntime', reason='onnxruntime is needed to run the graphs')
 LANDMARK = models_dir() / 'hand_landmark_full.onnx'
@@ -167,7 +167,7 @@ def test_prepare_mesh_networks_is_idempotent(tmp_path):
 
 @pytest.mark.parametrize('side', ['right', 'left'])
 def test_numpy_reference_lifting_matches_graph(model, side):
-    from hand_mesh_ros.core.lifting import lift_analytic
+    from hand_mesh_ros.model_building.lifting import lift_analytic
     data = make_dataset(model, 13, 50, noisy=True)
     out = eval_mesh.lift(_lifting('analytic'), data['input_m'])
     index = 0 if side == 'right' else 1

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.rotations import axis_angle_to_matrix
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix
 
 MODEL = load_hand_model()
 
@@ -85,7 +85,7 @@ def test_a_rigid_motion_keeps_the_volume_and_a_mirror_needs_flipped_winding():
 
 def test_the_node_and_the_pipeline_never_import_trimesh():
     code = ('import sys\n'
-            'import hand_mesh_ros.core.pipeline, hand_mesh_ros.tools.process\n'
+            'import hand_mesh_ros.core.pipeline, hand_mesh_ros.tools.process.process\n'
             'try:\n'
             '    import hand_mesh_ros.ros.node\n'
             'except ImportError:\n'

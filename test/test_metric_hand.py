@@ -5,11 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core import anatomy, uncertainty
-from hand_mesh_ros.core.camera import CameraModel
+from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import TailorConfig
-from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.tailor import HandTailor
+from hand_mesh_ros.core.fitting import uncertainty
+from hand_mesh_ros.core.fitting.tailor import HandTailor
+from hand_mesh_ros.core.hand import anatomy
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
 
 
 @pytest.fixture(scope='module')
@@ -157,7 +158,7 @@ def test_depth_sigma_is_an_input_of_the_covariance():
 
 
 def test_confidence_is_calibrated_on_synthetic_hands(model):
-    from hand_mesh_ros.tools.eval_confidence import calibration
+    from hand_mesh_ros.tools.evaluation.eval_confidence import calibration
     for mode in ('full', 'assumed'):
         row = calibration(mode, n_hands=40, seed=1, model=model)
         assert row['n'] >= 35

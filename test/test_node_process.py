@@ -28,8 +28,8 @@ from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from hand_mesh_ros.core.config import PipelineConfig  # noqa: E402
 from hand_mesh_ros.core.errors import HandMeshError  # noqa: E402
-from hand_mesh_ros.core.hand_model import load_hand_model  # noqa: E402
-from hand_mesh_ros.core.rotations import axis_angle_to_matrix  # noqa: E402
+from hand_mesh_ros.core.hand.hand_model import load_hand_model  # noqa: E402
+from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix  # noqa: E402
 from hand_mesh_ros.core.types import FrameResult, HandEstimate  # noqa: E402
 from hand_mesh_ros.msg import HandMeshArray, HandPoseArray  # noqa: E402
 from hand_mesh_ros.ros.diagnostics import STEP_NAMES  # noqa: E402

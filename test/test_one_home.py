@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core import topology
-from hand_mesh_ros.core.camera import (CameraMode, CameraModel, DEFAULT_HFOV_DEG,
-                                       fallback_camera, nominal_pinhole)
+from hand_mesh_ros.core.camera.camera import (CameraMode, CameraModel, DEFAULT_HFOV_DEG,
+                                              fallback_camera, nominal_pinhole)
 from hand_mesh_ros.core.config import CameraConfig, PipelineConfig
 from hand_mesh_ros.core.errors import CameraModelError
-from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.tailor_terms import Projector
+from hand_mesh_ros.core.fitting.tailor_terms import Projector
+from hand_mesh_ros.core.hand import topology
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
 from hand_mesh_ros.core.types import Frame, POSITION_MODES
 from hand_mesh_ros.paths import data_dir, models_dir
 
@@ -50,7 +50,8 @@ def test_the_model_files_keypoints_are_the_topologys():
 
 
 def test_sides_and_position_modes_have_one_definition():
-    from hand_mesh_ros.core import hand_model, mano_loader, types
+    from hand_mesh_ros.core.hand import hand_model, mano_loader
+    from hand_mesh_ros.core import types
     assert types.SIDES is topology.SIDES and hand_model.SIDES is topology.SIDES
     assert mano_loader.SIDES is topology.SIDES
     assert POSITION_MODES == tuple(mode.value for mode in CameraMode) + ('depth_fused',)
@@ -146,9 +147,9 @@ def test_the_version_is_written_once_in_package_xml():
 def test_the_public_core_api_is_annotated():
     import inspect
     import typing
-    from hand_mesh_ros.core import camera as camera_module
+    from hand_mesh_ros.core.camera import camera as camera_module
     from hand_mesh_ros.core.pipeline import HandMeshPipeline
-    from hand_mesh_ros.core.tailor import HandTailor
+    from hand_mesh_ros.core.fitting.tailor import HandTailor
     from hand_mesh_ros.core.types import FrameResult, HandEstimate
     functions = [camera_module.nominal_focal_px, camera_module.nominal_pinhole,
                  camera_module.fallback_camera.__wrapped__]

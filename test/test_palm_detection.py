@@ -6,9 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.palm_detection import (
-    count_palm_anchors, decode_palm_boxes, generate_palm_anchors, Letterbox, letterbox_image,
-    palm_to_hand_roi, PalmDetection, PalmDetector, preprocess_palm_image, weighted_nms)
+from hand_mesh_ros.core.tracking.palm_detection import (count_palm_anchors, decode_palm_boxes,
+                                                        generate_palm_anchors, Letterbox,
+                                                        letterbox_image, palm_to_hand_roi,
+                                                        PalmDetection, PalmDetector,
+                                                        preprocess_palm_image, weighted_nms)
 from hand_mesh_ros.paths import data_dir, models_dir
 
 

@@ -13,7 +13,7 @@ from hypothesis import event, given, HealthCheck, settings, strategies as st
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.camera import CameraModel
+from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.errors import HandMeshError
 from hand_mesh_ros.core.pipeline import HandMeshPipeline

@@ -12,7 +12,7 @@ from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.pipeline import HandMeshPipeline
 from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.paths import data_dir
-from hand_mesh_ros.tools import eval_gates, eval_resolution
+from hand_mesh_ros.tools.evaluation import eval_gates, eval_resolution
 
 
 @pytest.fixture(scope='module')

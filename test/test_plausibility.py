@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.camera import CameraModel
+from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import GatesConfig, TailorConfig
 from hand_mesh_ros.core.errors import TailorError
-from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.plausibility import (bone_length_ratios, check_plausibility,
-                                             hand_size_px, REASONS, TrackContinuity)
-from hand_mesh_ros.core.tailor import HandTailor
+from hand_mesh_ros.core.fitting.plausibility import (bone_length_ratios, check_plausibility,
+                                                     hand_size_px, REASONS, TrackContinuity)
+from hand_mesh_ros.core.fitting.tailor import HandTailor
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
 
 FOCAL_PX = 600.0
 

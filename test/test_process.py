@@ -20,9 +20,9 @@ rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
 from rclpy.serialization import deserialize_message  # noqa: E402,I100
 from sensor_msgs.msg import CompressedImage  # noqa: E402
 
-from hand_mesh_ros.core.camera import CameraModel  # noqa: E402
-from hand_mesh_ros.core.hand_model import load_hand_model  # noqa: E402
-from hand_mesh_ros.core.rotations import axis_angle_to_matrix  # noqa: E402
+from hand_mesh_ros.core.camera.camera import CameraModel  # noqa: E402
+from hand_mesh_ros.core.hand.hand_model import load_hand_model  # noqa: E402
+from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix  # noqa: E402
 from hand_mesh_ros.core.types import FrameResult, HandEstimate  # noqa: E402
 from hand_mesh_ros.msg import HandMeshArray, HandPoseArray  # noqa: E402
 from hand_mesh_ros.paths import data_dir, models_dir  # noqa: E402
@@ -31,8 +31,8 @@ from hand_mesh_ros.ros.calibration import Calibration, camera_info_msg  # noqa: 
 from hand_mesh_ros.ros.camera_info import stamp_to_ns  # noqa: E402
 from hand_mesh_ros.ros.image_conversion import rgb_to_image  # noqa: E402
 from hand_mesh_ros.ros.messages import ns_to_time  # noqa: E402
-from hand_mesh_ros.tools import process  # noqa: E402
-from hand_mesh_ros.tools.process_outputs import csv_header  # noqa: E402
+from hand_mesh_ros.tools.process import process  # noqa: E402
+from hand_mesh_ros.tools.process.process_outputs import csv_header  # noqa: E402
 from hand_mesh_ros.tools.video_frames import iter_frames  # noqa: E402
 
 N_FRAMES = 15

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from hand_mesh_ros.tools import plots
+from hand_mesh_ros.tools.evaluation import plots
 
 
 def test_nice_ticks_by_hand():

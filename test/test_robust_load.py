@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from hand_mesh_ros.tools import soak
-from hand_mesh_ros.tools.soak_probe import OUTPUT_TOPICS
+from hand_mesh_ros.tools.soak import soak
+from hand_mesh_ros.tools.soak.soak_probe import OUTPUT_TOPICS
 
 pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
 

@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from hand_mesh_ros.ros import processes
-from hand_mesh_ros.tools.soak_probe import NodeProbe
+from hand_mesh_ros.tools.soak.soak_probe import NodeProbe
 
 pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
 

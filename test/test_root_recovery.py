@@ -7,11 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.camera.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.errors import CameraModelError, HandMeshError, RootRecoveryError
-from hand_mesh_ros.core.root_recovery import recover_root
+from hand_mesh_ros.core.fitting.root_recovery import recover_root
 from hand_mesh_ros.paths import data_dir
-from hand_mesh_ros.tools import eval_root
+from hand_mesh_ros.tools.evaluation import eval_root
 
 # Off-centre principal point and skew.
 K_FULL = (1210.0, 2.5, 700.0, 0.0, 1195.0, 430.0, 0.0, 0.0, 1.0)

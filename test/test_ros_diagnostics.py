@@ -10,7 +10,7 @@ pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed: run bootstr
 
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402,I100
 
-from hand_mesh_ros.core.camera import CameraModel  # noqa: E402
+from hand_mesh_ros.core.camera.camera import CameraModel  # noqa: E402
 from hand_mesh_ros.ros import diagnostics as dg  # noqa: E402
 from hand_mesh_ros.ros.camera_info import CameraResolution  # noqa: E402
 from hand_mesh_ros.ros.debug_image import draw_hands, project_vertices  # noqa: E402

@@ -16,8 +16,8 @@ from geometry_msgs.msg import Transform  # noqa: E402,I100
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-from hand_mesh_ros.core.hand_model import load_hand_model  # noqa: E402
-from hand_mesh_ros.core.rotations import axis_angle_to_matrix  # noqa: E402
+from hand_mesh_ros.core.hand.hand_model import load_hand_model  # noqa: E402
+from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix  # noqa: E402
 from hand_mesh_ros.core.types import HandEstimate  # noqa: E402
 from hand_mesh_ros.ros import marker_serialization  # noqa: E402
 from hand_mesh_ros.ros import markers as mk  # noqa: E402

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from transforms3d import axangles, quaternions
 
-from hand_mesh_ros.core import rotations
+from hand_mesh_ros.core.hand import rotations
 
 
 def _random_axis_angles(n, seed):

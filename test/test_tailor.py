@@ -5,15 +5,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hand_mesh_ros.core.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.camera.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import CameraModelError, HandMeshError, TailorError
-from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.kinematics_jacobian import KeypointKinematics
-from hand_mesh_ros.core.tailor import HandTailor
-from hand_mesh_ros.core.tailor_cost import TailorProblem
-from hand_mesh_ros.core.tailor_terms import Projector
-from hand_mesh_ros.tools import eval_jitter
+from hand_mesh_ros.core.fitting.kinematics_jacobian import KeypointKinematics
+from hand_mesh_ros.core.fitting.tailor import HandTailor
+from hand_mesh_ros.core.fitting.tailor_cost import TailorProblem
+from hand_mesh_ros.core.fitting.tailor_terms import Projector
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.tools.evaluation import eval_jitter
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,7 @@ live in the ROS layer's parameter table. ``dynamic`` fields may change while run
 
 from dataclasses import dataclass, field, fields, replace
 
-from hand_mesh_ros.core.camera import DEFAULT_HFOV_DEG
+from hand_mesh_ros.core.camera.camera import DEFAULT_HFOV_DEG
 
 
 @dataclass(frozen=True)

@@ -12,21 +12,21 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from hand_mesh_ros.core import rotations
-from hand_mesh_ros.core.camera import (CameraMode, CameraModel, fallback_camera,
-                                       nominal_focal_px)
+from hand_mesh_ros.core.camera.camera import (CameraMode, CameraModel, fallback_camera,
+                                              nominal_focal_px)
 from hand_mesh_ros.core.config import PipelineConfig
-from hand_mesh_ros.core.depth_stage import check_depth, DEPTH_FUSED, DEPTH_NOT_FUSED
-from hand_mesh_ros.core.depth_stage import HandDepthFusion
+from hand_mesh_ros.core.depth.depth_stage import check_depth, DEPTH_FUSED, DEPTH_NOT_FUSED
+from hand_mesh_ros.core.depth.depth_stage import HandDepthFusion
 from hand_mesh_ros.core.errors import HandMeshError, InputError, TailorError
-from hand_mesh_ros.core.hand_model import load_hand_model
-from hand_mesh_ros.core.hand_tracking import HandTracker
-from hand_mesh_ros.core.plausibility import check_plausibility, TrackContinuity
-from hand_mesh_ros.core.root_recovery import recover_root
-from hand_mesh_ros.core.tailor import HandTailor
-from hand_mesh_ros.core.tailor_terms import Projector, TailorResult
+from hand_mesh_ros.core.fitting.plausibility import check_plausibility, TrackContinuity
+from hand_mesh_ros.core.fitting.root_recovery import recover_root
+from hand_mesh_ros.core.fitting.tailor import HandTailor
+from hand_mesh_ros.core.fitting.tailor_terms import Projector, TailorResult
+from hand_mesh_ros.core.fitting.uncertainty import hand_confidence, position_covariance_m2
+from hand_mesh_ros.core.hand import rotations
+from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.tracking.hand_tracking import HandTracker
 from hand_mesh_ros.core.types import Frame, FrameResult, HandEstimate
-from hand_mesh_ros.core.uncertainty import hand_confidence, position_covariance_m2
 from hand_mesh_ros.paths import models_dir as default_models_dir
 
 #: Extra outputs of the mesh network graph (index 0: lifted as a right hand, 1: as a left).

@@ -9,8 +9,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from hand_mesh_ros.core.camera import CameraMode, CameraModel
-from hand_mesh_ros.core.topology import SIDES
+from hand_mesh_ros.core.camera.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.hand.topology import SIDES
 
 __all__ = ['Frame', 'FrameResult', 'HandEstimate', 'POSITION_MODES', 'SIDES']
 

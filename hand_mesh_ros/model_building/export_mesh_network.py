@@ -109,7 +109,7 @@ def merge_mesh_network(landmark_model, lifting_model, dims):
 def build_mesh_network(landmark_path, lifting_path, out_path, hand_model_path):
     """Merge the files and write ``out_path``; return its sha256."""
     import onnx
-    from hand_mesh_ros.core.hand_model import load_hand_model
+    from hand_mesh_ros.core.hand.hand_model import load_hand_model
     model = load_hand_model(hand_model_path)
     dims = _static_output_dims(None, model.n_bones, model.n_shapes, model.n_vertices)
     merged = merge_mesh_network(onnx.load(str(landmark_path)), onnx.load(str(lifting_path)),

@@ -2,7 +2,7 @@
 
 Used only by :mod:`hand_mesh_ros.model_building.lifting_torch` (training and export; the node
 never needs torch). Same frames and pose parametrisation as
-:mod:`hand_mesh_ros.core.hand_model`: one rotation per bone in its rest frame.
+:mod:`hand_mesh_ros.core.hand.hand_model`: one rotation per bone in its rest frame.
 """
 
 import numpy as np
@@ -22,7 +22,7 @@ def _take(x, index, previous_size):
 
 
 class TorchHandModel(nn.Module):
-    """The numpy :class:`~hand_mesh_ros.core.hand_model.HandModel` as torch buffers (float32).
+    """The numpy :class:`~hand_mesh_ros.core.hand.hand_model.HandModel` as torch buffers (float32).
 
     Public methods use bone order: ``fk``: local rotations (B, J, 3, 3) + rest joints
     (B, J, 3) -> posed frames and origins; ``skin``: -> vertices (B, V, 3) and keypoints

@@ -58,7 +58,7 @@ def main(argv=None):
     parser.add_argument('--head', type=Path, default=None,
                         help='learned head weights (default: MODELS_DIR/lifting_head.npz)')
     args = parser.parse_args(argv)
-    from hand_mesh_ros.core.hand_model import load_hand_model
+    from hand_mesh_ros.core.hand.hand_model import load_hand_model
     from hand_mesh_ros.model_building.lifting_torch import MeshLifting
     from hand_mesh_ros.model_building.train_lifting import build_liftings, HEAD_FILE
     from hand_mesh_ros.model_building.export_mesh_network import sha256_file

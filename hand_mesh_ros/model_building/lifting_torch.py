@@ -2,8 +2,9 @@
 
 Used only to train the learned head and to export the small ONNX graphs
 ``models/lifting_skinning_{analytic,learned}.onnx``; the node never needs torch. All maths
-mirrors :mod:`hand_mesh_ros.core.hand_model` / :mod:`hand_mesh_ros.core.lifting` (same
-frames, same pose parametrisation: one rotation per bone in its rest frame).
+mirrors :mod:`hand_mesh_ros.core.hand.hand_model` /
+:mod:`hand_mesh_ros.model_building.lifting` (same frames, same pose parametrisation: one
+rotation per bone in its rest frame).
 
 Written for a small exported graph (ONNX Runtime's cost here is per node, not arithmetic):
 
@@ -37,11 +38,11 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from hand_mesh_ros.core.lifting import (BONE_CHILD_KEYPOINT, PALM_MCPS, SHAPE_BOUND,
-                                        SHAPE_PAIRS, shape_regressor, SHAPE_RIDGE)
 from hand_mesh_ros.model_building import lifting_ops as ops
 from hand_mesh_ros.model_building.hand_model_torch import F32, levels_to_bones
 from hand_mesh_ros.model_building.hand_model_torch import TorchHandModel  # noqa: F401
+from hand_mesh_ros.model_building.lifting import (BONE_CHILD_KEYPOINT, PALM_MCPS, SHAPE_BOUND,
+                                                  SHAPE_PAIRS, shape_regressor, SHAPE_RIDGE)
 from hand_mesh_ros.model_building.lifting_ops import rotation_6d_to_matrix
 
 EPS = 1e-8

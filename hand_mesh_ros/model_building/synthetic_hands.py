@@ -14,15 +14,15 @@ x = flexion, y = twist, z = abduction) with finger synergies:
   for the keypoints); the root is a uniformly random rotation.
 
 Shapes are Gaussian in the model's coefficients (the lifting's shape prior
-:data:`hand_mesh_ros.core.lifting.SHAPE_SIGMA`, clipped at 2.5 sigma).
+:data:`hand_mesh_ros.model_building.lifting.SHAPE_SIGMA`, clipped at 2.5 sigma).
 Keypoint noise imitates MediaPipe's world landmarks: Gaussian per coordinate with a random
 per-hand level, plus occasional larger errors on single keypoints.
 """
 
 import numpy as np
 
-from hand_mesh_ros.core.lifting import shape_sigma
-from hand_mesh_ros.core.topology import FINGER_CHAINS
+from hand_mesh_ros.core.hand.topology import FINGER_CHAINS
+from hand_mesh_ros.model_building.lifting import shape_sigma
 
 #: Keypoint chains of the four fingers (thumb excluded; it has its own synergy below).
 FINGERS = FINGER_CHAINS[1:]

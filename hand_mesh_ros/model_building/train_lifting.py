@@ -157,7 +157,7 @@ def main(argv=None):
     parser.add_argument('--out', type=Path, default=models_dir() / HEAD_FILE)
     args = parser.parse_args(argv)
     import torch
-    from hand_mesh_ros.core.hand_model import load_hand_model
+    from hand_mesh_ros.core.hand.hand_model import load_hand_model
     torch.set_num_threads(args.threads)
     start = time.monotonic()
     learned, _ = train(load_hand_model(), args.steps, args.seed,

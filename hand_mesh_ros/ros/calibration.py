@@ -12,7 +12,7 @@ The format is the one written by ``camera_calibration`` / read by ``camera_info_
     projection_matrix: {rows: 3, cols: 4, data: [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0]}
 
 Without a file, :func:`assumed_calibration` gives the documented default: a pinhole with
-the horizontal field of view :data:`hand_mesh_ros.core.camera.DEFAULT_HFOV_DEG` and the
+the horizontal field of view :data:`hand_mesh_ros.core.camera.camera.DEFAULT_HFOV_DEG` and the
 principal point at the image centre.
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Tuple
 
-from hand_mesh_ros.core.camera import DEFAULT_HFOV_DEG, nominal_focal_px
+from hand_mesh_ros.core.camera.camera import DEFAULT_HFOV_DEG, nominal_focal_px
 
 #: Horizontal field of view of the default (assumed) calibration, degrees.
 ASSUMED_HFOV_DEG = DEFAULT_HFOV_DEG

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import time
 from typing import Optional
 
-from hand_mesh_ros.core.camera import CameraModel, DEFAULT_HFOV_DEG, fallback_camera
+from hand_mesh_ros.core.camera.camera import CameraModel, DEFAULT_HFOV_DEG, fallback_camera
 from hand_mesh_ros.core.errors import CameraModelError
 
 #: CameraResolution.status values.

@@ -16,7 +16,7 @@ import array
 import numpy as np
 
 from hand_mesh_ros.core.errors import ImageConversionError
-from hand_mesh_ros.core.image_header import declared_image_size
+from hand_mesh_ros.ros.image_header import declared_image_size
 
 #: Default largest accepted image, in pixels (4096 x 4096; an 8K frame is refused).
 DEFAULT_MAX_PIXELS = 4096 * 4096
@@ -129,7 +129,7 @@ def compressed_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
     """Decode a sensor_msgs/CompressedImage (jpeg, png, ...) to (H, W, 3) uint8 RGB.
 
     The size the data declares (JPEG SOFn, PNG IHDR) is checked against ``max_pixels``
-    *before* decoding (:func:`hand_mesh_ros.core.image_header.declared_image_size`): a small
+    *before* decoding (:func:`hand_mesh_ros.ros.image_header.declared_image_size`): a small
     file declaring a huge image is refused without allocating it. Only JPEG and PNG are
     decoded, recognised by their signature (the ``format`` string is not trusted).
 

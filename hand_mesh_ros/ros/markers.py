@@ -9,7 +9,7 @@ has a short lifetime (``output.marker_lifetime_s``) so RViz clears them if the n
 
 import numpy as np
 
-from hand_mesh_ros.core.topology import HAND_CONNECTIONS
+from hand_mesh_ros.core.hand.topology import HAND_CONNECTIONS
 
 #: MediaPipe hand connections (keypoint index pairs).
 SKELETON_EDGES = HAND_CONNECTIONS

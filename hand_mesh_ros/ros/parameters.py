@@ -13,7 +13,7 @@ import re
 import threading
 from typing import Optional, Tuple
 
-from hand_mesh_ros.core.camera import FALLBACK_MODES
+from hand_mesh_ros.core.camera.camera import FALLBACK_MODES
 from hand_mesh_ros.core.config import PipelineConfig
 
 _PIPELINE_DEFAULTS = PipelineConfig().as_flat_dict()

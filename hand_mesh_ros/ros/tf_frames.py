@@ -21,7 +21,7 @@ axes the hand model's bone rotation).
 import numpy as np
 from transforms3d.quaternions import mat2quat
 
-from hand_mesh_ros.core.topology import FINGERTIPS
+from hand_mesh_ros.core.hand.topology import FINGERTIPS
 
 
 def rotation_to_quaternion(rot):

@@ -10,20 +10,20 @@ import sys
 
 # name -> (module, one-line help)
 COMMANDS = {
-    'process': ('hand_mesh_ros.tools.process',
+    'process': ('hand_mesh_ros.tools.process.process',
                 'run the pipeline on a video / image folder / rosbag2 (mcap, sqlite3): bag, '
                 'JSON, CSV, overlay'),
     'setup-models': ('hand_mesh_ros.tools.setup_models',
                      'fetch + convert released weights, check the hand model (idempotent)'),
-    'bench': ('hand_mesh_ros.tools.bench',
+    'bench': ('hand_mesh_ros.tools.bench.bench',
               'per-stage timings, the MediaPipe peer, end-to-end latency over DDS'),
     'build-engine': ('hand_mesh_ros.tools.build_engine',
                      'build TensorRT engines ahead of time (Jetson deployment)'),
     'demo': ('hand_mesh_ros.tools.demo',
              'the sample video through camera_source and hand_mesh_node over DDS, recorded'),
-    'eval': ('hand_mesh_ros.tools.evaluate',
+    'eval': ('hand_mesh_ros.tools.evaluation.evaluate',
              'accuracy, temporal and root-recovery metrics (keypoints, root, mesh, jitter)'),
-    'soak': ('hand_mesh_ros.tools.soak',
+    'soak': ('hand_mesh_ros.tools.soak.soak',
              'overload and long-run checks of hand_mesh_node: memory, latency, drops, NaN'),
     'smoke': ('hand_mesh_ros.ros.smoke',
               'publish and receive the package messages across two processes over DDS'),
