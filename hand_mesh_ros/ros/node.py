@@ -39,7 +39,7 @@ from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conversion
 from hand_mesh_ros.ros import marker_serialization
-from hand_mesh_ros.ros import messages, parameters, tf_frames
+from hand_mesh_ros.ros import messages, parameters, params_file_check, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
 from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.worker import FrameWorker
@@ -416,11 +416,20 @@ def main(argv=None):
     from rclpy.signals import SignalHandlerOptions
     from hand_mesh_ros.inference.base import InferenceError
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    command_line = sys.argv if argv is None else argv
+
+    def make_node():
+        node = HandMeshNode()
+        for warning in params_file_check.unmatched_file_warnings(
+                command_line, node.get_fully_qualified_name()):
+            node.get_logger().warning(warning)
+        return node
+
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return run_node('hand_mesh_node', HandMeshNode, lambda node: stop.is_set(),
+        return run_node('hand_mesh_node', make_node, lambda node: stop.is_set(),
                         (HandMeshError, InferenceError, ValueError, ParameterException),
                         events_executor=True)
     finally:

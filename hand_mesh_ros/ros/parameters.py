@@ -384,13 +384,19 @@ def _yaml_value(value):
     return repr(value)
 
 
-def params_file_text(node_name='hand_mesh_node'):
+#: Key of the shipped params file: every node it is given to, in any namespace (a key
+#: ``hand_mesh_node:`` matches only ``/hand_mesh_node``).
+PARAMS_FILE_KEY = '/**'
+
+
+def params_file_text():
     """Return the defaults as a ROS 2 params file (the content of config/hand_mesh.yaml)."""
-    lines = ['# Defaults of %s, generated from hand_mesh_ros/ros/parameters.py (a test keeps'
-             % node_name,
-             '# the two equal). (read-only) parameters need a restart; the others can be',
-             '# changed at run time (ros2 param set) and are validated.',
-             '%s:' % node_name, '  ros__parameters:']
+    lines = ['# Defaults of hand_mesh_node, generated from hand_mesh_ros/ros/parameters.py (a',
+             '# test keeps the two equal). Keyed %s: applies to the node in any namespace'
+             % PARAMS_FILE_KEY,
+             "# (or key it '/**/hand_mesh_node:'). (read-only) parameters need a restart; the",
+             '# others can be changed at run time (ros2 param set) and are validated.',
+             '%s:' % PARAMS_FILE_KEY, '  ros__parameters:']
     section = None
     for spec in PARAMETERS:
         group, _, key = spec.name.partition('.')
