@@ -37,7 +37,8 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import Frame
-from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conversion
+from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, frame_names
+from hand_mesh_ros.ros import image_conversion
 from hand_mesh_ros.ros import marker_serialization
 from hand_mesh_ros.ros import messages, parameters, params_file_check, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
@@ -113,6 +114,7 @@ class HandMeshNode(Node):
             assumed_hfov_deg=values['camera.assumed_hfov_deg'],
             stale_after_s=values['input.camera_info_timeout_s'])
         self._tf_names = tf_frames.HandFrameNames()   # stable TF names per track
+        self._frame_clashes = frame_names.FrameClashMonitor()
         self._markers = MarkerBuilder(lifetime_s=values['output.marker_lifetime_s'])
         self._fast_markers = marker_serialization.self_test()
         self._last_report = None
@@ -161,6 +163,9 @@ class HandMeshNode(Node):
         self._pose_pub = self.create_publisher(HandPoseArray, OUTPUT_TOPICS['poses'], reliable)
         self._mesh_pub = self.create_publisher(HandMeshArray, OUTPUT_TOPICS['mesh'], reliable)
         self._tf_pub = self.create_publisher(TFMessage, OUTPUT_TOPICS['tf'], QoSProfile(depth=100))
+        self._tf_sub = self.create_subscription(
+            TFMessage, OUTPUT_TOPICS['tf'],
+            lambda msg: self._frame_clashes.observe(msg.transforms), QoSProfile(depth=100))
         self._marker_pub = self.create_publisher(MarkerArray, OUTPUT_TOPICS['markers'], reliable)
         self._debug_pub = self.create_publisher(Image, OUTPUT_TOPICS['debug_image'],
                                                 QoSProfile(depth=1))
@@ -356,14 +361,17 @@ class HandMeshNode(Node):
         """
         header = messages.make_header(stamp_ns, frame_id)
         values = self._values
+        prefix = frame_names.tf_prefix(values['output.tf_prefix'], self.get_namespace())
+        self._frame_clashes.note_frames(frame_id, prefix)
         outputs = []
         if self._mesh_pub.get_subscription_count() > 0:
             outputs.append((self._mesh_pub, messages.mesh_array_msg(header, hands)))
         if self._pose_pub.get_subscription_count() > 0:
             outputs.append((self._pose_pub, messages.pose_array_msg(header, hands)))
-        if values['output.publish_tf'] and hands and self._tf_pub.get_subscription_count() > 0:
+        # (this node's own /tf subscription, the frame clash monitor, is not a reader)
+        if values['output.publish_tf'] and hands and self._tf_pub.get_subscription_count() > 1:
             outputs.append((self._tf_pub, tf_frames.tf_message(
-                hands, header, values['output.tf_prefix'], names=self._tf_names)))
+                hands, header, prefix, names=self._tf_names)))
         if values['output.publish_markers'] and self._marker_pub.get_subscription_count() > 0:
             if hands or self._markers.has_live_markers:
                 if self._fast_markers:
@@ -386,6 +394,7 @@ class HandMeshNode(Node):
         # two cameras must not report as one on the global /diagnostics.
         self._diag_pub.publish(diagnostics.diagnostic_array(
             snapshot, header, self._backend, previous=self._last_report,
+            frame_clashes=self._frame_clashes.problems(),
             name='%s: pipeline' % self.get_fully_qualified_name().lstrip('/')))
         self._last_report = snapshot
 

@@ -66,7 +66,7 @@ def frame_id_problem(frame_id, what='frame id'):
 #: Validation of every string parameter: name -> ``check(value) -> problem or ''``.
 STRING_RULES = {
     'output.tf_prefix': lambda v: name_problem(v, TF_PREFIX_PATTERN, TF_PREFIX_MAX_LENGTH,
-                                               'output.tf_prefix'),
+                                               'output.tf_prefix', allow_empty=True),
     'input.default_frame_id': lambda v: frame_id_problem(v, 'input.default_frame_id'),
     'model.models_dir': lambda v: name_problem(v, PATH_PATTERN, PATH_MAX_LENGTH,
                                                'model.models_dir', allow_empty=True),
@@ -261,8 +261,9 @@ PARAMETERS = (
     ParamSpec('output.publish_markers', True, 'Publish RViz markers on /hand/markers.'),
     ParamSpec('output.debug_image', True, 'Publish /hand/debug_image (drawn only while it has '
               'subscribers).'),
-    ParamSpec('output.tf_prefix', 'hand', 'Prefix of the TF frame names: '
-              '<prefix>_<side>_<bone>.'),
+    ParamSpec('output.tf_prefix', '', 'Prefix of the TF frame names: '
+              "<prefix>_<side>_<bone>; '' = from the node's namespace (hand at the root, "
+              'cam_a_hand in /cam_a): unique per camera.'),
     ParamSpec('output.marker_lifetime_s', 0.5, 'Lifetime of each RViz marker in seconds '
               '(0 = until deleted).', min_value=0.0, max_value=60.0),
     ParamSpec('output.diagnostics_period_s', 1.0, 'Period of /diagnostics in seconds.',
