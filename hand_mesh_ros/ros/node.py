@@ -40,7 +40,8 @@ from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, frame_names
 from hand_mesh_ros.ros import image_conversion
 from hand_mesh_ros.ros import marker_serialization
-from hand_mesh_ros.ros import messages, parameters, params_file_check, tf_frames
+from hand_mesh_ros.ros import messages, parameters, params_file_check, rectified_input
+from hand_mesh_ros.ros import tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
 from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.worker import FrameWorker
@@ -112,7 +113,8 @@ class HandMeshNode(Node):
             capacity=values['input.camera_info_cache_size'],
             fallback_mode=values['camera.fallback_mode'],
             assumed_hfov_deg=values['camera.assumed_hfov_deg'],
-            stale_after_s=values['input.camera_info_timeout_s'])
+            stale_after_s=values['input.camera_info_timeout_s'],
+            rectified=values['input.rectified'])
         self._tf_names = tf_frames.HandFrameNames()   # stable TF names per track
         self._frame_clashes = frame_names.FrameClashMonitor()
         self._markers = MarkerBuilder(lifetime_s=values['output.marker_lifetime_s'])
@@ -123,6 +125,10 @@ class HandMeshNode(Node):
         self._depth_seen = False
         self._params = parameters.ParameterHandler(self, values, self._apply_parameters)
         self._create_topics(values)
+        rect_warning = rectified_input.rect_topic_warning(self._image_sub.topic_name,
+                                                          values['input.rectified'])
+        if rect_warning:
+            self._log.warning(rect_warning)
         self._closed = False
         self._worker = FrameWorker(self._process, self._on_worker_error)
         self._worker.start()

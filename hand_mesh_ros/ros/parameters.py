@@ -231,6 +231,9 @@ PARAMETERS = (
     # --- node input ---
     ParamSpec('input.compressed', False, 'Subscribe to image/compressed '
               '(sensor_msgs/CompressedImage) instead of image.', read_only=True),
+    ParamSpec('input.rectified', False, "The image is rectified (image_rect, a driver's "
+              'rectified stream): camera_info P gives the intrinsics and D and R are not '
+              'applied; false: a raw image with K and D.', read_only=True),
     ParamSpec('input.queue_size', 2, 'Depth of the image and camera_info subscriptions '
               '(sensor_data QoS); the node keeps only the latest image anyway.',
               read_only=True, min_value=1, max_value=100),
