@@ -134,6 +134,20 @@ def test_arguments_that_are_given_override_the_params_file(env, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_params_file_keyed_for_another_node_name_is_named_in_a_warning(env, tmp_path):
+    old = tmp_path / 'old.yaml'
+    old.write_text(yaml.safe_dump({'hand_mesh_node': {'ros__parameters': {
+        'detection': {'max_hands': 5}}}}))
+    with _launched(env, tmp_path, 'namespace:=cam_a', 'use_camera_source:=false',
+                   'params_file:=%s' % old) as (graph, log_path):
+        got = graph.parameters('/cam_a/hand_mesh_node', ['detection.max_hands'])
+        time.sleep(1.0)
+    assert got == {'detection.max_hands': 2}
+    assert ("is keyed for 'hand_mesh_node', not for this node /cam_a/hand_mesh_node"
+            in log_path.read_text()), log_path.read_text()[-2000:]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('driver, compressed', [
     ('realsense2_camera', 'false'), ('depthai_ros', 'false'), ('usb_cam', 'false'),
     ('v4l2_camera', 'true')])
