@@ -14,13 +14,12 @@ import signal
 import subprocess
 import time
 
+from dds_cell import require_models
 from launch_env import launch_environment, ros2_launch
 import pytest
 import yaml
 
 rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
-
-from hand_mesh_ros.paths import models_dir  # noqa: E402,I100
 
 #: A user's tuned file (keyed for any namespace) with the values launch arguments could set.
 TUNED = {'input.depth_topic': '/tuned/depth', 'input.depth_camera_info_topic': '/tuned/info',
@@ -30,8 +29,7 @@ TUNED = {'input.depth_topic': '/tuned/depth', 'input.depth_camera_info_topic': '
 
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):
-    if not (models_dir() / 'hand_mesh_full.onnx').is_file():
-        pytest.fail('models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
+    require_models()
     environment = launch_environment(tmp_path_factory.mktemp('launch'))
     environment['ROS_DOMAIN_ID'] = str(random.randint(150, 220))
     return environment

@@ -10,16 +10,16 @@ every frame on /tf has exactly one parent. Then /cam_b is given /cam_a's tf pref
 time and both nodes' /diagnostics report the clash.
 """
 
-import random
 import sys
 import time
 
 import cv2
+from dds_cell import isolated_environment, require_models
 import pytest
 
 rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed: run bootstrap.sh')
 
-from hand_mesh_ros.paths import data_dir, models_dir  # noqa: E402
+from hand_mesh_ros.paths import data_dir  # noqa: E402
 from hand_mesh_ros.ros import processes  # noqa: E402
 
 FRAMES = 12
@@ -160,11 +160,8 @@ def _check_tf_trees_apart(tf_messages):
 
 @pytest.mark.slow
 def test_two_cameras_publish_hands_under_their_own_frames_and_report_a_clash(tmp_path):
-    if not (models_dir() / 'hand_mesh_full.onnx').is_file():
-        pytest.fail('models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
-    domain = random.randint(150, 220)
-    env = processes.dds_environment(shared_memory=False)
-    env['ROS_DOMAIN_ID'] = str(domain)
+    require_models()
+    env, domain = isolated_environment(shared_memory=False)
     probe = _Controller(domain)
     children = []
     try:

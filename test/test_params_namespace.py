@@ -5,13 +5,12 @@ user starts it, and this process reads every parameter back over the node's para
 services (``/cam_a/hand_mesh_node/get_parameters``), value for value.
 """
 
-import random
 import sys
 
+from dds_cell import isolated_environment, require_models
 import pytest
 import yaml
 
-from hand_mesh_ros.paths import models_dir
 from hand_mesh_ros.ros import parameters as prm
 from hand_mesh_ros.ros import params_file_check as check
 from hand_mesh_ros.ros import processes
@@ -94,9 +93,7 @@ def _read_parameters(fqn, names, domain):
 
 
 def _run_node_in_namespace(tmp_path, params_file, name):
-    domain = random.randint(150, 220)
-    env = processes.dds_environment(shared_memory=False)
-    env['ROS_DOMAIN_ID'] = str(domain)
+    env, domain = isolated_environment(shared_memory=False)
     argv = [sys.executable, '-m', 'hand_mesh_ros.ros.node', '--ros-args',
             '--params-file', str(params_file), '-r', '__ns:=/cam_a']
     return processes.ManagedProcess(name, argv, tmp_path / (name + '.log'), env), domain
@@ -105,8 +102,7 @@ def _run_node_in_namespace(tmp_path, params_file, name):
 @pytest.mark.slow
 @pytest.mark.parametrize('key', ['/**', '/**/hand_mesh_node'])
 def test_tuned_file_is_applied_in_a_namespace_value_for_value(tmp_path, key):
-    if not (models_dir() / 'hand_mesh_full.onnx').is_file():
-        pytest.fail('models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
+    require_models()
     tuned = tmp_path / 'tuned.yaml'
     tuned.write_text(_params_yaml(key, TUNED))
     child, domain = _run_node_in_namespace(tmp_path, tuned, 'tuned')
@@ -122,8 +118,7 @@ def test_tuned_file_is_applied_in_a_namespace_value_for_value(tmp_path, key):
 
 @pytest.mark.slow
 def test_file_keyed_for_another_node_name_warns_and_names_the_key(tmp_path):
-    if not (models_dir() / 'hand_mesh_full.onnx').is_file():
-        pytest.fail('models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
+    require_models()
     old = tmp_path / 'old.yaml'
     old.write_text(_params_yaml('hand_mesh_node', TUNED))
     child, domain = _run_node_in_namespace(tmp_path, old, 'old_key')

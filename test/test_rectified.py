@@ -13,16 +13,16 @@ wrist is the raw camera's within 1 % of its depth (median over the frames); the 
 more than twice as far off.
 """
 
-import random
 import sys
 import time
 
 import cv2
+from dds_cell import isolated_environment, require_models
 import numpy as np
 import pytest
 
 from hand_mesh_ros.core.errors import CameraModelError
-from hand_mesh_ros.paths import data_dir, models_dir
+from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.ros import processes
 from hand_mesh_ros.ros.rectified_input import rect_topic_warning
 
@@ -167,17 +167,13 @@ def _wrists(answers):
 
 @pytest.mark.slow
 def test_raw_with_d_and_rectified_with_p_give_the_same_wrist(tmp_path):
-    if not (models_dir() / 'hand_mesh_full.onnx').is_file():
-        pytest.fail('models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
+    require_models()
     raw = _video_frames()
     map_x, map_y = cv2.initUndistortRectifyMap(K, D, np.eye(3), _rectified_k(), SIZE,
                                                cv2.CV_32FC1)
     rect = [cv2.remap(bgr, map_x, map_y, cv2.INTER_LINEAR) for bgr in raw]
     cases = {'raw': (raw, False), 'rect': (rect, True), 'rect_wrong': (rect, False)}
-    domain = random.randint(150, 220)
-    env = processes.dds_environment(shared_memory=True)
-    env['ROS_DOMAIN_ID'] = str(domain)
-    processes.apply_dds_profile(env)
+    env, domain = isolated_environment(shared_memory=True)
     children = [_start_node(name, rectified, env, tmp_path)
                 for name, (_, rectified) in cases.items()]
     driver = _Driver(domain, cases)

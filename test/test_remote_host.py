@@ -8,12 +8,11 @@ the stand-in for another host: shared memory cannot reach them) count /hand/pose
 remote subscribers get the node's outputs at the node's rate.
 """
 
-import random
 import time
 
+from dds_cell import isolated_environment, require_models
 import pytest
 
-from hand_mesh_ros.paths import models_dir
 from hand_mesh_ros.ros import processes
 from hand_mesh_ros.tools.bench import middleware_probe as probe
 
@@ -66,12 +65,8 @@ def _local_counts(domain, children, remotes, timeout_s):
 
 @pytest.mark.slow
 def test_udp_only_subscribers_get_poses_and_meshes_at_the_node_rate(tmp_path):
-    if not (models_dir() / 'hand_mesh_full.onnx').is_file():
-        pytest.fail('models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
-    domain = random.randint(150, 220)
-    env = processes.dds_environment(shared_memory=True)
-    env['ROS_DOMAIN_ID'] = str(domain)
-    processes.apply_dds_profile(env)
+    require_models()
+    env, domain = isolated_environment(shared_memory=True)
     remote_env = probe.remote_environment(env)
     timeout_s = 120.0
     remotes = [probe.start_subscriber(remote_env, timeout_s, '/hand/' + topic, topic)

@@ -6,15 +6,15 @@ node goes on. The process test runs camera_source as the USB camera (YUYV, then 
 hand_mesh_node in their own processes, plus one malformed frame from this process.
 """
 
-import random
 import time
 
 import cv2
+from dds_cell import isolated_environment, require_models
 import numpy as np
 import pytest
 
 from hand_mesh_ros.core.errors import ImageConversionError
-from hand_mesh_ros.paths import data_dir, models_dir
+from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.ros import processes
 from hand_mesh_ros.ros.image_conversion import image_to_rgb, rgb_to_image
 
@@ -134,12 +134,8 @@ def _run_usb_camera(encoding, tmp_path, domain, env):
 @pytest.mark.slow
 @pytest.mark.parametrize('encoding', ['yuv422_yuy2', 'uyvy'])
 def test_usb_camera_yuv_frames_are_processed_and_a_bad_one_is_counted(tmp_path, encoding):
-    if not (models_dir() / 'hand_mesh_full.onnx').is_file():
-        pytest.fail('models missing: run `hand-mesh setup-models` (bootstrap.sh does)')
-    domain = random.randint(150, 220)
-    env = processes.dds_environment(shared_memory=True)
-    env['ROS_DOMAIN_ID'] = str(domain)
-    processes.apply_dds_profile(env)
+    require_models()
+    env, domain = isolated_environment(shared_memory=True)
     poses, bad_counts, log = _run_usb_camera(encoding, tmp_path, domain, env)
     with_hands = [m for m in poses if m.hands]
     assert len(with_hands) >= 5, log[-2000:]
