@@ -10,7 +10,8 @@ launch/ and config/, lib/ with the executables) pointing at this source tree, so
 Sources: the folder named by ``HAND_MESH_LAUNCH_SOURCES`` holding checkouts (or git
 repositories) ``launch``, ``launch_ros`` and ``ros2cli``, else the git mirrors of this
 project's machines. Without them, :func:`launch_environment` skips the test with the reason.
-The build is cached per source revision under ``~/.cache/hand_mesh_ros/ros2_launch``.
+The build is cached per source revision and Python environment under
+``~/.cache/hand_mesh_ros/ros2_launch``.
 """
 
 import hashlib
@@ -127,8 +128,11 @@ def launch_environment(tmp_path):
         sources = _source_dirs()
     except LookupError as exc:
         pytest.skip(str(exc))
-    key = hashlib.sha256(''.join('%s=%s;' % (n, _revision(p)) for n, p in sources.items())
-                         .encode()).hexdigest()[:16]
+    # One build per source revision and per Python environment (the message package is
+    # built against that environment's ROS distribution).
+    key = hashlib.sha256((sys.prefix + ''.join('%s=%s;' % (n, _revision(p))
+                                               for n, p in sources.items())).encode())
+    key = key.hexdigest()[:16]
     prefix = CACHE / key
     if not prefix.is_dir():
         try:
