@@ -125,10 +125,8 @@ class HandMeshNode(Node):
         self._depth_seen = False
         self._params = parameters.ParameterHandler(self, values, self._apply_parameters)
         self._create_topics(values)
-        rect_warning = rectified_input.rect_topic_warning(self._image_sub.topic_name,
-                                                          values['input.rectified'])
-        if rect_warning:
-            self._log.warning(rect_warning)
+        rectified_input.warn_rect_topic(self._log.warning, self._image_sub.topic_name,
+                                        values['input.rectified'])
         self._closed = False
         self._worker = FrameWorker(self._process, self._on_worker_error)
         self._worker.start()
@@ -432,19 +430,13 @@ def main(argv=None):
     from hand_mesh_ros.inference.base import InferenceError
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     command_line = sys.argv if argv is None else argv
-
-    def make_node():
-        node = HandMeshNode()
-        for warning in params_file_check.unmatched_file_warnings(
-                command_line, node.get_fully_qualified_name()):
-            node.get_logger().warning(warning)
-        return node
-
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return run_node('hand_mesh_node', make_node, lambda node: stop.is_set(),
+        return run_node('hand_mesh_node',
+                        lambda: params_file_check.warned(HandMeshNode(), command_line),
+                        lambda node: stop.is_set(),
                         (HandMeshError, InferenceError, ValueError, ParameterException),
                         events_executor=True)
     finally:

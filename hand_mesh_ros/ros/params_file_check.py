@@ -70,3 +70,10 @@ def unmatched_file_warnings(argv, node_fqn):
                 % (path, ', '.join(repr(k) for k in keys), node_fqn,
                    node_fqn.rsplit('/', 1)[-1]))
     return warnings
+
+
+def warned(node, argv):
+    """Log a warning on ``node`` per params file in ``argv`` that misses it; return the node."""
+    for warning in unmatched_file_warnings(argv, node.get_fully_qualified_name()):
+        node.get_logger().warning(warning)
+    return node

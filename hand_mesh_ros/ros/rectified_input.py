@@ -44,3 +44,10 @@ def rect_topic_warning(image_topic, rectified):
                 'undistort it again with camera_info D; set input.rectified:=true (uses P) '
                 'for a rectified image (warned once)' % image_topic)
     return ''
+
+
+def warn_rect_topic(warn, image_topic, rectified):
+    """Call ``warn(message)`` once when :func:`rect_topic_warning` has a warning."""
+    message = rect_topic_warning(image_topic, rectified)
+    if message:
+        warn(message)
