@@ -1,0 +1,1 @@
+"""Evaluation: accuracy, temporal, root-recovery, gate and depth metrics, and reports."""
