@@ -107,13 +107,14 @@ class TestPipeline:
 class Harness:
     """hand_mesh_node + a probe node in one context and one spinning executor."""
 
-    def __init__(self, delay_s=0.0, overrides=(), args=None, outputs=None):
+    def __init__(self, delay_s=0.0, overrides=(), args=None, outputs=None,
+                 pipeline_class=None):
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=random.randint(120, 220), args=args)
         self.pipelines = []
 
         def factory(config, log=None):
-            pipeline = TestPipeline(config, log, delay_s=delay_s)
+            pipeline = (pipeline_class or TestPipeline)(config, log, delay_s=delay_s)
             self.pipelines.append(pipeline)
             return pipeline
 
