@@ -143,7 +143,7 @@ class Harness:
         self.wait(lambda: self.image_pub.get_subscription_count() > 0
                   and self.node._diag_pub.get_subscription_count() > 0)
         if outputs is None or 'poses' in outputs:
-            self.wait(lambda: self.node._pose_pub.get_subscription_count() > 0)
+            self.wait(lambda: self.node._output_pubs['poses'].get_subscription_count() > 0)
 
     def _spin(self):
         while self.running:
@@ -281,7 +281,7 @@ def test_outputs_nobody_subscribed_to_are_not_built(harness, monkeypatch):
     assert h.wait(lambda: len(h.got['poses']) == 1 and len(h.got['poses'][0].hands) == 1)
     assert h.wait(lambda: any(_diag(m).get('frames_processed') == '1' for m in h.got['diag']))
     assert built == ['pose_array_msg']      # no mesh, TF, markers or debug image was built
-    assert not h.node._markers.has_live_markers
+    assert not h.node._outputs.markers.has_live_markers
 
 
 def _diag(msg):

@@ -12,8 +12,8 @@ import pytest
 rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
 
 from rclpy.serialization import deserialize_message  # noqa: E402,I100
-from tf2_msgs.msg import TFMessage  # noqa: E402
 from test_node_process import harness, synthetic_hand  # noqa: E402,F401
+from tf2_msgs.msg import TFMessage  # noqa: E402
 
 from hand_mesh_ros.core.types import FrameResult  # noqa: E402
 from hand_mesh_ros.ros.bag_io import read_bag  # noqa: E402
