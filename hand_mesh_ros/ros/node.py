@@ -64,9 +64,9 @@ class HandMeshNode(Node):
         """Declare parameters, build the pipeline, create topics and start the worker.
 
         Args:
-            pipeline_factory: ``factory(config, log=log)`` (``log(level, message)``,
-                see :func:`level_logger`) returning an object with
-                ``process(frame) -> FrameResult``, ``update_config(config)``,
+            pipeline_factory: ``factory(config, log=log)`` (``log(level, message)``, see
+                :func:`~hand_mesh_ros.ros.logging_levels.level_logger`) returning an object
+                with ``process(frame) -> FrameResult``, ``update_config(config)``,
                 ``backend_name`` and ``close()``; default: the core HandMeshPipeline.
             **kwargs: passed to rclpy.node.Node (context, parameter_overrides, ...).
 

@@ -1,9 +1,8 @@
 """Messages kept by header stamp and found again by an image's stamp (bounded, thread-safe).
 
-A subscription callback adds (depth images, camera_info); the worker looks up the one that
-belongs to an image: the message of the same stamp, else the latest one
-(:meth:`StampCache.exact_or_latest`), or the nearest within a tolerance, waiting a little for
-one still on its way (:meth:`StampCache.find`). The oldest message is dropped first.
+A subscription callback adds (depth images); the worker finds the one nearest an image's
+stamp within a tolerance, waiting a little for one still on its way
+(:meth:`StampCache.find`). The oldest message is dropped first.
 """
 
 from collections import OrderedDict
@@ -34,16 +33,6 @@ class StampCache:
             while len(self._by_stamp) > self._capacity:
                 self._by_stamp.popitem(last=False)
             self._cond.notify_all()
-
-    def exact_or_latest(self, stamp_ns):
-        """Return ``(msg, exact)``: the message of ``stamp_ns``, else the latest, else None."""
-        with self._cond:
-            msg = self._by_stamp.get(int(stamp_ns))
-            if msg is not None:
-                return msg, True
-            if not self._by_stamp:
-                return None, False
-            return next(reversed(self._by_stamp.values())), False
 
     def _newest_stamp_ns(self):
         return next(reversed(self._by_stamp))
