@@ -388,6 +388,10 @@ def test_parameters_are_validated_and_applied_at_run_time(harness):
     assert config.detection.min_detection_score == 0.7 and config.tailor.w_twist == 3.0
     assert config.detection.max_hands == 3
     assert h.got['tf'][0].transforms[0].child_frame_id.startswith('hm_right_')
+    assert h.node.set_parameters([Parameter('output.tf_prefix', value='hx')])[0].successful
+    h.send(8)
+    assert h.wait(lambda: len(h.got['tf']) == 2)
+    assert h.got['tf'][1].transforms[0].child_frame_id.startswith('hx_right_')
 
 
 def test_the_params_file_is_accepted_by_rcl_at_start_up(harness):
