@@ -1,0 +1,1 @@
+"""``hand-mesh process``: recordings in, the node's outputs out, offline (no DDS)."""
