@@ -64,7 +64,7 @@ class OutputBuilder:
                  'poses': lambda: messages.pose_array_msg(header, hands),
                  'tf': lambda: self.tf_message(header, hands),
                  'markers': lambda: self.marker_message(header, hands),
-                 'debug_image': lambda: self.debug_image(header, hands, rgb, camera)}
+                 'debug_image': lambda: self.debug_image_message(header, hands, rgb, camera)}
         built = [(name, build[name]()) for name in IMAGE_OUTPUTS if name in wanted]
         return [(name, message) for name, message in built if message is not None]
 
@@ -82,7 +82,7 @@ class OutputBuilder:
             return self.markers.build_serialized(header, hands)
         return self.markers.build(header, hands)
 
-    def debug_image(self, header, hands, rgb, camera):
+    def debug_image_message(self, header, hands, rgb, camera):
         """Return the sensor_msgs/Image of ``rgb`` with ``hands`` drawn."""
         drawn = debug_image.draw_hands(rgb, hands, camera)
         return image_conversion.rgb_to_image(drawn, stamp=header.stamp,
