@@ -1,1 +1,1 @@
-"""``hand-mesh process``: recordings in, the node's outputs out, offline (no DDS)."""
+"""Offline processing: video, image folders and rosbag2 in, the node's outputs out."""
