@@ -10,7 +10,8 @@ from sensor_msgs.msg import Image
 
 from hand_mesh_ros.core.errors import ImageConversionError  # noqa: I100
 from hand_mesh_ros.ros import parameters
-from hand_mesh_ros.ros.depth_input import depth_to_m, DepthPairer
+from hand_mesh_ros.ros.depth_input import depth_to_m
+from hand_mesh_ros.ros.stamp_pairing import StampCache
 
 
 def _image(values, encoding, stamp_ns=0, bigendian=False):
@@ -60,7 +61,7 @@ def test_bad_depth_images_raise_one_clear_error():
 
 
 def test_pairing_by_stamp_within_the_tolerance():
-    pairer = DepthPairer(capacity=3)
+    pairer = StampCache(capacity=3)
     for stamp in (1_000_000_000, 1_033_000_000, 1_066_000_000, 1_100_000_000):
         pairer.add(_image(np.zeros((2, 2), np.uint16), '16UC1', stamp))
     assert len(pairer) == 3                    # bounded
@@ -72,7 +73,7 @@ def test_pairing_by_stamp_within_the_tolerance():
 
 
 def test_pairing_waits_for_a_late_depth_image():
-    pairer = DepthPairer()
+    pairer = StampCache()
     pairer.add(_image(np.zeros((2, 2), np.uint16), '16UC1', 1_000_000_000))
     late = _image(np.zeros((2, 2), np.uint16), '16UC1', 2_000_000_000)
     threading.Timer(0.05, pairer.add, args=(late,)).start()

@@ -127,9 +127,9 @@ class DepthStream:
     def __init__(self, path, topic, tolerance_s=DEPTH_TOLERANCE_S):
         """Open the depth topic of the bag at ``path``."""
         from hand_mesh_ros.ros.bag_io import read_bag
-        from hand_mesh_ros.ros.depth_input import DepthPairer
+        from hand_mesh_ros.ros.depth_input import DepthInput
         self._messages = read_bag(path, [topic])
-        self._pairer = DepthPairer(capacity=8)
+        self._depth = DepthInput(capacity=8)
         self._tolerance_s = tolerance_s
         self._last_ns = None
 
@@ -138,7 +138,6 @@ class DepthStream:
         from rclpy.serialization import deserialize_message
         from hand_mesh_ros.ros.bag_io import message_class
         from hand_mesh_ros.ros.camera_info import stamp_to_ns
-        from hand_mesh_ros.ros.depth_input import depth_to_m
         limit = stamp_ns + int(self._tolerance_s * 1e9)
         while self._messages is not None and (self._last_ns is None or self._last_ns <= limit):
             item = next(self._messages, None)
@@ -147,9 +146,9 @@ class DepthStream:
                 break
             msg = deserialize_message(item[3], message_class(item[1]))
             self._last_ns = stamp_to_ns(msg.header.stamp)
-            self._pairer.add(msg)
-        msg = self._pairer.find(stamp_ns, self._tolerance_s)
-        return None if msg is None else depth_to_m(msg)
+            self._depth.add_image(msg)
+        paired = self._depth.paired(stamp_ns, self._tolerance_s)
+        return None if paired is None else paired[0]
 
     def close(self):
         """Close the bag reader."""
