@@ -19,7 +19,7 @@ from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import HandMeshError
 from hand_mesh_ros.core.fitting import uncertainty
 from hand_mesh_ros.core.fitting.tailor import HandTailor
-from hand_mesh_ros.core.hand import anatomy
+from hand_mesh_ros.core.hand import hand_size
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
 
 BINS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01))
@@ -35,7 +35,7 @@ def calibration(mode='full', n_hands=150, seed=0, model=None):
     """Return {'predicted', 'observed', 'n', 'median_depth_sd_mm', 'bins'} for ``mode``."""
     model = load_hand_model() if model is None else model
     tailor = HandTailor(model, TailorConfig(temporal=False))
-    mean, sd = anatomy.population_hand_length_prior_m()
+    mean, sd = hand_size.population_hand_length_prior_m()
     assumed = CameraModel.assumed_fov(640, 480, hfov_deg=60.0)
     rng = np.random.default_rng(seed)
     predicted, hit, depth_sd = [], [], []
