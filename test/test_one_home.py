@@ -261,3 +261,19 @@ def test_users_of_the_topology_and_the_hand_size_import_them():
     straight[10, 0] = 0.03    # a bent PIP lengthens the chain, not the straight distance
     assert hand_size.hand_length_m(straight) == pytest.approx(
         0.09 + np.hypot(0.045, 0.03) + np.hypot(0.025, 0.03) + 0.025)
+
+
+def test_level_names_map_to_logging_levels_in_one_place(caplog):
+    import logging
+    from hand_mesh_ros.inference.base import make_log
+    from hand_mesh_ros.log_levels import python_log_level
+    assert [python_log_level(name) for name in ('debug', 'INFO', 'warn', 'warning', 'error',
+                                                'fatal', 'chatty')] == [
+        logging.DEBUG, logging.INFO, logging.WARNING, logging.WARNING, logging.ERROR,
+        logging.CRITICAL, logging.INFO]
+    log = make_log()
+    with caplog.at_level(logging.DEBUG, logger='hand_mesh_ros.inference'):
+        for name in ('warn', 'error', 'debug'):
+            log(name, 'at ' + name)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, 'at warn'), (logging.ERROR, 'at error'), (logging.DEBUG, 'at debug')]

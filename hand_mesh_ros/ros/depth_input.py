@@ -6,14 +6,11 @@ overrides the encoding's unit (0 = from the encoding). Bad images raise
 :class:`~hand_mesh_ros.core.errors.ImageConversionError` with a ``reason``.
 """
 
-from collections import deque
-import threading
-
 import numpy as np
 
 from hand_mesh_ros.core.errors import ImageConversionError
-from hand_mesh_ros.ros.camera_info import stamp_to_ns
 from hand_mesh_ros.ros.image_conversion import check_image_size
+from hand_mesh_ros.ros.stamp_cache import StampCache
 
 #: encoding -> (numpy dtype name, metres per unit).
 DEPTH_ENCODINGS = {'16uc1': ('u2', 1e-3), 'mono16': ('u2', 1e-3), '32fc1': ('f4', 1.0)}
@@ -52,44 +49,5 @@ def depth_to_m(msg, scale_m_per_unit=0.0, max_pixels=4096 * 4096):
     return values
 
 
-class DepthPairer:
-    """Keep recent depth images; find the one paired with a colour image's stamp.
-
-    Thread-safe: the subscription callback adds, the worker finds (and may wait up to the
-    tolerance for a depth image that has not arrived yet).
-    """
-
-    def __init__(self, capacity=10):
-        """Keep at most ``capacity`` depth messages."""
-        self._items = deque(maxlen=int(capacity))
-        self._cond = threading.Condition()
-
-    def __len__(self):
-        """Return the number of stored depth messages."""
-        return len(self._items)
-
-    def add(self, msg):
-        """Store a depth message (keyed by its header stamp)."""
-        with self._cond:
-            self._items.append((stamp_to_ns(msg.header.stamp), msg))
-            self._cond.notify_all()
-
-    def _nearest(self, stamp_ns):
-        best = min(self._items, key=lambda item: abs(item[0] - stamp_ns), default=None)
-        return (None, None) if best is None else (abs(best[0] - stamp_ns), best[1])
-
-    def find(self, stamp_ns, tolerance_s, wait_s=0.0):
-        """Return the depth message nearest ``stamp_ns`` within ``tolerance_s``, or None.
-
-        When none is within the tolerance yet and the newest depth is older than the image,
-        wait up to ``wait_s`` for one to arrive.
-        """
-        tol_ns = int(round(float(tolerance_s) * 1e9))
-        with self._cond:
-            gap, msg = self._nearest(stamp_ns)
-            if (gap is None or gap > tol_ns) and wait_s > 0.0 and self._items:
-                if self._items[-1][0] < stamp_ns:
-                    self._cond.wait_for(lambda: self._items[-1][0] >= stamp_ns - tol_ns,
-                                        timeout=wait_s)
-                    gap, msg = self._nearest(stamp_ns)
-        return msg if gap is not None and gap <= tol_ns else None
+#: Depth images paired with colour images by stamp (:meth:`StampCache.find`).
+DepthPairer = StampCache
