@@ -247,3 +247,13 @@ def test_mean_reprojection_error_counts_the_used_keypoints_only():
     used = np.array([True, True, False, True])
     assert mean_reprojection_error_px(keypoints, observed, used) == pytest.approx(2.0)
     assert np.isnan(mean_reprojection_error_px(keypoints, observed, np.zeros(4, bool)))
+
+
+def test_eval_root_prints_its_table_then_one_json_object(capsys):
+    assert eval_root.main(['--trials', '2', '--json']) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith('root error (mm), 2 trials per cell')
+    table = json.loads(json.dumps(eval_root.root_error_table(seed=0, n_trials=2)))
+    assert json.loads(lines[-1]) == table
+    assert eval_root.main(['--trials', '2']) == 0
+    assert not capsys.readouterr().out.strip().splitlines()[-1].startswith('{')
