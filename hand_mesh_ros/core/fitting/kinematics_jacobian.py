@@ -83,7 +83,6 @@ class KeypointKinematics:
         self._ext_local[:, :3, 4:] = self.local_offset_basis
         self._ext_local[:, 3, 3] = 1.0
         self._ext_local[:, 4:, 4:] = np.eye(n_shapes)
-        self._level_parents = [(level, parents[level]) for level in self.levels[1:]]
         self._build_level_order()
         # Points in their bone's rest frame, relative to its origin: q0 + q_basis . beta.
         rest_rot_t = self.rest_rot_t[self.point_bone]
@@ -261,16 +260,3 @@ class KeypointKinematics:
         jac_pose = np.einsum('kp,pan->kan', self.keypoint_matrix, dpoint)
         jac_shape = np.einsum('kp,pas->kas', self.keypoint_matrix, moved[:, :, 1:])
         return jac_pose, jac_shape
-
-    def joint_positions(self, pose_aa, shape):
-        """Return posed joint origins (J, 3), wrist at the origin (no Jacobian)."""
-        rot_local = rotations.axis_angle_to_matrix(pose_aa)
-        rot = np.empty((self.n_bones, 3, 3))
-        trans = np.zeros((self.n_bones, 3))
-        local_offset = self.local_offset0 + self.local_offset_basis @ shape
-        root = self.levels[0]
-        rot[root] = self.rel_rot[root] @ rot_local[root]
-        for level, par in self._level_parents:
-            rot[level] = rot[par] @ self.rel_rot[level] @ rot_local[level]
-            trans[level] = trans[par] + np.einsum('lab,lb->la', rot[par], local_offset[level])
-        return trans
