@@ -9,7 +9,7 @@ from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.fitting import uncertainty
 from hand_mesh_ros.core.fitting.tailor import HandTailor
-from hand_mesh_ros.core.hand import anatomy
+from hand_mesh_ros.core.hand import anatomy, hand_size, topology
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
 
 
@@ -19,12 +19,12 @@ def model():
 
 
 def _bone_lengths(points):
-    return np.array([np.linalg.norm(points[b] - points[a]) for a, b in anatomy.SKELETON_BONES])
+    return np.array([np.linalg.norm(points[b] - points[a]) for a, b in topology.BONE_PAIRS])
 
 
 def test_rest_skeleton_matches_buchholz_within_10_percent(model):
     out = model.forward(model.zero_pose())
-    reference = anatomy.reference_bone_lengths(anatomy.chain_length(out.keypoints))
+    reference = anatomy.reference_bone_lengths(hand_size.hand_length_m(out.keypoints))
     ratio = _bone_lengths(out.joint_centres) / reference
     assert np.all(np.abs(ratio - 1.0) < 0.10), np.round(ratio, 3)
     # The landmark-convention keypoints are not joint centres: their MCP-PIP segments are
@@ -61,8 +61,8 @@ def test_mcp_centre_rides_on_its_metacarpal(model):
 
 
 def test_population_prior_is_derived_from_both_sexes():
-    mean, sd = anatomy.population_hand_length_prior_m()
-    (m_men, s_men), (m_women, s_women) = (anatomy.HAND_LENGTH_MM[k] for k in ('men', 'women'))
+    mean, sd = hand_size.population_hand_length_prior_m()
+    (m_men, s_men), (m_women, s_women) = (hand_size.HAND_LENGTH_MM[k] for k in ('men', 'women'))
     assert mean == pytest.approx((m_men + m_women) / 2e3)
     assert max(s_men, s_women) * 1e-3 < sd < (s_men + abs(m_men - m_women)) * 1e-3
     assert 0.17 < mean < 0.20
@@ -85,7 +85,7 @@ def _scene(model, tailor, seed=3):
 
 def test_unknown_hand_uses_the_prior_and_a_known_length_sets_the_depth(model):
     tailor = HandTailor(model, TailorConfig(temporal=False))
-    prior_mean, _ = anatomy.population_hand_length_prior_m()
+    prior_mean, _ = hand_size.population_hand_length_prior_m()
     assert tailor.hand_length_m('never seen')[0] == pytest.approx(prior_mean)
     camera, pose, shape, t, rel, px = _scene(model, tailor)
     depths = {}
@@ -116,7 +116,7 @@ def test_observe_hand_length_makes_later_frames_metric(model):
     assert later.position_covariance_m2[2, 2] < 0.2 * first.position_covariance_m2[2, 2]
     tailor.forget(5)
     assert tailor.hand_length_m(5)[0] == pytest.approx(
-        anatomy.population_hand_length_prior_m()[0])
+        hand_size.population_hand_length_prior_m()[0])
     for bad in ((0.0, 0.01), (0.2, 0.0), (float('nan'), 0.01), (0.2, float('inf'))):
         with pytest.raises(ValueError):
             tailor.observe_hand_length(5, *bad)

@@ -194,12 +194,11 @@ def test_temporal_terms_reduce_static_jitter():
     out = eval_jitter.run_static(n_frames=60)
     assert out['truth_fit_error_px'] < 1.5
     assert out['accel_reduction'] >= 0.5
-    # Issue 5 targets < 2 mm. The default w_joints3d (0.03) trades ~0.5 mm of static root
-    # std for 3D agreement with the network on real video (PA-MPJPE 9 mm instead of 14 mm at
-    # 0.01, which gives 1.8 mm here); see the README's tailor section.
+    # The default w_joints3d (0.03) trades ~0.5 mm of static root std for 3D agreement with
+    # the network on real video (PA-MPJPE 9 mm, against 14 mm at 0.01, which gives 1.8 mm
+    # here); see the README's tailor section.
     assert out['root_std_mm'] < 3.0
-    # Temporal terms halve the per-frame jitter (4.3 -> 2.2 mm since the hand-length prior:
-    # the per-frame fit itself is steadier than with the old 0.095 m palm prior, 6.8 mm).
+    # Temporal terms at least halve the per-frame jitter (4.3 mm without, 2.2 mm with them).
     assert out['with_temporal']['root_std_mm'] < 0.55 * out['without_temporal']['root_std_mm']
     assert out['with_temporal']['joints_accel_mm'] < out['network']['joints_accel_mm']
     assert out['with_temporal']['reprojection_after_px'] < 1.5

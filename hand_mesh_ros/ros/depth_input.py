@@ -11,7 +11,7 @@ import numpy as np
 from hand_mesh_ros.core.errors import ImageConversionError
 from hand_mesh_ros.ros.camera_info import camera_model_from_msg
 from hand_mesh_ros.ros.image_conversion import check_image_size
-from hand_mesh_ros.ros.stamp_pairing import StampCache
+from hand_mesh_ros.ros.stamp_cache import StampCache
 
 #: encoding -> (numpy dtype name, metres per unit).
 DEPTH_ENCODINGS = {'16uc1': ('u2', 1e-3), 'mono16': ('u2', 1e-3), '32fc1': ('f4', 1.0)}

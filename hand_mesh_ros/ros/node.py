@@ -39,7 +39,7 @@ from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conversion
 from hand_mesh_ros.ros import messages, parameters
-from hand_mesh_ros.ros.logging_levels import level_logger
+from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
 from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.worker import FrameWorker
@@ -65,7 +65,7 @@ class HandMeshNode(Node):
 
         Args:
             pipeline_factory: ``factory(config, log=log)`` (``log(level, message)``, see
-                :func:`~hand_mesh_ros.ros.logging_levels.level_logger`) returning an object
+                :func:`~hand_mesh_ros.log_levels.level_logger`) returning an object
                 with ``process(frame) -> FrameResult``, ``update_config(config)``,
                 ``backend_name`` and ``close()``; default: the core HandMeshPipeline.
             **kwargs: passed to rclpy.node.Node (context, parameter_overrides, ...).

@@ -35,10 +35,9 @@ import math
 
 import numpy as np
 
-#: MediaPipe keypoint tree: parent of each keypoint (-1 for the wrist).
-KEYPOINT_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
-#: Keypoints whose distance defines the hand size of the pixel normalisation.
-SIZE_KEYPOINTS = (0, 9)
+from hand_mesh_ros.core.hand.hand_size import PALM_CHAIN as SIZE_KEYPOINTS
+from hand_mesh_ros.core.hand.topology import KEYPOINT_PARENTS
+
 #: Rejection reasons, in checking order.
 REASONS = ('implausible_depth', 'implausible_bones', 'inconsistent_3d_2d',
            'implausible_reprojection', 'implausible_speed')

@@ -23,17 +23,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hand_mesh_ros.core.hand.topology import (FINGER_CHAINS, INDEX_MCP, MIDDLE_MCP,
+                                              NUM_KEYPOINTS as NUM_LANDMARKS, RING_MCP, WRIST)
 from hand_mesh_ros.core.tracking.crop import (normalize_radians, RotatedRect, transform_rect,
                                               warp_crop)
 
-NUM_LANDMARKS = 21
-WRIST = 0
-INDEX_MCP = 5
-MIDDLE_MCP = 9
-RING_MCP = 13
 # Landmarks MediaPipe uses to place the next crop: wrist, thumb CMC/MCP/IP, and the MCP and
 # PIP joints of the four fingers (finger tips are left out: they move fastest).
-ROI_LANDMARKS = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)
+ROI_LANDMARKS = (WRIST,) + FINGER_CHAINS[0][:3] + tuple(
+    k for chain in FINGER_CHAINS[1:] for k in chain[:2])
 LANDMARK_OUTPUTS = ('Identity', 'Identity_1', 'Identity_2', 'Identity_3')
 # MediaPipe divides the network's z by 0.4 (TensorsToLandmarks ``normalize_z``) to bring it to
 # the scale of x and y; the golden z of the sample video confirms it (ratio 2.5).

@@ -21,9 +21,7 @@ and max over hands and frames):
   by 2, 4, 8 and 16 px on every side (edge pixels repeated; principal point shifted alike).
 """
 
-import argparse
 import dataclasses
-import json
 
 import cv2
 import numpy as np
@@ -33,6 +31,7 @@ from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.pipeline import HandMeshPipeline
 from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.paths import data_dir
+from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser, print_figures
 from hand_mesh_ros.tools.video_frames import iter_frames
 
 DISTORTION = (-0.05, 0.01, 0.0, 0.0, 0.0)
@@ -230,11 +229,8 @@ def run(variant='full', models_dir=''):
 
 def main(argv=None):
     """Print the resolution-invariance figures (JSON last with ``--json``)."""
-    parser = argparse.ArgumentParser(prog='hand-mesh eval resolution',
-                                     description=__doc__.split('\n\n')[0])
-    parser.add_argument('--json', action='store_true', help='print one JSON object last')
+    parser = figures_parser('hand-mesh eval resolution', __doc__)
     parser.add_argument('--variant', default='full', choices=('full', 'lite'))
     args = parser.parse_args(argv)
-    out = run(variant=args.variant)
-    print(json.dumps(out) if args.json else json.dumps(out, indent=2))
+    print_figures(run(variant=args.variant), args.json)
     return 0

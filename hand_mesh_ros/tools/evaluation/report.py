@@ -29,6 +29,7 @@ import traceback
 
 import numpy as np
 
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools.evaluation import mesh_metrics
 
@@ -66,7 +67,7 @@ def _track(pipeline, max_frames, gold_2d):
             timings.setdefault(stage, []).append(float(value))
         if not result.hands:
             continue
-        errors = [np.linalg.norm(h.observed_keypoints_px - gold_2d[index], axis=1).mean()
+        errors = [mean_reprojection_error_px(h.observed_keypoints_px, gold_2d[index])
                   for h in result.hands]
         hand = result.hands[int(np.argmin(errors))]
         observed[index] = hand.observed_keypoints_px
