@@ -37,9 +37,9 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import Frame
+from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conversion
 from hand_mesh_ros.ros import messages, parameters
-from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
 from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.worker import FrameWorker
