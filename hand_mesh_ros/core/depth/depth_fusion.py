@@ -205,16 +205,16 @@ def _solve(rows_a, rhs, prior_k, sigma_k):
     return cov @ grad, cov
 
 
-def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera, *,
+def fuse_depth(keypoints_m, vertices_m, translation_m, depth_image_m, depth_camera, *,
                focal_px, noise_coeff_per_m, min_depth_m, max_depth_m, prior_scale=1.0,
                prior_scale_sigma=HAND_LENGTH_REL_SPREAD, keypoint_sigma_px=None,
                iterations=3, min_samples=20):
     """Fuse a registered depth image into one fitted hand; see the module docstring.
 
     Args:
-        joints_m: (21, 3) the tailor's model keypoints, camera frame.
+        keypoints_m: (21, 3) the tailor's landmark-convention keypoints, camera frame.
         vertices_m: (V, 3) the fitted mesh's vertices, camera frame.
-        translation_m: (3,) the fitted wrist (root of ``joints_m`` and ``vertices_m``).
+        translation_m: (3,) the fitted wrist (root of ``keypoints_m`` and ``vertices_m``).
         depth_image_m: (H, W) float depth in metres along z; 0 or NaN = no data.
         depth_camera: a CameraModel of the depth image's pixels (registered: the colour
             camera's optical frame; its own size and intrinsics).
@@ -231,7 +231,7 @@ def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera,
         A :class:`DepthFusionResult` (finite numbers; ``fused`` False when not used).
 
     """
-    joints = np.asarray(joints_m, dtype=np.float64)
+    joints = np.asarray(keypoints_m, dtype=np.float64)
     verts = np.asarray(vertices_m, dtype=np.float64)
     t0 = np.asarray(translation_m, dtype=np.float64).reshape(3)
     length = hand_length_m(joints)
@@ -328,40 +328,3 @@ def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera,
     return DepthFusionResult(
         True, '', theta[:3].copy(), k, cov[:3, :3].copy(), math.sqrt(cov[3, 3]),
         float(theta_obs[3]), math.sqrt(cov_obs[3, 3]), n_samples, n_inliers)
-
-
-class DepthSizeTracks:
-    """Per track: the metric hand length observed in depth (inverse-variance running mean).
-
-    Evidence is capped (``max_frames`` observations' worth) so a track can follow a change.
-    """
-
-    def __init__(self, max_frames=300):
-        """Start with no track."""
-        self.max_frames = int(max_frames)
-        self._tracks = {}
-
-    def observe(self, track_id, length_m, sigma_m):
-        """Fuse one observation of a track's hand length; return (length, sigma) after it."""
-        var = max(float(sigma_m), 1e-6) ** 2
-        previous = self._tracks.get(track_id)
-        if previous is None:
-            self._tracks[track_id] = (float(length_m), var, var)
-        else:
-            mean, var_now, var_min = previous
-            var_min = min(var_min, var)
-            var_now = max(var_now, var_min / self.max_frames)
-            gain = var_now / (var_now + var)
-            mean += gain * (float(length_m) - mean)
-            self._tracks[track_id] = (mean, var_now * var / (var_now + var), var_min)
-        mean, var_now, _ = self._tracks[track_id]
-        return mean, math.sqrt(var_now)
-
-    def get(self, track_id):
-        """Return (length, sigma) of a track, or None when it was never seen in depth."""
-        entry = self._tracks.get(track_id)
-        return None if entry is None else (entry[0], math.sqrt(entry[1]))
-
-    def forget(self, track_id):
-        """Drop a track (no error if unknown)."""
-        self._tracks.pop(track_id, None)

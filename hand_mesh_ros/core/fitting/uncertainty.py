@@ -117,3 +117,16 @@ def position_covariance_m2(translation_m, fit_covariance_m2, length_m, length_sd
         getattr(mode, 'value', str(mode)), CAMERA_SIGMAS['weak_perspective'])
     return wrist_covariance_m2(translation_m, fit_covariance_m2,
                                length_sd_m / max(float(length_m), 1e-6), focal_sd, principal_sd)
+
+
+def combine_covariances_m2(first_m2, second_m2):
+    """Return the (3, 3) covariance of two independent estimates of one position combined.
+
+    Information form: ``(A^-1 + B^-1)^-1``; never larger than either (in every direction).
+    A direction one of them does not observe (a singular covariance is taken as infinitely
+    certain there, so pass a regular one) keeps the other's variance.
+    """
+    info = np.linalg.inv(np.asarray(first_m2, dtype=np.float64)) + np.linalg.inv(
+        np.asarray(second_m2, dtype=np.float64))
+    combined = np.linalg.inv(info)
+    return 0.5 * (combined + combined.T)

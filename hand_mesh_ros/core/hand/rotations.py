@@ -119,3 +119,9 @@ def mirror_axis_angle(aa):
     """
     aa = np.asarray(aa, dtype=np.float64)
     return aa * np.array([1.0, -1.0, -1.0])
+
+
+def rotation_about_z(angle_rad):
+    """Return the (3, 3) rotation by ``angle_rad`` about the z (optical) axis."""
+    c, s = np.cos(angle_rad), np.sin(angle_rad)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
