@@ -11,6 +11,7 @@ from hand_mesh_ros.core.depth import depth_fusion
 from hand_mesh_ros.core.depth.depth_stage import (check_depth_image, HandDepthFusion,
                                                   rest_hand_length_m)
 from hand_mesh_ros.core.errors import InputError
+from hand_mesh_ros.core.fitting import uncertainty
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
 from hand_mesh_ros.core.track import MetricLength, Track
@@ -156,11 +157,11 @@ def test_check_depth_refuses_what_it_cannot_use():
     assert check_depth_image(depth, None, rgb_shape, camera, 'full_intrinsics') is camera
     with pytest.raises(InputError) as err:
         check_depth_image(np.ones((240, 320), np.float32), None, rgb_shape, camera,
-                    'full_intrinsics')
+                          'full_intrinsics')
     assert err.value.reason == 'depth_size_mismatch'
     small = _camera(320, 240, FOCAL / 2)
     assert check_depth_image(np.ones((240, 320), np.float32), small, rgb_shape, camera,
-                       'full_intrinsics') is small
+                             'full_intrinsics') is small
     with pytest.raises(InputError) as err:
         check_depth_image(depth, None, rgb_shape, camera, 'assumed_fov')
     assert err.value.reason == 'depth_needs_camera_info'
@@ -230,12 +231,8 @@ def test_densest_ratio_ignores_a_majority_of_background():
     assert abs(depth_fusion.densest_ratio(both) - 1.6) < 0.01
 
 
-def test_an_outlying_length_is_not_fed_to_the_track(model):
-    """After a track's length is known, one frame's wildly different depth fit is gated."""
-    joints, verts, t, depth, camera = _scene(model, 1.1)
-    stage = HandDepthFusion(model)
-    tailor = HandTailor(model)
-
+def _fitted_estimate(model, joints, verts, t, camera, covariance_m2):
+    """Return a HandEstimate of the fitted hand of ``_scene`` with ``covariance_m2``."""
     _, _, _, _, pose = _hand(model, 0)
     out = model.forward(pose, model.zero_shape(), side='right')
     bones = np.array(out.bone_frames)
@@ -248,9 +245,18 @@ def test_an_outlying_length_is_not_fed_to_the_track(model):
         'pose_coefficients': pose, 'shape_coefficients': model.zero_shape(),
         'hand_model': 'anny', 'hand_scale_m': 0.1, 'hand_length_m': 0.1,
         'reprojection_error_px': 0.0, 'position_mode': 'full_intrinsics', 'confidence': 0.5,
-        'position_covariance_m2': np.eye(3), 'keypoints_m': joints}
+        'position_covariance_m2': covariance_m2, 'keypoints_m': joints}
     names = [f.name for f in dataclasses.fields(HandEstimate)]
-    est = HandEstimate(**{name: values[name] for name in names})
+    return HandEstimate(**{name: values[name] for name in names})
+
+
+def test_an_outlying_length_is_not_fed_to_the_track(model):
+    """After a track's length is known, one frame's wildly different depth fit is gated."""
+    joints, verts, t, depth, camera = _scene(model, 1.1)
+    stage = HandDepthFusion(model)
+    tailor = HandTailor(model)
+    est = _fitted_estimate(model, joints, verts, t, camera, np.eye(3))
+    names = [f.name for f in dataclasses.fields(HandEstimate)]
     length = tailor.size.length_m(est.shape_coefficients)
     metric = MetricLength()
     metric.observe(0.8 * length, 0.002)
@@ -265,3 +271,24 @@ def test_an_outlying_length_is_not_fed_to_the_track(model):
     size_field = 'hand_length_m' if 'hand_length_m' in names else 'hand_scale_m'
     assert getattr(fused, size_field) == pytest.approx(0.1 * result.scale)
     assert 1e3 * np.linalg.norm(fused.joints_m[0] - 1.1 * t) < 6.0
+
+
+def test_fused_covariance_combines_the_fit_and_the_depth(model):
+    """The fused wrist covariance combines the fit's and the depth's (information form).
+
+    It is no larger than either in any direction and keeps the fit's lateral certainty (the
+    camera terms) instead of replacing it with the depth's.
+    """
+    joints, verts, t, depth, camera = _scene(model, 1.1)
+    fit_cov = np.diag([1e-8, 2e-8, 1e-2])   # sure across the ray, unsure along it
+    est = _fitted_estimate(model, joints, verts, t, camera, fit_cov)
+    fused, result = HandDepthFusion(model).apply(est, depth, camera, camera, DepthConfig(),
+                                                 MetricLength(), HandTailor(model).size)
+    assert result.fused
+    combined = fused.position_covariance_m2
+    for other in (fit_cov, result.covariance_m2):
+        assert np.linalg.eigvalsh(other - combined).min() > -1e-12
+    assert combined[0, 0] <= fit_cov[0, 0] and combined[1, 1] <= fit_cov[1, 1]
+    assert combined[0, 0] > 0.5 * fit_cov[0, 0] and combined[1, 1] > 0.5 * fit_cov[1, 1]
+    assert combined[2, 2] <= result.covariance_m2[2, 2]
+    assert fused.confidence >= uncertainty.hand_confidence(1.0, result.covariance_m2)
