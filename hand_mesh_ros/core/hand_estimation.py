@@ -150,7 +150,7 @@ def checked_hand(network, track, decision, image_size, timestamp_s, *, tailor, h
     except HandMeshError as exc:
         return HandOutcome(None, getattr(exc, 'reason', type(exc).__name__), None, 0.0, 0.0)
     if not estimate.is_finite():
-        return HandOutcome(None, 'not_finite', None, root_ms, tailor_ms)
+        return HandOutcome(None, 'non_finite', None, root_ms, tailor_ms)
     reason, figures = gate_hand(estimate, network, network_error_px, track, decision,
                                 image_size, timestamp_s, gates=config.gates,
                                 reference_joints_m=reference_joints_m)

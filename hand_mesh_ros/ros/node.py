@@ -314,7 +314,7 @@ class HandMeshNode(Node):
             return
         hands, non_finite = messages.finite_hands(result.hands)
         if non_finite:
-            self._stats.count(self._stats.rejected_hands, 'not_finite', non_finite)
+            self._stats.count(self._stats.rejected_hands, 'non_finite', non_finite)
             self._warn('non_finite_hand', '%d hand(s) with NaN/inf dropped' % non_finite)
         for reason, count in (result.rejected or {}).items():
             self._stats.count(self._stats.rejected_hands, reason, count)

@@ -180,8 +180,7 @@ class HandTailor:
             max_depth_m: a hand whose root would lie farther (at the start, after the scale
                 step, or at the end) is refused with reason 'too_far'.
 
-        Returns:
-            TailorResult with finite values.
+        Returns a TailorResult with finite values.
 
         Raises:
             TailorError: degenerate or non-finite input or result.
@@ -195,10 +194,7 @@ class HandTailor:
             init_translation_m, side)
         projector = Projector(camera, image_size, hfov_deg)
         state = track.fit if temporal else None
-        pose0 = self.fold_pose(pose0)
-        if state is not None:
-            # The same orientation has many rotation vectors: use the one nearest the track's.
-            pose0[0] = nearest_equivalent_rotation(pose0[0], state.pose[0])
+        pose0 = self._start_pose(pose0, state)
         mirror = steps.side_mirror(side, self.model.native_side)
         init_points = self.kinematics.evaluate(pose0, shape0, jacobians=False)[0] * mirror + t0
         evidence = steps.size_evidence(track, network=state is not None)
@@ -218,6 +214,16 @@ class HandTailor:
             track.fit = steps.next_track_state(state, timestamp_s, self.config.max_gap_s,
                                                result, fit.scaled.evidence)
         return result
+
+    def _start_pose(self, pose_aa, state):
+        """Return the folded start pose, its root rotation vector nearest the track's.
+
+        The same orientation has many rotation vectors; the track's previous pose picks one.
+        """
+        pose = self.fold_pose(pose_aa)
+        if state is not None:
+            pose[0] = nearest_equivalent_rotation(pose[0], state.pose[0])
+        return pose
 
     def _problem(self, projector, obs, kp_w, scaled, mirror, pose0, t_start, state,
                  timestamp_s):

@@ -143,7 +143,7 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
                 continue
             hands = [hand for hand in result.hands if hand.is_finite()]
             rejected.update(result.rejected or {})
-            rejected['not_finite'] += len(result.hands) - len(hands)
+            rejected['non_finite'] += len(result.hands) - len(hands)
             writer.write(index, result, hands, item.rgb, camera)
             if mesh_exporter is not None:
                 mesh_exporter.write(index, hands)
