@@ -16,6 +16,7 @@ import numpy as np
 from hand_mesh_ros.core.camera.camera import CameraMode
 from hand_mesh_ros.core.depth import depth_fusion
 from hand_mesh_ros.core.errors import InputError
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.uncertainty import combine_covariances_m2, hand_confidence
 from hand_mesh_ros.core.hand import hand_size
 from hand_mesh_ros.core.types import POSITION_DEPTH_FUSED
@@ -149,8 +150,7 @@ def scaled_estimate(estimate, translation_m, new_translation_m, scale, camera, c
     bones[:, :3, 3] = move(bones[:, :3, 3])
     landmarks = move(estimate.keypoints_m)
     keypoints_px = camera.project(landmarks)
-    error_px = float(np.mean(np.linalg.norm(keypoints_px - estimate.observed_keypoints_px,
-                                            axis=1)))
+    error_px = mean_reprojection_error_px(keypoints_px, estimate.observed_keypoints_px)
     covariance = np.asarray(covariance_m2, dtype=np.float64)
     return replace(
         estimate, joints_m=move(estimate.joints_m), vertices_m=move(estimate.vertices_m),
