@@ -144,10 +144,6 @@ def test_size_direction_is_a_uniform_scale(model):
     assert np.abs(out2.vertices - 1.1 * out.vertices).max() < 1e-3
     assert rest_hand_length_m(model, scaled) == pytest.approx(
         1.1 * rest_hand_length_m(model, shape), rel=5e-3)
-    stage = HandDepthFusion(model)
-    for beta in (shape, scaled, model.zero_shape()):
-        assert stage.rest_length_m(beta) == pytest.approx(rest_hand_length_m(model, beta),
-                                                          abs=1e-9)
 
 
 def test_check_depth_refuses_what_it_cannot_use():

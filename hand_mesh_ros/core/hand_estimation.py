@@ -12,6 +12,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from hand_mesh_ros.core.errors import HandMeshError, TailorError
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.plausibility import check_plausibility
 from hand_mesh_ros.core.fitting.root_recovery import recover_root
 from hand_mesh_ros.core.fitting.tailor_terms import Projector, TailorResult
@@ -77,7 +78,7 @@ def hand_estimate(network, refined, decision, hand_model, model_name):
     keypoints_m = out.keypoints + translation
     keypoints_px = (decision.camera.project(keypoints_m) if decision.camera is not None
                     else np.asarray(refined.keypoints_px, dtype=np.float64))
-    error_px = float(np.mean(np.linalg.norm(keypoints_px - network.keypoints_px, axis=1)))
+    error_px = mean_reprojection_error_px(keypoints_px, network.keypoints_px)
     return HandEstimate(
         track_id=network.track_id, side=network.side, side_score=network.side_score,
         score=network.presence, keypoints_px=keypoints_px,

@@ -42,6 +42,7 @@ from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conve
 from hand_mesh_ros.ros import messages, parameters
 from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
 from hand_mesh_ros.ros.spin import run_node
+from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
@@ -229,7 +230,7 @@ class HandMeshNode(Node):
         frame_id = msg.header.frame_id or self._values['input.default_frame_id']
         if not msg.header.frame_id:
             self._warn('empty_frame_id', 'image has an empty frame_id; using %r' % frame_id)
-        return camera_info.stamp_to_ns(msg.header.stamp), frame_id
+        return stamp_to_ns(msg.header.stamp), frame_id
 
     def _to_rgb(self, msg):
         """Return the (H, W, 3) uint8 RGB image of ``msg``, or None (counted) when unusable."""

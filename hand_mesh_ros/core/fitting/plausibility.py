@@ -1,10 +1,9 @@
 """Plausibility gates: drop a hand that no real hand in front of the camera could be.
 
 A hand that passed the network, root recovery and the tailor is still checked before it is
-published (cause 3 of issue 11: a fit that ran off to 864 m, or a 3D hand that disagrees with
-its own 2D keypoints by 88 px, was published). Every gate is scale-free: pixel errors are
-divided by the hand's size in pixels, so the same scene at another resolution passes or fails
-the same way.
+published: a fit can run off far beyond the working range, and a 3D hand can disagree with its
+own 2D keypoints. Every gate is scale-free: pixel errors are divided by the hand's size in
+pixels, so the same scene at another resolution passes or fails the same way.
 
 The gates, in the order they are checked (the first failure names the reason):
 
@@ -34,6 +33,7 @@ import math
 
 import numpy as np
 
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.hand.hand_size import PALM_CHAIN as SIZE_KEYPOINTS
 from hand_mesh_ros.core.hand.topology import KEYPOINT_PARENTS
 
@@ -75,14 +75,14 @@ def hand_size_px(joints_m, focal_px):
 def mean_relative_error(keypoints_px, observed_px, size_px):
     """Return the mean distance (21, 2) <-> (21, 2) in hand sizes (inf without a size).
 
-    Rows where ``observed_px`` is not finite are ignored.
+    Rows that are not finite in either are ignored.
     """
-    if not size_px > 0.0:
+    observed = np.asarray(observed_px, dtype=np.float64)
+    keypoints = np.asarray(keypoints_px, dtype=np.float64)
+    used = np.isfinite(observed).all(axis=1) & np.isfinite(keypoints).all(axis=1)
+    if not (size_px > 0.0 and used.any()):
         return math.inf
-    diff = np.asarray(keypoints_px, dtype=np.float64) - np.asarray(observed_px, np.float64)
-    dist = np.linalg.norm(diff, axis=1)
-    dist = dist[np.isfinite(dist)]
-    return float(np.mean(dist)) / size_px if dist.size else math.inf
+    return mean_reprojection_error_px(keypoints, observed, used) / size_px
 
 
 def check_plausibility(*, joints_m, keypoints_px, observed_px, network_joints_rel_m,

@@ -55,15 +55,16 @@ from hand_mesh_ros.core.camera.camera import CameraModel, DEFAULT_HFOV_DEG
 from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import TailorError
 from hand_mesh_ros.core.fitting import tailor_steps as steps
-from hand_mesh_ros.core.fitting.kinematics_jacobian import KeypointKinematics, rodrigues
+from hand_mesh_ros.core.fitting.kinematics_jacobian import KeypointKinematics
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.tailor_cost import N_ROWS, TailorCost, TailorProblem
 from hand_mesh_ros.core.fitting.tailor_terms import (check_depth, check_inputs,
-                                                     mean_pixel_error,
                                                      nearest_equivalent_rotation, PoseConstraints,
                                                      Projector, rotation_log, TailorResult)
 from hand_mesh_ros.core.fitting.uncertainty import last_block_covariance, position_covariance_m2
 from hand_mesh_ros.core.hand.hand_model import HandModel
-from hand_mesh_ros.core.hand.hand_size import HandLength
+from hand_mesh_ros.core.hand.hand_size import HandLength, PALM_CHAIN
+from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix
 from hand_mesh_ros.core.track import Track
 
 #: The metric weights (per mm^2 of 3D joints and of translation) are per mm of a hand whose
@@ -102,7 +103,7 @@ class HandTailor:
         # Inside one frame the fit holds the palm (wrist -> middle MCP) at the value the fused
         # hand length gives with the frame's starting proportions; the fingers' length stays
         # free (holding the whole hand length lets palm and fingers trade off and bends them).
-        self._palm = HandLength(self._kp_rest0, self._kp_rest_basis, chain=(0, 9))
+        self._palm = HandLength(self._kp_rest0, self._kp_rest_basis, chain=PALM_CHAIN)
         self._palm_share = float(self._palm.length_m(model.zero_shape())
                                  / self.size.length_m(model.zero_shape()))
         self._weight_length_m = _WEIGHT_PALM_M / self._palm_share
@@ -136,7 +137,7 @@ class HandTailor:
         bones = [bone for bone, _ in self._folded]
         if not bones or not pose[bones].any():
             return pose
-        rots = rodrigues(pose[[0] + bones])
+        rots = axis_angle_to_matrix(pose[[0] + bones])
         rot0 = rots[0]
         for (bone, rel), rot in zip(self._folded, rots[1:]):
             rot0 = rot0 @ rel @ rot @ rel.T
@@ -271,7 +272,7 @@ class HandTailor:
         x = starts[-1]
         current = self.cost.evaluate(x, problem, init_points if merge else None)
         if merge and current.extra_px is not None:
-            before = mean_pixel_error(current.extra_px, obs, kp_w)
+            before = mean_reprojection_error_px(current.extra_px, obs, kp_w > 0.0)
         else:
             before = steps.reprojection_error(projector, init_points, t0, obs, kp_w)
         if not math.isfinite(current.cost) and len(starts) > 1:
@@ -318,7 +319,7 @@ class HandTailor:
         """Return the :class:`TailorResult` of a finished fit (finite, with its covariance)."""
         pose, shape, translation = self.cost.unpack(fit.x, fit.scaled.shape_fixed)
         joints_m, px = fit.current.joints, fit.current.px
-        after = mean_pixel_error(px, problem.obs, problem.kp_w)
+        after = mean_reprojection_error_px(px, problem.obs, problem.kp_w > 0.0)
         values = (pose, shape, translation, joints_m, px, after)
         if not all(np.isfinite(v).all() for v in values):
             raise TailorError('the refined hand is not finite')

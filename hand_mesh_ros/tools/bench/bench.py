@@ -18,7 +18,7 @@
 ``--threads`` sets ``model.num_threads`` for every session, the node's included.
 With ``--json`` the last line is one JSON object with top-level ``stages_ms``,
 ``num_threads``, ``mesh_network_vs_landmark`` ({variant: landmark_ms, mesh_ms, ratio}),
-``targets`` (the latency issue's targets measured in this run: target, value, limit, met),
+``targets`` (the latency targets measured in this run: target, value, limit, met),
 ``keypoints_only_ms``, ``e2e_latency_p50_ms``, ``e2e_latency_p95_ms``, ``node_overhead_ms``
 (end to end minus the node's pipeline step, p50), ``node_steps_ms`` (receive, queue, convert,
 pipeline, build, publish, published_age), ``e2e_vs_frame_total`` and ``node_rss_mb``; with a
@@ -152,7 +152,7 @@ def bench_mesh_overhead(video, variants=('full', 'lite'), backend='onnxruntime',
 
 
 def target_checks(report):
-    """Return the latency issue's targets: [{'target', 'value', 'limit', 'met'}] (same run).
+    """Return the latency targets: [{'target', 'value', 'limit', 'met'}] (same run).
 
     Only targets whose figures this run measured are listed.
     """
