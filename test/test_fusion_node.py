@@ -133,3 +133,70 @@ def check_lifecycle(scene):
                      if any(h.side == 1 for h in msg.hands))
     right_remove = [t for t, n, op, _ in ops if n == 'fz_right' and op == REMOVE]
     assert right_remove[0] - last_right < 1.0
+
+
+def nan_covariance_hand(camera, t_world_cam, rng):
+    obs = observe(camera, t_world_cam, truth('left', 0.0), np.eye(3), 0, rng, track_id=9,
+                  side='left')
+    return obs.__class__(**dict(obs.__dict__, covariance_m2=np.full((3, 3), np.nan)))
+
+
+def test_bad_cameras_are_left_out_with_reasons_and_nothing_non_finite_is_published(domain):
+    cameras = two_cameras()
+    t_a, t_b = cameras['cam_a'], cameras['cam_b']
+    keys = ['cam_a', 'cam_silent', 'cam_dup', 'cam_loop', 'cam_unknown', 'cam_nan']
+    proc = start_fusion_node(domain, {
+        'input.cameras': ','.join(keys), 'fusion.frame': 'world', 'fusion.stale_after_s': 3.0,
+        'fusion.sync_tolerance_s': 0.5, 'output.collision_objects': True,
+        'output.diagnostics_period_s': 0.5})
+    scene = FusionScene(domain, keys)
+    rng = np.random.default_rng(12)
+    views = {'cam_a': t_a, 'cam_dup': t_a, 'cam_loop': t_b, 'cam_unknown': t_b}
+    frames = {'cam_dup': 'cam_a_optical', 'cam_loop': 'loop_a',
+              'cam_unknown': 'nowhere_optical'}
+    try:
+        assert scene.wait_for_subscribers(), 'hand_fusion_node did not subscribe'
+        scene.publish_static([('world', 'cam_a_optical', t_a), ('world', 'cam_b_optical', t_b),
+                              ('loop_b', 'loop_a', np.eye(4)), ('loop_a', 'loop_b', np.eye(4))])
+        time.sleep(1.0)
+        for _ in range(30):
+            stamp_ns = publish_round(scene, views, ['right'], rng, frames=frames,
+                                     extra={'cam_a': [nan_covariance_hand('cam_a', t_a, rng)]})
+            scene.publish_hands('cam_nan', 'cam_b_optical', stamp_ns,
+                                [nan_covariance_hand('cam_b', t_b, rng)])
+            time.sleep(PERIOD_S)
+        assert scene.wait_for(lambda: len(scene.messages('diagnostics')) >= 3, 10.0)
+        time.sleep(1.0)
+        assert proc.poll() is None, 'hand_fusion_node died on bad input'
+        code, out = stop_node(proc)
+        assert code == 0, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        scene.close()
+    fused = [msg for _, msg in scene.messages('poses')]
+    assert fused and all(len(msg.hands) == 1 for msg in fused), [len(m.hands) for m in fused]
+    for msg in fused:
+        assert np.all(np.isfinite(msg.hands[0].position_covariance))
+        assert msg.hands[0].side == 1
+    assert {name for _, name, _, _ in operations(scene)} == {'fused_right'}
+
+    # The last report (cameras go stale only 3 s after the last round).
+    report = [msg for _, msg in scene.messages('diagnostics')][-1]
+    status = {s.name.split(': ', 1)[1]: s for s in report.status}
+    values = {name: {kv.key: kv.value for kv in s.values} for name, s in status.items()}
+    assert status['camera cam_a'].message == 'fused'
+    for name in ('camera cam_a', 'camera cam_nan'):   # one NaN hand in every message
+        received = int(values[name]['messages_received'])
+        assert received > 0
+        assert int(values[name]['refused.non_finite_covariance']) == received
+    assert 'nothing received on cam_silent/hand/poses' in status['camera cam_silent'].message
+    assert "frame id 'cam_a_optical' is also the frame of camera cam_a" in \
+        status['camera cam_dup'].message
+    assert '(loop)' in status['camera cam_loop'].message
+    assert '(unknown_frame)' in status['camera cam_unknown'].message
+    for name in ('camera cam_silent', 'camera cam_dup', 'camera cam_loop',
+                 'camera cam_unknown'):
+        assert status[name].level == b'\x01', name   # WARN
+    assert int(values['fusion']['hands_refused']) == sum(
+        int(values[name]['messages_received']) for name in ('camera cam_a', 'camera cam_nan'))

@@ -31,7 +31,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.core.fusion.observation import in_frame, observation_problem
-from hand_mesh_ros.core.fusion.sync import choose_cameras
+from hand_mesh_ros.core.fusion.sync import choose_cameras, STALE
 from hand_mesh_ros.core.fusion.tracker import HandFuser
 from hand_mesh_ros.ros import collision_objects, fusion_messages, fusion_status, parameters
 from hand_mesh_ros.ros.fusion_parameters import FUSION_PARAMETERS
@@ -141,7 +141,11 @@ class HandFusionNode(Node):
             latest, now_ns, values['fusion.stale_after_s'], values['fusion.sync_tolerance_s'])
         order = list(self._cameras)
         used = sorted(used, key=order.index)
-        duplicates = fusion_status.duplicate_frames(self._cameras, used)
+        # A frame id claimed twice by live cameras is reported whether or not they are in
+        # sync now (the first listed keeps it).
+        duplicates = fusion_status.duplicate_frames(
+            self._cameras, [key for key in order if key in latest
+                            and left_out.get(key) != STALE])
         for key, camera in self._cameras.items():
             if camera.latest is None:
                 camera.left_out = 'nothing received on %s' % camera.topic
