@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from hand_mesh_ros.core.hand.topology import BONE_PAIRS, FINGER_CHAINS, NUM_KEYPOINTS
+from hand_mesh_ros.ros.tf_frames import HandFrameNames, rotation_to_quaternion
 
 #: Radius of a finger bone or joint, metres (an adult finger is 15-20 mm thick).
 FINGER_RADIUS_M = 0.009
@@ -188,7 +189,6 @@ def _reshaped(old, new):
 
 def _pose_msg(t):
     from geometry_msgs.msg import Pose
-    from hand_mesh_ros.ros.tf_frames import rotation_to_quaternion
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = (float(v) for v in t[:3, 3])
     q = rotation_to_quaternion(t[:3, :3])
@@ -237,6 +237,7 @@ class CollisionObjectPublisher:
             CollisionObject, self.TOPIC,
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
         self._timer = node.create_timer(EXPIRE_PERIOD_S, self.expire)
+        self._names = HandFrameNames()   # object ids of HandEstimates (update_estimates)
         self._closed = False
 
     def _now_ns(self):
@@ -253,6 +254,14 @@ class CollisionObjectPublisher:
         with self._lock:
             if not self._closed:
                 self._send(self._tracker.update(hands, self._now_ns()))
+
+    def update_estimates(self, hands, prefix, frame_id, stamp_ns):
+        """Publish the operations for one image's HandEstimates (camera frame ``frame_id``).
+
+        Object ids are the hands' TF name prefixes ``<prefix>_<side>[<n>]``, stable per track.
+        """
+        names = self._names.assign(hands, prefix)
+        self.update(estimate_collision_hands(hands, names, frame_id, stamp_ns))
 
     def expire(self):
         """Publish REMOVE for the objects whose hand is lost (timer callback)."""

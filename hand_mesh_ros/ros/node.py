@@ -37,7 +37,8 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import Frame
-from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conversion
+from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
+from hand_mesh_ros.ros import image_conversion
 from hand_mesh_ros.ros import marker_serialization
 from hand_mesh_ros.ros import messages, parameters, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
@@ -121,6 +122,7 @@ class HandMeshNode(Node):
         self._depth_seen = False
         self._params = parameters.ParameterHandler(self, values, self._apply_parameters)
         self._create_topics(values)
+        self._collisions = collision_objects.create(self, values)   # None when off
         self._closed = False
         self._worker = FrameWorker(self._process, self._on_worker_error)
         self._worker.start()
@@ -323,6 +325,9 @@ class HandMeshNode(Node):
         built_ns = time.monotonic_ns()
         for publisher, message in outputs:
             publisher.publish(message)
+        if self._collisions is not None:
+            self._collisions.update_estimates(hands, self._values['output.tf_prefix'],
+                                              frame_id, stamp_ns)
         published_ns = time.monotonic_ns()
         # The age of the image (stamp -> publish) on the node's clock: sim time when
         # use_sim_time is set (a bag played with --clock), system time otherwise.
@@ -400,6 +405,8 @@ class HandMeshNode(Node):
         if not self._closed:
             self._closed = True
             self._worker.stop()
+            if self._collisions is not None:
+                self._collisions.close()
             close = getattr(self._pipeline, 'close', None)
             if close is not None:
                 close()
