@@ -1,12 +1,12 @@
 """Hands as collision objects: shapes, padding, and the ADD / MOVE / REMOVE decisions."""
 
-from fusion_scenes import hand_joints_m
 import numpy as np
 import pytest
 
 from hand_mesh_ros.ros.collision_objects import (
     ADD, CollisionHand, CollisionObjectTracker, CYLINDER, hand_primitives, MOVE, padding_m,
     REMOVE, SPHERE)
+from hand_mesh_ros.tools.bench.fusion_scenes import hand_joints_m
 
 MS = 1_000_000
 

@@ -1,8 +1,8 @@
 """hand_fusion_node as its own process, fed and observed over real DDS.
 
-Two cameras at 90 degrees see two hands (the synthetic scenes of fusion_scenes.py); the node
-fuses them in 'world' through the TF it receives, publishes MoveIt collision objects, and
-reports bad cameras on /diagnostics.
+Two cameras at 90 degrees see two hands (the synthetic scenes of tools/bench/fusion_scenes);
+the node fuses them in 'world' through the TF it receives, publishes MoveIt collision
+objects, and reports bad cameras on /diagnostics.
 """
 
 import random
@@ -10,9 +10,10 @@ import signal
 import time
 
 from fusion_harness import FusionScene, start_fusion_node
-from fusion_scenes import observe, two_cameras
 import numpy as np
 import pytest
+
+from hand_mesh_ros.tools.bench.fusion_scenes import observe, two_cameras
 
 pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
 pytest.importorskip('moveit_msgs.msg', reason='moveit_msgs is not built (bootstrap.sh)')

@@ -30,7 +30,7 @@ FUSION_PARAMETERS = (
               min_value=0.5, max_value=1.0 - 1e-12, **_RO),
     ParamSpec('fusion.track_timeout_s', 0.5, 'A fused hand not seen by any camera for this '
               'long ends (its id is never reused).', min_value=0.0, max_value=60.0, **_RO),
-    ParamSpec('fusion.velocity_window_s', 0.25, 'Seconds of fused positions the wrist '
+    ParamSpec('fusion.velocity_window_s', 0.15, 'Seconds of fused positions the wrist '
               'velocity is fitted over (0 = no motion compensation).',
               min_value=0.0, max_value=5.0, **_RO),
     ParamSpec('output.publish_tf', True, 'Publish TF frames of the fused hands on /tf.', **_RO),

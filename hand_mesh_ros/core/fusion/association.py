@@ -5,7 +5,11 @@ the wrists under the sum of their covariances (a camera's large error along its 
 tolerant along the ray only). A pair is allowed only for the same side and within the gate;
 every camera gives a fused track at most one hand, so two hands of the same side close
 together stay two hands. Among allowed pairs the assignment with the least total distance
-wins (Hungarian method); the pair a camera's own track already had keeps priority.
+wins (Hungarian method). The pair a camera's own track already had keeps priority and a
+gate LINK_GATE_SCALE times wider: the camera's tracker already followed that hand from
+image to image, so the link only breaks when the camera's track clearly jumped to another
+hand (a fused track's prediction lags a sudden turn; a lagging prediction must not split a
+hand in two).
 """
 
 import numpy as np
@@ -14,6 +18,8 @@ from scipy.stats import chi2
 
 #: Cost of a pair that is not allowed (outside the gate or another side).
 _FORBIDDEN = 1.0e9
+#: How much wider (in squared distance) the gate is for a camera track's linked pair.
+LINK_GATE_SCALE = 16.0
 #: Cost discount of the pair a camera's track was linked to last time: it wins over any
 #: other pair inside the gate.
 _LINK_BONUS = 1.0e6
@@ -38,14 +44,15 @@ def assign(distances2, allowed, linked, gate2):
             columns: fused tracks).
         allowed: (R, C) bool, False where sides differ.
         linked: (R, C) bool, True for the track each hand's camera track was linked to.
-        gate2: the gate (squared distance).
+        gate2: the gate (squared distance); LINK_GATE_SCALE * gate2 for linked pairs.
 
     """
     distances2 = np.asarray(distances2, dtype=np.float64).reshape(len(allowed), -1)
     if distances2.size == 0:
         return []
-    inside = np.asarray(allowed, dtype=bool) & (distances2 <= gate2)
-    cost = np.where(inside, distances2 - _LINK_BONUS * np.asarray(linked, dtype=bool),
-                    _FORBIDDEN)
+    linked = np.asarray(linked, dtype=bool)
+    inside = np.asarray(allowed, dtype=bool) & (
+        distances2 <= np.where(linked, LINK_GATE_SCALE * gate2, gate2))
+    cost = np.where(inside, distances2 - _LINK_BONUS * linked, _FORBIDDEN)
     rows, columns = linear_sum_assignment(cost)
     return [(int(r), int(c)) for r, c in zip(rows, columns) if inside[r, c]]

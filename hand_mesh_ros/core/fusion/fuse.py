@@ -16,7 +16,7 @@ from typing import Tuple
 import numpy as np
 
 from hand_mesh_ros.core.fitting.uncertainty import hand_confidence
-from hand_mesh_ros.core.fusion.observation import POSITION_MODES, usable_covariance
+from hand_mesh_ros.core.fusion.observation import POSITION_MODES
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,15 @@ def fuse_positions(positions_m, covariances_m2):
 
     Args:
         positions_m: (N, 3) positions in one frame.
-        covariances_m2: (N, 3, 3) their covariances (eigenvalues floored, see
-            :func:`usable_covariance`).
+        covariances_m2: (N, 3, 3) their covariances, positive definite (observations in
+            the fusion frame are: :func:`in_frame` floors their eigenvalues).
 
     """
     information = np.zeros((3, 3))
     weighted = np.zeros(3)
     for position, covariance in zip(np.asarray(positions_m, dtype=np.float64),
                                     covariances_m2):
-        inverse = np.linalg.inv(usable_covariance(covariance))
+        inverse = np.linalg.inv(covariance)
         information += inverse
         weighted += inverse @ position
     covariance = np.linalg.inv(information)

@@ -13,9 +13,14 @@ import numpy as np
 
 #: Fewest fused positions in the window for a velocity; with fewer the track is held still.
 MIN_VELOCITY_SAMPLES = 3
-#: Accelerations the constant-velocity model does not know about, m/s^2 (1 sigma, a brisk
-#: hand movement): a prediction over dt widens by 0.5 * this * dt^2 (1 mm over 20 ms).
+#: Accelerations the constant-velocity model does not know about when a camera's hand is
+#: moved to the common stamp, m/s^2 (1 sigma, a brisk hand movement): over dt its
+#: covariance widens by 0.5 * this * dt^2 (1 mm over 20 ms).
 UNMODELLED_ACCEL_MPS2 = 5.0
+#: The same for matching a camera's hand to a fused track (1 sigma): a hand reversing at
+#: 1 m/s within a camera period (about 60 m/s^2) must still match its own track, so the
+#: gate allows 0.5 * this * dt^2 (27 mm over 33 ms).
+ASSOCIATION_ACCEL_MPS2 = 50.0
 
 
 def fit_velocity(stamps_ns, positions_m, covariances_m2, window_s, stamp_ns):
@@ -50,10 +55,14 @@ def fit_velocity(stamps_ns, positions_m, covariances_m2, window_s, stamp_ns):
     return velocity, covariance
 
 
-def predicted_covariance(covariance_m2, velocity_covariance, dt_s):
-    """Return the covariance of a position moved by ``dt_s`` with an uncertain velocity."""
+def predicted_covariance(covariance_m2, velocity_covariance, dt_s,
+                         accel_mps2=UNMODELLED_ACCEL_MPS2):
+    """Return the covariance of a position moved by ``dt_s`` with an uncertain velocity.
+
+    ``accel_mps2``: the unmodelled acceleration (1 sigma) the prediction allows for.
+    """
     return (np.asarray(covariance_m2, dtype=np.float64) + dt_s ** 2 * velocity_covariance
-            + np.eye(3) * (0.5 * UNMODELLED_ACCEL_MPS2 * dt_s ** 2) ** 2)
+            + np.eye(3) * (0.5 * accel_mps2 * dt_s ** 2) ** 2)
 
 
 def shifted(obs, stamp_ns, velocity_mps, velocity_covariance):

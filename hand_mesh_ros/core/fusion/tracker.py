@@ -7,8 +7,9 @@ the common stamp ``stamp_ns``:
 1. tracks not fed for ``track_timeout_s`` end (their ids are never reused);
 2. each camera's hands are matched to the tracks (:mod:`association`), cameras in a fixed
    order; a hand that matches no track starts one, which the next cameras can match;
-3. every hand is moved to ``stamp_ns`` with its track's velocity (:mod:`motion`) and each
-   track's hands are fused (:mod:`fuse`).
+3. every hand is moved to ``stamp_ns`` with its track's velocity (:mod:`motion`, fitted to
+   the track's fused positions up to its last output) and each track's hands are fused
+   (:mod:`fuse`); the track then refits its velocity.
 
 A track remembers which camera track fed it, so it keeps its id while any camera still sees
 the hand: a camera dropping out, or coming back with a new track id, changes nothing.
@@ -21,8 +22,8 @@ import numpy as np
 from hand_mesh_ros.core.fusion import association, motion
 from hand_mesh_ros.core.fusion.fuse import fuse_observations
 
-#: Fused positions a track keeps for its velocity (more than any window at camera rates).
-HISTORY_LENGTH = 64
+#: Fused positions a track keeps for its velocity (a 1 s window at 30 Hz).
+HISTORY_LENGTH = 32
 
 
 class FusedTrack:
@@ -35,6 +36,8 @@ class FusedTrack:
         self.links = {}           # camera -> that camera's track id
         self.history = deque(maxlen=HISTORY_LENGTH)   # (stamp_ns, wrist_m, covariance_m2)
         self.seed = None          # first observation of a track started in this cycle
+        self.velocity_mps = np.zeros(3)              # at the last fused stamp
+        self.velocity_covariance = np.zeros((3, 3))
 
     @property
     def last_stamp_ns(self):
@@ -43,26 +46,22 @@ class FusedTrack:
             return self.history[-1][0]
         return self.seed.stamp_ns
 
-    def velocity(self, stamp_ns, window_s):
-        """Return ``(velocity_mps, covariance)`` of the wrist at ``stamp_ns``."""
-        if not self.history:
-            return np.zeros(3), np.zeros((3, 3))
-        stamps, positions, covariances = zip(*self.history)
-        return motion.fit_velocity(stamps, positions, covariances, window_s, stamp_ns)
-
-    def predict(self, stamp_ns, window_s):
-        """Return ``(wrist_m, covariance_m2)`` predicted at ``stamp_ns``."""
+    def predict(self, stamp_ns):
+        """Return ``(wrist_m, covariance_m2)`` predicted at ``stamp_ns`` (for matching)."""
         if not self.history:
             return self.seed.wrist_m, self.seed.covariance_m2
         stamp, wrist, covariance = self.history[-1]
-        velocity, velocity_cov = self.velocity(stamp, window_s)
         dt_s = (int(stamp_ns) - stamp) * 1e-9
-        return (wrist + velocity * dt_s,
-                motion.predicted_covariance(covariance, velocity_cov, dt_s))
+        return (wrist + self.velocity_mps * dt_s,
+                motion.predicted_covariance(covariance, self.velocity_covariance, dt_s,
+                                            motion.ASSOCIATION_ACCEL_MPS2))
 
-    def record(self, hand, observations):
-        """Append a fused hand to the history and link its cameras' tracks."""
+    def record(self, hand, observations, window_s):
+        """Append a fused hand, refit the velocity over ``window_s``, link the cameras."""
         self.history.append((hand.stamp_ns, hand.wrist_m, hand.covariance_m2))
+        stamps, positions, covariances = zip(*self.history)
+        self.velocity_mps, self.velocity_covariance = motion.fit_velocity(
+            stamps, positions, covariances, window_s, hand.stamp_ns)
         self.links = {obs.camera: obs.track_id for obs in observations}
         self.seed = None
 
@@ -70,7 +69,7 @@ class FusedTrack:
 class HandFuser:
     """Fuse several cameras' hands into fused tracks (see the module docstring)."""
 
-    def __init__(self, gate_probability=0.99999, track_timeout_s=0.5, velocity_window_s=0.25):
+    def __init__(self, gate_probability=0.99999, track_timeout_s=0.5, velocity_window_s=0.15):
         """Set the association gate, the track timeout and the velocity window."""
         self.gate2 = association.gate_distance2(gate_probability)
         self.track_timeout_s = float(track_timeout_s)
@@ -96,10 +95,10 @@ class HandFuser:
         groups = self._associate(observations)
         fused = []
         for track, members in groups:
-            velocity, velocity_cov = track.velocity(stamp_ns, self.velocity_window_s)
-            moved = [motion.shifted(obs, stamp_ns, velocity, velocity_cov) for obs in members]
+            moved = [motion.shifted(obs, stamp_ns, track.velocity_mps,
+                                    track.velocity_covariance) for obs in members]
             hand = fuse_observations(moved, track.fused_id, stamp_ns)
-            track.record(hand, members)
+            track.record(hand, members, self.velocity_window_s)
             fused.append(hand)
         return sorted(fused, key=lambda hand: hand.fused_id)
 
@@ -138,7 +137,7 @@ class HandFuser:
             for row, obs in enumerate(hands):
                 if obs.side != track.side:
                     continue
-                wrist, covariance = track.predict(obs.stamp_ns, self.velocity_window_s)
+                wrist, covariance = track.predict(obs.stamp_ns)
                 distances2[row, column] = association.mahalanobis2(
                     obs.wrist_m, obs.covariance_m2, wrist, covariance)
                 allowed[row, column] = True
