@@ -22,7 +22,7 @@ import numpy as np
 from hand_mesh_ros.core.fusion import association, motion
 from hand_mesh_ros.core.fusion.fuse import fuse_observations
 
-#: Fused positions a track keeps for its velocity (a 1 s window at 30 Hz).
+#: Most fused positions a track keeps for its velocity (it keeps only the velocity window).
 HISTORY_LENGTH = 32
 
 
@@ -59,6 +59,8 @@ class FusedTrack:
     def record(self, hand, observations, window_s):
         """Append a fused hand, refit the velocity over ``window_s``, link the cameras."""
         self.history.append((hand.stamp_ns, hand.wrist_m, hand.covariance_m2))
+        while hand.stamp_ns - self.history[0][0] > window_s * 1e9:   # only the window
+            self.history.popleft()
         stamps, positions, covariances = zip(*self.history)
         self.velocity_mps, self.velocity_covariance = motion.fit_velocity(
             stamps, positions, covariances, window_s, hand.stamp_ns)
