@@ -21,12 +21,9 @@ non-finite is published.
 """
 
 from collections import Counter
-import signal
 import sys
-import threading
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -35,7 +32,7 @@ from hand_mesh_ros.core.fusion.sync import choose_cameras, STALE
 from hand_mesh_ros.core.fusion.tracker import HandFuser
 from hand_mesh_ros.ros import collision_objects, fusion_messages, fusion_status, parameters
 from hand_mesh_ros.ros.fusion_parameters import FUSION_PARAMETERS
-from hand_mesh_ros.ros.spin import run_node
+from hand_mesh_ros.ros.spin import run_until_signal
 from hand_mesh_ros.ros.tf_buffer import create_transform_lookup, TransformError
 from hand_mesh_ros.ros.tf_frames import HandFrameNames
 
@@ -214,19 +211,10 @@ def _pose_matrix(rotation, position):
 
 
 def main(argv=None):
-    """Run hand_fusion_node until Ctrl-C or SIGTERM; return the exit code."""
+    """Run hand_fusion_node until Ctrl-C or SIGTERM (collision objects REMOVEd); exit code."""
     from rclpy.exceptions import ParameterException
-    from rclpy.signals import SignalHandlerOptions
-    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return run_node('hand_fusion_node', HandFusionNode, lambda node: stop.is_set(),
-                        (ValueError, ParameterException))
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return run_until_signal('hand_fusion_node', HandFusionNode,
+                            (ValueError, ParameterException), argv)
 
 
 if __name__ == '__main__':

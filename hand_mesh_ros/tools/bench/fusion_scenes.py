@@ -100,6 +100,7 @@ def world_observations(cameras, hands, stamps_ns, rng, track_ids=None, scales=No
 
 
 def circle(t_s, centre, radius_m=0.1, speed_rad_s=2.0, phase=0.0):
+    """Return the point at ``t_s`` on a horizontal circle around ``centre``."""
     angle = phase + speed_rad_s * t_s
     return np.asarray(centre) + radius_m * np.array([np.cos(angle), np.sin(angle), 0.0])
 
