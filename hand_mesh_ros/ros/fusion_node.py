@@ -152,8 +152,8 @@ class HandFusionNode(Node):
             elif key in left_out:
                 camera.left_out = '%s (newest stamp %.3f s behind)' % (
                     left_out[key], ((stamp_ns or now_ns) - camera.latest.stamp_ns) * 1e-9)
-            else:
-                camera.left_out = ''
+            else:   # in this output unless its transform fails (as it did last time)
+                camera.left_out = camera.tf_problem
         return stamp_ns, [key for key in used if key not in duplicates]
 
     def _in_fusion_frame(self, camera):
@@ -164,9 +164,10 @@ class HandFusionNode(Node):
         try:
             transform = self._tf.lookup(frame, hands.frame_id, hands.stamp_ns)
         except TransformError as exc:
-            camera.left_out = 'no transform %s <- %s (%s): %s' % (frame, hands.frame_id,
-                                                                  exc.kind, exc)
+            camera.tf_problem = camera.left_out = 'no transform %s <- %s (%s): %s' % (
+                frame, hands.frame_id, exc.kind, exc)
             return []
+        camera.tf_problem = camera.left_out = ''
         return [in_frame(obs, transform, frame) for obs in hands.observations]
 
     # ------------------------------------------------------------------ output

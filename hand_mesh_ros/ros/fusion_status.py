@@ -32,6 +32,7 @@ class CameraInput:
         self.received = 0
         self.refused = Counter()  # reason -> hands (or messages) refused
         self.left_out = ''        # why the last output did without this camera ('' = used)
+        self.tf_problem = ''      # why its last transform lookup failed ('' = it worked)
         self.fused_seq = -1       # seq of the newest message used in an output
 
     def offer(self, stamp_ns, frame_id, observations):
