@@ -115,8 +115,10 @@ class HandFusionNode(Node):
         stamp_ns, used = self._choose(now_ns)
         if stamp_ns is None or not any(self._cameras[k].has_new for k in used):
             return
-        if stamp_ns < self._last_stamp_ns:
+        if stamp_ns < self._last_stamp_ns:   # the leading camera dropped out: skip these
             self._counts['stamp_backwards'] += 1
+            for key in used:
+                self._cameras[key].fused_seq = self._cameras[key].latest.seq
             return
         observations = []
         for key in used:
