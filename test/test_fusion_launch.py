@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 import re
 
+import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 import yaml
 
 from hand_mesh_ros.ros import fusion_parameters, parameters
@@ -112,3 +114,50 @@ def test_fusion_yaml_holds_exactly_the_table_defaults():
 def test_camera_list_rule(value, problem):
     found = parameters.camera_list_problem(value)
     assert (problem in found) if problem else found == ''
+
+
+EXAMPLE = ROOT / 'launch' / 'fusion_two_cameras.launch.py'
+EXAMPLE_TREE = ast.parse(EXAMPLE.read_text())
+
+
+def example_functions():
+    keep = [n for n in EXAMPLE_TREE.body if isinstance(n, (ast.FunctionDef, ast.Assign))
+            and getattr(n, 'name', '') in ('', 'pose_arguments', 'check_arguments')]
+    namespace = {}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), str(EXAMPLE), 'exec'),  # noqa: S102
+         namespace)
+    return namespace
+
+
+def test_two_camera_example_checks_poses_and_includes_the_launch_files():
+    functions = example_functions()
+    assert functions['pose_arguments']('0 -0.7 1 0 0 -1.5708') == [
+        '--x', '0.0', '--y', '-0.7', '--z', '1.0', '--yaw', '0.0', '--pitch', '0.0',
+        '--roll', '-1.5708']
+    check = functions['check_arguments']
+    assert check({'left_pose': '0 0 0 0 0 0', 'right_pose': '1 2 3'}) == [
+        "right_pose: a pose is six numbers: x y z yaw pitch roll, got '1 2 3'"]
+    text = EXAMPLE.read_text()
+    for name in ("'camera.launch.py'", "'fusion.launch.py'", "'static_transform_publisher'"):
+        assert name in text
+    assert not {'eval', 'exec', 'subprocess'} & {
+        n.id for n in ast.walk(EXAMPLE_TREE) if isinstance(n, ast.Name)}
+
+
+def test_two_camera_example_default_poses_look_at_the_origin_90_degrees_apart():
+    defaults = {}
+    for call in ast.walk(EXAMPLE_TREE):
+        if isinstance(call, ast.Tuple) and len(call.elts) == 2 and all(
+                isinstance(e, ast.Constant) for e in call.elts) and call.elts[0].value in (
+                'left', 'right') and len(str(call.elts[1].value).split()) == 6:
+            defaults[call.elts[0].value] = [float(v) for v in call.elts[1].value.split()]
+    axes = []
+    for side in ('left', 'right'):
+        x, y, z, yaw, pitch, roll = defaults[side]
+        rot = Rotation.from_euler('ZYX', [yaw, pitch, roll]).as_matrix()
+        forward, down = rot[:, 2], rot[:, 1]
+        to_origin = -np.array([x, y, 0.0]) / np.linalg.norm([x, y])
+        assert np.allclose(forward, to_origin, atol=1e-4)      # optical z at the origin
+        assert np.allclose(down, [0.0, 0.0, -1.0], atol=1e-4)  # optical y down
+        axes.append(forward)
+    assert abs(float(axes[0] @ axes[1])) < 1e-4                # 90 degrees apart
