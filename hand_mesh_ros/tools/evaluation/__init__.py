@@ -1,1 +1,1 @@
-"""Evaluation: accuracy, temporal, root-recovery, gate and depth metrics, and reports."""
+"""``hand-mesh eval``: accuracy, temporal and root-recovery figures, reports and plots."""

@@ -11,8 +11,8 @@ through the errors a real monocular estimate has:
   too short and the tilt larger, growing with the curl (the error of fists and thumbs-up);
 - the network's pose: the true articulation plus noise, with the same global tilt.
 
-:func:`run_scene` runs root recovery, the tailor and the gates' figures as the pipeline does
-and returns the estimate's wrist error beside its covariance and evidence.
+:func:`run_scene` runs the pipeline's own per-hand steps on it and returns the published
+estimate's wrist error beside its covariance and evidence.
 """
 
 from dataclasses import dataclass
@@ -20,12 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from hand_mesh_ros.core.camera.camera import CameraModel
-from hand_mesh_ros.core.errors import HandMeshError
-from hand_mesh_ros.core.fitting.error_model import HandEvidence
-from hand_mesh_ros.core.fitting.plausibility import check_plausibility
-from hand_mesh_ros.core.fitting.root_recovery import recover_root
-from hand_mesh_ros.core.hand import anatomy, rotations
+from hand_mesh_ros.core.camera.decision import decide_camera
+from hand_mesh_ros.core.fitting.error_model import evidence_covariance_m2, HandEvidence
+from hand_mesh_ros.core.hand import hand_size, rotations
 from hand_mesh_ros.core.hand.topology import FINGER_CHAINS
+from hand_mesh_ros.core.hand_estimation import checked_hand
+from hand_mesh_ros.core.network_outputs import NetworkHand
+from hand_mesh_ros.core.track import Track
 from hand_mesh_ros.model_building.synthetic_hands import sample_poses
 
 #: Share of hands whose network 3D folds curled fingers too short.
@@ -52,13 +53,17 @@ class Scene:
 
 @dataclass
 class SceneResult:
-    """The estimate of one scene, judged against its truth."""
+    """The published estimate of one scene, judged against its truth.
+
+    ``fit_covariance_m2`` is the wrist covariance before the error model widened it, so that
+    its coefficients can be fitted again (:func:`hand_mesh_ros.tools.evaluation.
+    eval_confidence.fit_coefficients`).
+    """
 
     wrist_error_m: np.ndarray
     translation_m: np.ndarray
     fit_covariance_m2: np.ndarray
     evidence: HandEvidence
-    figures: dict
 
 
 def pinhole(focal_px, cx, cy):
@@ -117,7 +122,7 @@ def _network_estimate(rng, model, pose, hard):
 
 def make_scene(rng, model, size_model, camera=None):
     """Return a random :class:`Scene` (see the module docstring)."""
-    mean_m, sd_m = anatomy.population_hand_length_prior_m()
+    mean_m, sd_m = hand_size.population_hand_length_prior_m()
     shape = size_model.with_length(model.zero_shape(), rng.normal(mean_m, sd_m))
     pose = sample_poses(rng, 1, model.joint_limits_min_rad, model.joint_limits_max_rad,
                         global_rotation=False)[0]
@@ -138,30 +143,25 @@ def make_scene(rng, model, size_model, camera=None):
                  network_pose_aa=net_pose, shape=shape)
 
 
-def run_scene(scene, model, tailor, reference_kp_m, track_id=0):
-    """Return the :class:`SceneResult` of one scene (root recovery, tailor, gate figures).
+def run_scene(scene, model, tailor, config, reference_kp_m):
+    """Return the :class:`SceneResult` of one scene, or None when the gates refuse the hand.
 
-    Raises:
-        HandMeshError: the fit refused the hand.
-
+    The hand goes through the pipeline's own per-hand steps
+    (:func:`~hand_mesh_ros.core.hand_estimation.checked_hand`: root recovery, tailor, gates,
+    error model) as a new track.
     """
-    root = recover_root(scene.keypoints_px, scene.network_rel_m, scene.camera,
-                        image_size=IMAGE_SIZE, robust='huber')
-    if not root.valid_mask.any():
-        raise HandMeshError('no valid keypoint')
-    network_error_px = float(np.mean(root.residuals_px[root.valid_mask]))
-    fit = tailor.refine(track_id, scene.keypoints_px, None, scene.network_rel_m,
-                        scene.network_pose_aa, model.zero_shape(), root.translation_m,
-                        scene.camera, 0.0, 'right', image_size=IMAGE_SIZE)
-    out = model.forward(fit.pose_aa, fit.shape)
-    keypoints_m = out.keypoints + fit.translation_m
-    _, figures = check_plausibility(
-        joints_m=keypoints_m, keypoints_px=scene.camera.project(keypoints_m),
-        observed_px=scene.keypoints_px, network_joints_rel_m=scene.network_rel_m,
-        network_error_px=network_error_px, reference_joints_m=reference_kp_m,
-        focal_px=0.5 * (scene.camera.fx + scene.camera.fy), speed_mps=None, min_depth_m=0.0,
-        max_depth_m=np.inf, min_bone_ratio=0.0, max_bone_ratio=np.inf,
-        max_network_error=np.inf, max_reprojection_error=np.inf, max_speed_mps=np.inf)
-    return SceneResult(wrist_error_m=keypoints_m[0] - scene.truth_kp_m[0],
-                       translation_m=keypoints_m[0], fit_covariance_m2=fit.position_covariance_m2,
-                       evidence=HandEvidence.from_gate_figures(figures), figures=figures)
+    network = NetworkHand(track_id=0, side='right', side_score=1.0, presence=1.0,
+                          keypoints_px=scene.keypoints_px, pose_aa=scene.network_pose_aa,
+                          shape=model.zero_shape(), joints_rel_m=scene.network_rel_m)
+    decision = decide_camera(IMAGE_SIZE[0], IMAGE_SIZE[1], scene.camera)
+    outcome = checked_hand(network, Track(0), decision, IMAGE_SIZE, 0.0, tailor=tailor,
+                           hand_model=model, config=config, reference_joints_m=reference_kp_m)
+    if outcome.estimate is None:
+        return None
+    estimate = outcome.estimate
+    root_m = estimate.bone_transforms[0, :3, 3]
+    fit_covariance = estimate.position_covariance_m2 - evidence_covariance_m2(
+        root_m, outcome.evidence)
+    return SceneResult(wrist_error_m=estimate.keypoints_m[0] - scene.truth_kp_m[0],
+                       translation_m=root_m, fit_covariance_m2=fit_covariance,
+                       evidence=outcome.evidence)

@@ -13,20 +13,17 @@ on one seed's scenes and reports the calibration on another seed's with them.
 Run ``hand-mesh eval confidence [--fit] [--json]``.
 """
 
-import argparse
-import json
-
 import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import spearmanr
 
 from hand_mesh_ros.core.camera.camera import CameraModel
-from hand_mesh_ros.core.config import TailorConfig
-from hand_mesh_ros.core.errors import HandMeshError
+from hand_mesh_ros.core.config import PipelineConfig, TailorConfig
 from hand_mesh_ros.core.fitting import error_model, uncertainty
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
 from hand_mesh_ros.tools.evaluation import confidence_scenes as scenes
+from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser, print_figures
 
 #: Predicted-probability bins of the calibration table.
 BINS = ((0.0, 0.7), (0.7, 0.8), (0.8, 0.85), (0.85, 0.9), (0.9, 1.01))
@@ -45,8 +42,12 @@ def _camera_pair(mode, rng):
 
 
 def run_scenes(mode, n_hands, seed, model):
-    """Return the :class:`~confidence_scenes.SceneResult` of ``n_hands`` scenes (fits kept)."""
-    tailor = HandTailor(model, TailorConfig(temporal=False))
+    """Return the SceneResults of the hands published out of ``n_hands`` scenes.
+
+    The gates refuse a few, as in the node.
+    """
+    config = PipelineConfig(tailor=TailorConfig(temporal=False))
+    tailor = HandTailor(model, config.tailor)
     reference = model.forward(model.zero_pose(), model.zero_shape()).keypoints
     rng = np.random.default_rng(seed)
     results = []
@@ -54,10 +55,9 @@ def run_scenes(mode, n_hands, seed, model):
         true_camera, fit_camera = _camera_pair(mode, rng)
         scene = scenes.make_scene(rng, model, tailor.size, true_camera)
         scene.camera = fit_camera
-        try:
-            results.append(scenes.run_scene(scene, model, tailor, reference))
-        except HandMeshError:
-            continue
+        result = scenes.run_scene(scene, model, tailor, config, reference)
+        if result is not None:
+            results.append(result)
     return results
 
 
@@ -115,16 +115,34 @@ def fit_coefficients(results):
     return {name: round(float(g), 4) for name, g in zip(NAMES, np.exp(best.x))}
 
 
+def _format_calibration(out):
+    """Return the text report of :func:`main`'s figures."""
+    lines = []
+    if 'coefficients' in out:
+        lines.append('fitted coefficients: %s' % out['coefficients'])
+    for mode in MODES:
+        row = out[mode]
+        lines.append('%-8s n=%d  P(wrist error < 5 cm): predicted %.3f, observed %.3f; rank '
+                     'correlation with the error %.2f; median error of the most / least '
+                     'confident third %.1f / %.1f mm' % (
+                         mode, row['n'], row['predicted'], row['observed'],
+                         row['rank_correlation'], row['median_error_mm_most_confident_third'],
+                         row['median_error_mm_least_confident_third']))
+        lines += ['    %.2f-%.2f  n=%3d  predicted %.3f  observed %.3f' % (
+            b['range'][0], b['range'][1], b['n'], b['predicted'], b['observed'])
+            for b in row['bins']]
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     """Print the calibration per mode; with ``--json`` one JSON object as the last line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = figures_parser('hand-mesh eval confidence', __doc__)
     parser.add_argument('--hands', type=int, default=300, help='synthetic hands per mode')
     parser.add_argument('--seed', type=int, default=0, help='random seed of the scenes')
     parser.add_argument('--fit', action='store_true',
                         help='fit the error model on other scenes (seed + 1000), report with it')
     parser.add_argument('--fit-hands', type=int, default=600,
                         help='synthetic hands the --fit fits on')
-    parser.add_argument('--json', action='store_true', help='print one JSON object last')
     args = parser.parse_args(argv)
     model = load_hand_model()
     coefficients = None
@@ -133,21 +151,10 @@ def main(argv=None):
         coefficients = fit_coefficients(
             run_scenes('full', args.fit_hands, args.seed + 1000, model))
         out['coefficients'] = coefficients
-        print('fitted coefficients: %s' % coefficients)
     for mode in MODES:
-        row = calibration_table(run_scenes(mode, args.hands, args.seed, model), coefficients)
-        out[mode] = row
-        print('%-8s n=%d  P(wrist error < 5 cm): predicted %.3f, observed %.3f; rank '
-              'correlation with the error %.2f; median error of the most / least confident '
-              'third %.1f / %.1f mm' % (
-                  mode, row['n'], row['predicted'], row['observed'], row['rank_correlation'],
-                  row['median_error_mm_most_confident_third'],
-                  row['median_error_mm_least_confident_third']))
-        for b in row['bins']:
-            print('    %.2f-%.2f  n=%3d  predicted %.3f  observed %.3f' % (
-                b['range'][0], b['range'][1], b['n'], b['predicted'], b['observed']))
-    if args.json:
-        print(json.dumps(out))
+        out[mode] = calibration_table(run_scenes(mode, args.hands, args.seed, model),
+                                      coefficients)
+    print_figures(out, args.json, _format_calibration)
     return 0
 
 
