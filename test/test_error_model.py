@@ -58,3 +58,38 @@ def test_the_shipped_coefficients_are_finite_and_non_negative():
     assert error_model.COEFFICIENTS['floor'] > 0.0
     assert max(error_model.COEFFICIENTS[k] for k in
                ('network_error', 'bone_shortening', 'reprojection_error')) > 0.0
+
+
+def test_the_pipeline_step_publishes_less_confidence_when_the_network_3d_contradicts_its_2d():
+    from dataclasses import replace
+
+    from hand_mesh_ros.core.config import PipelineConfig, TailorConfig
+    from hand_mesh_ros.core.fitting.tailor import HandTailor
+    from hand_mesh_ros.core.hand.hand_model import load_hand_model
+    from hand_mesh_ros.tools.evaluation import confidence_scenes as scenes
+
+    model = load_hand_model()
+    config = PipelineConfig(tailor=TailorConfig(temporal=False))
+    tailor = HandTailor(model, config.tailor)
+    reference = model.forward(model.zero_pose(), model.zero_shape()).keypoints
+    rng = np.random.default_rng(4)
+    compared = 0
+    for _ in range(6):
+        scene = scenes.make_scene(rng, model, tailor.size)
+        consistent = replace(scene, network_rel_m=scene.truth_kp_m - scene.truth_kp_m[0])
+        flipped = consistent.network_rel_m.copy()
+        flipped[1:, 2] = -flipped[1:, 2]        # the fingers' depth mirrored
+        good = scenes.run_scene(consistent, model, tailor, config, reference)
+        bad = scenes.run_scene(replace(consistent, network_rel_m=flipped), model, tailor,
+                               config, reference)
+        if good is None or bad is None:
+            continue
+        compared += 1
+        assert bad.evidence.network_error > good.evidence.network_error
+        added = [error_model.evidence_covariance_m2(r.translation_m, r.evidence)
+                 for r in (good, bad)]
+        assert np.trace(added[1]) > np.trace(added[0])
+        published = [uncertainty.probability_within(r.fit_covariance_m2 + extra)
+                     for r, extra in zip((good, bad), added)]
+        assert published[1] < published[0]
+    assert compared >= 3

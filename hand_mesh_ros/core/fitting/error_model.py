@@ -35,8 +35,8 @@ import math
 import numpy as np
 
 #: Relative sigma per unit of evidence, and the lateral share (see the module docstring).
-COEFFICIENTS = {'floor': 0.0306, 'network_error': 0.1836, 'bone_shortening': 0.1311,
-                'reprojection_error': 0.7069, 'lateral': 0.1317}
+COEFFICIENTS = {'floor': 0.0175, 'network_error': 0.176, 'bone_shortening': 0.0972,
+                'reprojection_error': 0.2342, 'lateral': 0.4718}
 #: Evidence above this is clipped (a gate refuses such hands anyway); keeps sigma finite.
 MAX_EVIDENCE = 2.0
 
