@@ -164,7 +164,7 @@ def test_confidence_is_calibrated_and_ranks_synthetic_hands(model):
     for mode in eval_confidence.MODES:
         results = eval_confidence.run_scenes(mode, n_hands=60, seed=1, model=model)
         row = eval_confidence.calibration_table(results)
-        assert row['n'] >= 50
+        assert row['n'] >= 40          # the gates refuse a few, as in the node
         assert abs(row['predicted'] - row['observed']) < 0.15, (mode, row)
         assert row['rank_correlation'] < -0.2, (mode, row)
         assert (row['median_error_mm_most_confident_third']
