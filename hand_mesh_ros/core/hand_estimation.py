@@ -5,6 +5,7 @@ calls them per hand with the frame's :class:`~hand_mesh_ros.core.camera.decision
 CameraDecision` and the hand's :class:`~hand_mesh_ros.core.track.Track`.
 """
 
+from dataclasses import replace
 import math
 import time
 from typing import NamedTuple, Optional
@@ -12,6 +13,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from hand_mesh_ros.core.errors import HandMeshError, TailorError
+from hand_mesh_ros.core.fitting.error_model import evidence_covariance_m2, HandEvidence
 from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.plausibility import check_plausibility
 from hand_mesh_ros.core.fitting.root_recovery import recover_root
@@ -25,13 +27,18 @@ TAILOR_DEPTH_FACTOR = 2.0
 
 
 class HandOutcome(NamedTuple):
-    """One hand's estimate (or None), its rejection reason (or None), gate figures, timings."""
+    """One hand's estimate (or None), its rejection reason (or None), gate figures, timings.
+
+    ``evidence`` is the :class:`~hand_mesh_ros.core.fitting.error_model.HandEvidence` that
+    widened a published estimate's covariance (None for a refused hand).
+    """
 
     estimate: Optional[HandEstimate]
     reason: Optional[str]
     figures: Optional[dict]
     root_ms: float
     tailor_ms: float
+    evidence: Optional[HandEvidence] = None
 
 
 def estimate_hand(network, track, decision, image_size, timestamp_s, *, tailor, hand_model,
@@ -155,5 +162,16 @@ def checked_hand(network, track, decision, image_size, timestamp_s, *, tailor, h
     reason, figures = gate_hand(estimate, network, network_error_px, track, decision,
                                 image_size, timestamp_s, gates=config.gates,
                                 reference_joints_m=reference_joints_m)
-    return HandOutcome(estimate if reason is None else None, reason, figures, root_ms,
-                       tailor_ms)
+    if reason is not None:
+        return HandOutcome(None, reason, figures, root_ms, tailor_ms)
+    evidence = HandEvidence.from_gate_figures(figures)
+    return HandOutcome(widened_by_evidence(estimate, evidence), None, figures, root_ms,
+                       tailor_ms, evidence)
+
+
+def widened_by_evidence(estimate, evidence):
+    """Return ``estimate`` with the covariance its evidence adds, and its confidence again."""
+    covariance = estimate.position_covariance_m2 + evidence_covariance_m2(
+        estimate.bone_transforms[0, :3, 3], evidence)
+    return replace(estimate, position_covariance_m2=covariance,
+                   confidence=hand_confidence(estimate.score, covariance))

@@ -120,6 +120,7 @@ def check_plausibility(*, joints_m, keypoints_px, observed_px, network_joints_re
         'depth_m': depth_m, 'hand_size_px': size_px,
         'bone_ratio_min': float(min(network_ratios.min(), ratios.min())),
         'bone_ratio_max': float(max(network_ratios.max(), ratios.max())),
+        'network_bone_ratio_min': float(network_ratios.min()),
         'network_error': (None if network_error_px is None
                           else float(network_error_px) / size_px if size_px > 0.0
                           else math.inf),
