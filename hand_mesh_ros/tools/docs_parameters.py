@@ -33,7 +33,7 @@ SECTION_NOTES = {
     'detection': 'A run-time change of any `detection.*` parameter restarts the tracker: '
                  'every hand is detected again (track ids keep counting up).',
     'tailor': "A run-time change of any `tailor.*` parameter restarts every track's tailor "
-              'state (temporal priors, hand-size estimate) and the depth fusion\'s.',
+              "state (temporal priors, hand-size estimate) and the depth fusion's.",
     'depth': 'Depth is used only when a depth image arrives on `input.depth_topic`; see '
              '[cameras.md](cameras.md#rgb-d-cameras).',
 }

@@ -82,7 +82,8 @@ def calibration(mode='full', n_hands=150, seed=0, model=None):
 
 def main(argv=None):
     """Print the calibration per mode; with ``--json`` one JSON object as the last line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog='hand-mesh eval confidence',
+                                     description=__doc__.splitlines()[0])
     parser.add_argument('--hands', type=int, default=150, help='synthetic hands per mode')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--json', action='store_true', help='print one JSON object last')

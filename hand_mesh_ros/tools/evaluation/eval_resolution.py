@@ -233,7 +233,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='hand-mesh eval resolution',
                                      description=__doc__.split('\n\n')[0])
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
-    parser.add_argument('--variant', default='full', choices=('full', 'lite'))
+    parser.add_argument('--variant', default='full', choices=('full', 'lite'),
+                        help='network size, as model.variant (default: full)')
     args = parser.parse_args(argv)
     out = run(variant=args.variant)
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))

@@ -144,7 +144,8 @@ def format_table(table):
 
 def main(argv=None):
     """Print the root-error table; with ``--json`` also one JSON object as the last line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog='hand-mesh eval root',
+                                     description=__doc__.splitlines()[0])
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--trials', type=int, default=200, help='trials per table cell')
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
