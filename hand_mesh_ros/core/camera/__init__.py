@@ -1,0 +1,1 @@
+"""Camera models: intrinsics, distortion, fallback cameras and their checks."""

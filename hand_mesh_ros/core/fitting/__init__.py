@@ -1,0 +1,1 @@
+"""Fitting: root recovery, the tailor optimisation, uncertainty and plausibility gates."""

@@ -1,0 +1,1 @@
+"""The hand model: topology, anatomy, skinning, rotations and hand size."""

@@ -1,0 +1,1 @@
+"""Tracking: palm detection, crops, landmark decoding and the hand tracker."""

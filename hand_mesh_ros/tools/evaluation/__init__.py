@@ -1,4 +1,7 @@
-"""``hand-mesh eval`` and its evaluations (one module each, ``main(argv) -> int``)."""
+"""Evaluation: accuracy, temporal, root-recovery, gate and depth metrics, and reports.
+
+``hand-mesh eval <what>`` runs one of :data:`EVALUATIONS` (a module each, ``main(argv) -> int``).
+"""
 
 #: name -> (module, one-line help): the subcommands of ``hand-mesh eval``.
 EVALUATIONS = {

@@ -1,0 +1,1 @@
+"""Soak tests: the node under a long, hostile input stream."""
