@@ -1,1 +1,1 @@
-"""Fitting: root recovery, the tailor optimisation, uncertainty and plausibility gates."""
+"""Fitting a hand to its evidence: root recovery, the tailor, gates, uncertainty."""

@@ -1,1 +1,1 @@
-"""Tracking: palm detection, crops, landmark decoding and the hand tracker."""
+"""Finding and following hands: palm detection, landmark crops and the tracker."""

@@ -1,1 +1,1 @@
-"""Soak tests: the node under a long, hostile input stream."""
+"""Long-running soak tests of the node: overload and many-frame runs."""
