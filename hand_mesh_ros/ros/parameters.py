@@ -77,22 +77,38 @@ def camera_list_problem(value, what='input.cameras'):
     return ''
 
 
-#: Validation of every string parameter: name -> ``check(value) -> problem or ''``.
-STRING_RULES = {
-    'input.cameras': camera_list_problem,
-    'fusion.frame': lambda v: frame_id_problem(v, 'fusion.frame'),
-    'output.tf_prefix': lambda v: name_problem(v, TF_PREFIX_PATTERN, TF_PREFIX_MAX_LENGTH,
-                                               'output.tf_prefix'),
-    'input.default_frame_id': lambda v: frame_id_problem(v, 'input.default_frame_id'),
-    'model.models_dir': lambda v: name_problem(v, PATH_PATTERN, PATH_MAX_LENGTH,
-                                               'model.models_dir', allow_empty=True),
-    'model.mano_path': lambda v: name_problem(v, PATH_PATTERN, PATH_MAX_LENGTH,
-                                              'model.mano_path', allow_empty=True),
-    'input.depth_topic': lambda v: name_problem(v, TOPIC_PATTERN, TOPIC_MAX_LENGTH,
-                                                'input.depth_topic', allow_empty=True),
-    'input.depth_camera_info_topic': lambda v: name_problem(
-        v, TOPIC_PATTERN, TOPIC_MAX_LENGTH, 'input.depth_camera_info_topic', allow_empty=True),
+#: Every string parameter without choices: name -> (pattern, max length, empty allowed).
+STRING_LIMITS = {
+    'fusion.frame': (FRAME_ID_PATTERN, FRAME_ID_MAX_LENGTH, False),
+    'output.tf_prefix': (TF_PREFIX_PATTERN, TF_PREFIX_MAX_LENGTH, False),
+    'input.default_frame_id': (FRAME_ID_PATTERN, FRAME_ID_MAX_LENGTH, False),
+    'model.models_dir': (PATH_PATTERN, PATH_MAX_LENGTH, True),
+    'model.mano_path': (PATH_PATTERN, PATH_MAX_LENGTH, True),
+    'input.depth_topic': (TOPIC_PATTERN, TOPIC_MAX_LENGTH, True),
+    'input.depth_camera_info_topic': (TOPIC_PATTERN, TOPIC_MAX_LENGTH, True),
 }
+
+
+def _string_rule(name, pattern, max_length, allow_empty):
+    """Return ``check(value) -> problem or ''`` for the string parameter ``name``."""
+    return lambda value: name_problem(value, pattern, max_length, name, allow_empty)
+
+
+#: Validation of every string parameter: name -> ``check(value) -> problem or ''``.
+STRING_RULES = {name: _string_rule(name, *limits) for name, limits in STRING_LIMITS.items()}
+STRING_RULES['input.cameras'] = camera_list_problem
+#: What the string parameters outside :data:`STRING_LIMITS` accept, in words.
+_SPECIAL_RULES_TEXT = {
+    'input.cameras': 'camera namespaces or topics, separated by commas or spaces, each once'}
+
+
+def string_rule_text(name):
+    """Return what the string parameter ``name`` accepts, in words."""
+    if name in _SPECIAL_RULES_TEXT:
+        return _SPECIAL_RULES_TEXT[name]
+    pattern, max_length, allow_empty = STRING_LIMITS[name]
+    return '%s; 1 to %d characters%s' % (_RULES_TEXT[pattern.pattern], max_length,
+                                         " or ''" if allow_empty else '')
 
 
 @dataclass(frozen=True)
@@ -419,7 +435,7 @@ class ParameterHandler:
         return SetParametersResult(successful=True)
 
 
-def _yaml_value(value):
+def yaml_value(value):
     """Return ``value`` written as a YAML scalar (floats keep their decimal point)."""
     if isinstance(value, bool):
         return 'true' if value else 'false'
@@ -443,7 +459,7 @@ def params_file_text(node_name='hand_mesh_node', specs=PARAMETERS,
             section = group
         note = ' (read-only)' if spec.read_only else ''
         lines.append('      # %s%s' % (spec.description, note))
-        lines.append('      %s: %s' % (key, _yaml_value(spec.default)))
+        lines.append('      %s: %s' % (key, yaml_value(spec.default)))
     return '\n'.join(lines) + '\n'
 
 
