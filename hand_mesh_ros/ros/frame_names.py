@@ -26,17 +26,18 @@ HAND_FRAME_RE = re.compile(r'(?P<prefix>[A-Za-z][A-Za-z0-9_]*)_(?:left|right)[0-
                            r'(?:root|wrist|(?:%s)_[a-z]+)' % '|'.join(FINGER_NAMES))
 
 
-def tf_prefix(parameter_value, namespace):
+def tf_prefix(parameter_value, namespace, base=DEFAULT_TF_PREFIX):
     """Return the prefix of the node's hand frames.
 
     Args:
         parameter_value: ``output.tf_prefix`` ('' = derive from ``namespace``).
         namespace: the node's namespace, e.g. '/', '/cam_a', '/robot/left'.
+        base: the derived prefix's last part (``fused`` for the fusion node).
 
     """
     if parameter_value:
         return parameter_value
-    return '_'.join([part for part in namespace.split('/') if part] + [DEFAULT_TF_PREFIX])
+    return '_'.join([part for part in namespace.split('/') if part] + [base])
 
 
 def is_hand_frame(frame_id, prefix=None):
@@ -101,3 +102,15 @@ class FrameClashMonitor:
         oldest = self._clock() - self._memory_s
         return sorted(sentence for sentence, seen in list(self._clashes.values())
                       if seen >= oldest)
+
+
+def watch_tf(node, monitor, depth=100):
+    """Subscribe ``node`` to /tf, handing every message's transforms to ``monitor``.
+
+    Returns the subscription (it counts as one reader of the node's own /tf publisher).
+    """
+    from rclpy.qos import QoSProfile
+    from tf2_msgs.msg import TFMessage
+    return node.create_subscription(TFMessage, '/tf',
+                                    lambda msg: monitor.observe(msg.transforms),
+                                    QoSProfile(depth=depth))

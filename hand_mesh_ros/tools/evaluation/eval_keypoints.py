@@ -106,13 +106,12 @@ def evaluate_video(tracker, video_path, expected=None, max_frames=None):
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             start = time.perf_counter()
-            hands = tracker.process(rgb, frames / fps)
+            hands, stage_ms = tracker.track(rgb, frames / fps)
             wall_ms.append(1e3 * (time.perf_counter() - start))
             for stage in STAGES:
-                timings[stage].append(tracker.last_timings_ms[stage])
-            if tracker.last_timings_ms['palm_infer'] > 0.0:
-                palm_run_ms.append((tracker.last_timings_ms['palm_pre_post'],
-                                    tracker.last_timings_ms['palm_infer']))
+                timings[stage].append(stage_ms[stage])
+            if stage_ms['palm_infer'] > 0.0:
+                palm_run_ms.append((stage_ms['palm_pre_post'], stage_ms['palm_infer']))
             with_hand += bool(hands)
             track_ids.update(hand.track_id for hand in hands)
             if expected is not None and hands and frames < len(expected):
@@ -220,15 +219,19 @@ def main(argv=None):
     parser.add_argument('input', nargs='?', default=None,
                         help='image or video (default: the sample video, plus the photo)')
     parser.add_argument('--expected', default=None, help='golden keypoints JSON for INPUT')
-    parser.add_argument('--variant', choices=('full', 'lite', 'both'), default='full')
+    parser.add_argument('--variant', choices=('full', 'lite', 'both'), default='full',
+                        help='network size(s) to evaluate (default: full)')
     parser.add_argument('--models-dir', default=None, help='default: %s' % default_models_dir())
     parser.add_argument('--backend', default='onnxruntime',
-                        choices=('auto', 'onnxruntime', 'tensorrt'))
+                        choices=('auto', 'onnxruntime', 'tensorrt'),
+                        help='inference backend (default: onnxruntime)')
     parser.add_argument('--threads', type=int, default=2, help='ONNX Runtime threads')
-    parser.add_argument('--max-hands', type=int, default=2)
+    parser.add_argument('--max-hands', type=int, default=2,
+                        help='most hands tracked at once, as detection.max_hands')
     parser.add_argument('--detect-interval', type=int, default=10,
                         help='frames between palm-detector runs while hands are missing')
-    parser.add_argument('--max-frames', type=int, default=None)
+    parser.add_argument('--max-frames', type=int, default=None,
+                        help='use the first N video frames (default: all)')
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
     args = parser.parse_args(argv)
     variants = ('full', 'lite') if args.variant == 'both' else (args.variant,)

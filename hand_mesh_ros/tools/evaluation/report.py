@@ -1,4 +1,4 @@
-"""``hand-mesh eval report``: every evaluation in one JSON report, with PNG plots.
+"""``hand-mesh eval report``: keypoints, root, mesh, jitter and the video fit in one JSON report.
 
 Sections (each one calls the evaluation that defines it; a section that fails records its
 error and the others still run):
@@ -29,6 +29,7 @@ import traceback
 
 import numpy as np
 
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools.evaluation import mesh_metrics
 
@@ -66,13 +67,13 @@ def _track(pipeline, max_frames, gold_2d):
             timings.setdefault(stage, []).append(float(value))
         if not result.hands:
             continue
-        errors = [np.linalg.norm(h.observed_keypoints_px - gold_2d[index], axis=1).mean()
+        errors = [mean_reprojection_error_px(h.observed_keypoints_px, gold_2d[index])
                   for h in result.hands]
         hand = result.hands[int(np.argmin(errors))]
         observed[index] = hand.observed_keypoints_px
         model_px[index] = hand.keypoints_px
         # The reference is MediaPipe's world landmarks: compare the landmark convention.
-        joints[index] = hand.joints_m if hand.keypoints_m is None else hand.keypoints_m
+        joints[index] = hand.keypoints_m
     return {'observed_px': observed, 'model_px': model_px, 'joints_m': joints,
             'timings_ms': timings, 'wall_ms': wall_ms}
 
@@ -241,12 +242,13 @@ def main(argv=None):
     """Build the report, write report.json and the PNG plots; print a summary."""
     from hand_mesh_ros.tools.evaluation.plots import render_plots
     parser = argparse.ArgumentParser(prog='hand-mesh eval report',
-                                     description=__doc__.split('\n\n')[0].strip('`'))
+                                     description=__doc__.split('\n\n')[0].replace('``', ''))
     parser.add_argument('--out', default='eval_report', help='directory for report.json + PNGs')
     parser.add_argument('--quick', action='store_true',
                         help='fewer frames, trials and samples (about a minute)')
     parser.add_argument('--only', nargs='+', default=None,
-                        choices=('video', 'keypoints', 'root', 'mesh', 'jitter'))
+                        choices=('video', 'keypoints', 'root', 'mesh', 'jitter'),
+                        help='run only these sections (default: all)')
     parser.add_argument('--models-dir', default='',
                         help='networks for the video section (default: the package models)')
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
