@@ -11,7 +11,7 @@ from hand_mesh_ros.tools import docs_parameters
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / 'docs').glob('*.md'))
 PAGES = [ROOT / 'README.md'] + DOCS
-README_MAX_LINES = 250
+README_MAX_LINES = 260
 
 #: [text](target) outside code spans; images too. Targets with a scheme are external.
 LINK = re.compile(r'!?\[[^\]]*\]\(([^)\s]+)\)')
