@@ -14,6 +14,29 @@ def test_prefix_comes_from_the_namespace_unless_set(parameter, namespace, prefix
     assert fn.tf_prefix(parameter, namespace) == prefix
 
 
+def test_fusion_prefix_derives_from_the_namespace_with_its_own_base():
+    assert fn.tf_prefix('', '/', base='fused') == 'fused'
+    assert fn.tf_prefix('', '/robot', base='fused') == 'robot_fused'
+    assert fn.tf_prefix('cell', '/robot', base='fused') == 'cell'
+
+
+def test_output_builder_names_tf_frames_after_its_namespace():
+    from test_node_process import synthetic_hand
+    from hand_mesh_ros.ros import messages
+    from hand_mesh_ros.ros.outputs import OutputBuilder
+    header = messages.make_header(1, 'cam_a_color_optical_frame')
+    builder = OutputBuilder(tf_prefix='', namespace='/cam_a')
+    assert builder.tf_prefix == 'cam_a_hand'
+    children = {t.child_frame_id for t in
+                builder.tf_message(header, [synthetic_hand(1, 'right')]).transforms}
+    assert 'cam_a_hand_right_wrist' in children
+    builder.set_tf_prefix('wrist_cam')
+    assert builder.tf_prefix == 'wrist_cam'
+    builder.set_tf_prefix('')
+    assert builder.tf_prefix == 'cam_a_hand'
+    assert OutputBuilder().tf_prefix == 'hand'   # hand-mesh process: the root namespace
+
+
 def test_every_published_frame_name_is_a_hand_frame_of_its_prefix():
     from test_node_process import synthetic_hand
     from hand_mesh_ros.ros import messages, tf_frames
