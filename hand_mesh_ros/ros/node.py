@@ -7,6 +7,7 @@ Topics (relative names are remapped in launch files):
 - in  ``depth`` (``input.depth_topic``; sensor_msgs/Image 16UC1 mm / 32FC1 m registered to
   the colour image, paired by stamp within ``input.depth_pairing_tolerance_s``) and, for
   depth of another size, ``depth/camera_info``: optional; without depth nothing changes.
+- in  ``/tf``: watched for TF frames that clash with this node's (:mod:`.frame_names`).
 - out ``hand/poses`` (HandPoseArray) and ``hand/mesh`` (HandMeshArray): reliable, depth 10,
   one message per processed image, empty when no hand is seen; ``hand/markers``
   (MarkerArray); ``hand/debug_image`` (Image, drawn only while subscribed). These names are
@@ -41,7 +42,7 @@ from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
 from hand_mesh_ros.ros import frame_names, params_file_check, rectified_input
 from hand_mesh_ros.ros import image_conversion
-from hand_mesh_ros.ros import messages, parameters
+from hand_mesh_ros.ros import messages, parameters, string_rules
 from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
 from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
@@ -236,7 +237,7 @@ class HandMeshNode(Node):
         for kind, problem in (
                 ('image_bad_stamp', camera_info.stamp_problem(msg.header.stamp)),
                 ('image_bad_frame_id', msg.header.frame_id
-                 and parameters.frame_id_problem(msg.header.frame_id, 'header.frame_id'))):
+                 and string_rules.frame_id_problem(msg.header.frame_id, 'header.frame_id'))):
             if problem:
                 self._bad_input(kind, 'image dropped: %s' % problem)
                 return None, None
