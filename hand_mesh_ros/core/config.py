@@ -78,6 +78,8 @@ class GatesConfig:
     max_bone_ratio: float = 2.5
     max_network_error: float = 0.25     # network 3D vs its own 2D, mean, in hand sizes
     max_reprojection_error: float = 0.2  # published hand vs the 2D keypoints, in hand sizes
+    refit_from_2d: bool = True          # refit a hand whose network 3D fails from its 2D alone
+    max_refit_error: float = 0.08       # refitted hand vs the 2D keypoints, in hand sizes
     max_speed_mps: float = 5.0          # wrist speed since the track's last published hand
     max_gap_s: float = 0.5              # the speed gate looks back at most this far
 

@@ -18,7 +18,9 @@ from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.depth.depth_stage import check_depth, DEPTH_FUSED, DEPTH_NOT_FUSED
 from hand_mesh_ros.core.depth.depth_stage import HandDepthFusion
 from hand_mesh_ros.core.errors import HandMeshError, InputError, TailorError
-from hand_mesh_ros.core.fitting.plausibility import check_plausibility, TrackContinuity
+from hand_mesh_ros.core.fitting.plausibility import (check_plausibility, mirrored_2d,
+                                                     TrackContinuity)
+from hand_mesh_ros.core.fitting.refit_2d import PosePrior, refit_from_2d
 from hand_mesh_ros.core.fitting.root_recovery import recover_root
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.fitting.tailor_terms import Projector, TailorResult
@@ -26,7 +28,8 @@ from hand_mesh_ros.core.fitting.uncertainty import hand_confidence, position_cov
 from hand_mesh_ros.core.hand import rotations
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
 from hand_mesh_ros.core.tracking.hand_tracking import HandTracker
-from hand_mesh_ros.core.types import Frame, FrameResult, HandEstimate
+from hand_mesh_ros.core.types import (Frame, FrameResult, HandEstimate, SHAPE_NETWORK,
+                                      SHAPE_REFIT_2D)
 from hand_mesh_ros.paths import models_dir as default_models_dir
 
 #: Extra outputs of the mesh network graph (index 0: lifted as a right hand, 1: as a left).
@@ -36,6 +39,9 @@ MIN_IMAGE_SIDE_PX = 32
 #: The tailor stops a fit that runs beyond this many times the gates' far depth ('too_far');
 #: between the two the gate drops it ('implausible_depth').
 TAILOR_DEPTH_FACTOR = 2.0
+#: Gate failures of the network's 3D after which the hand is refitted from its 2D alone.
+REFIT_REASONS = ('implausible_depth', 'inconsistent_3d_2d', 'implausible_reprojection',
+                 'too_far')
 
 
 def check_rgb(rgb: np.ndarray) -> None:
@@ -123,6 +129,7 @@ class HandMeshPipeline:
         self._tailor_tracks = set()
         self._camera_key = None
         self.update_config(self.config)
+        self._pose_prior = PosePrior.from_joint_limits(self.hand_model, self.tailor.free_bones)
         if loaded:
             self._check_palm_model()
 
@@ -272,24 +279,65 @@ class HandMeshPipeline:
         return result
 
     def _estimate_checked(self, hand, camera, mode, image_size, timestamp_s):
-        """Return (HandEstimate or None, rejection reason or None, (root ms, tailor ms))."""
+        """Return (HandEstimate or None, rejection reason or None, (root ms, tailor ms)).
+
+        A hand whose network 3D fails a gate of :data:`REFIT_REASONS` is refitted from its
+        2D keypoints (``gates.refit_from_2d``); the refit is published when it passes the
+        gates, else the network's reason stands.
+        """
         try:
             estimate, stage_ms, network = self._estimate(hand, camera, mode, image_size,
                                                          timestamp_s)
         except HandMeshError as exc:
-            return None, getattr(exc, 'reason', type(exc).__name__), (0.0, 0.0)
-        if not estimate.is_finite():
-            return None, 'not_finite', stage_ms
-        reason = self._gate(hand, estimate, network, camera, image_size[0], timestamp_s)
+            estimate, reason, stage_ms = None, getattr(exc, 'reason', type(exc).__name__), (
+                0.0, 0.0)
+        else:
+            reason = ('not_finite' if not estimate.is_finite() else self._gate(
+                hand, estimate, network, camera, image_size[0], timestamp_s))
+        if reason in REFIT_REASONS and self.config.gates.refit_from_2d:
+            start = time.perf_counter()
+            refit = self._refit(hand, camera, mode, image_size, timestamp_s)
+            stage_ms = (stage_ms[0], stage_ms[1] + (time.perf_counter() - start) * 1e3)
+            if refit is not None:
+                return refit, None, stage_ms
         return estimate, reason, stage_ms
 
-    def _gate(self, hand, estimate, network, camera, width, timestamp_s):
+    def _refit(self, hand, camera, mode, image_size, timestamp_s):
+        """Return the hand refitted from its 2D keypoints if it passes the gates, else None."""
+        pose, _, joints_rel = self._network_hand(hand)
+        length_m, length_sd_m = self.tailor.hand_length_m(hand.track_id)
+        try:
+            refit = refit_from_2d(
+                self.tailor, hand.side, hand.keypoints_px, camera, network_pose_aa=pose,
+                hand_length_m=length_m, hand_length_sd_m=length_sd_m, prior=self._pose_prior,
+                image_size=image_size, max_depth_m=self.config.gates.max_depth_m)
+        except HandMeshError:
+            return None
+        if refit is None:
+            return None
+        estimate = self._hand_estimate(
+            hand, refit.pose_aa, refit.shape, refit.translation_m, camera, mode, image_size,
+            refit.hand_length_m, refit.position_covariance_m2, SHAPE_REFIT_2D)
+        if not estimate.is_finite():
+            return None
+        mirrored = recover_root(mirrored_2d(hand.keypoints_px), joints_rel, camera,
+                                image_size=image_size, robust=None)
+        mirrored_error_px = float(np.mean(mirrored.residuals_px[mirrored.valid_mask]))
+        reason = self._gate(hand, estimate, (joints_rel, None), camera, image_size[0],
+                            timestamp_s, refit_mirror_error_px=mirrored_error_px)
+        return estimate if reason is None else None
+
+    def _gate(self, hand, estimate, network, camera, width, timestamp_s,
+              refit_mirror_error_px=None):
         """Return the reason why ``estimate`` is implausible, or None (core/plausibility).
 
         ``network`` is (the network's root-relative joints (21, 3), their mean 2D error at
-        the recovered root in px).
+        the recovered root in px, or None). A hand refitted from 2D (given with the
+        network's mean 2D error against the mirrored 2D keypoints, px) is held to
+        ``gates.max_refit_error``.
         """
         gates = self.config.gates
+        refit = refit_mirror_error_px is not None
         network_joints_rel_m, network_error_px = network
         focal_px = (0.5 * (camera.fx + camera.fy) if camera is not None
                     else nominal_focal_px(width))
@@ -308,9 +356,12 @@ class HandMeshPipeline:
             min_depth_m=gates.min_depth_m, max_depth_m=gates.max_depth_m,
             min_bone_ratio=gates.min_bone_ratio, max_bone_ratio=gates.max_bone_ratio,
             max_network_error=gates.max_network_error,
-            max_reprojection_error=gates.max_reprojection_error,
-            max_speed_mps=gates.max_speed_mps)
-        figures.update(track_id=int(hand.track_id), rejected=reason)
+            max_reprojection_error=(gates.max_refit_error if refit
+                                    else gates.max_reprojection_error),
+            max_speed_mps=gates.max_speed_mps,
+            mirrored_network_error_px=refit_mirror_error_px)
+        figures.update(track_id=int(hand.track_id), rejected=reason,
+                       shape_source=SHAPE_REFIT_2D if refit else SHAPE_NETWORK)
         self.last_gate_figures.append(figures)
         return reason
 
@@ -345,14 +396,7 @@ class HandMeshPipeline:
         ``network`` is (the network's root-relative joints (21, 3), their mean 2D error in px
         at the root recovered from them), for the plausibility gates.
         """
-        side_index = SIDE_INDEX[hand.side]
-        extra = hand.extra_outputs
-        pose = camera_root_pose(np.asarray(extra['mesh_pose_aa'])[side_index],
-                                hand.roi.rotation_rad, hand.side)
-        shape = np.asarray(extra['mesh_shape'], dtype=np.float64)[side_index]
-        network_kp = np.asarray(extra['mesh_keypoints'], dtype=np.float64)[side_index]
-        # Root-relative 3D keypoints of the network's mesh, in camera-aligned axes.
-        joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
+        pose, shape, joints_rel = self._network_hand(hand)
         start = time.perf_counter()
         # Root recovery runs every frame: its residual tells whether the network's 3D can
         # explain its own 2D keypoints (a gate). A new (or re-found) track starts from its
@@ -375,15 +419,47 @@ class HandMeshPipeline:
             refined = self._unrefined(hand, pose, shape, root.translation_m, camera,
                                       image_size)
         tailor_ms = (time.perf_counter() - start) * 1e3
-        out = self.hand_model.forward(refined.pose_aa, refined.shape, side=hand.side)
-        translation = np.asarray(refined.translation_m, dtype=np.float64)
+        estimate = self._hand_estimate(
+            hand, refined.pose_aa, refined.shape, refined.translation_m, camera, mode,
+            image_size, refined.hand_length_m, refined.position_covariance_m2, SHAPE_NETWORK)
+        return estimate, (root_ms, tailor_ms), (joints_rel, network_error_px)
+
+    @staticmethod
+    def _network_hand(hand):
+        """Return the network's pose (J, 3), shape (S,) and root-relative 3D joints (21, 3).
+
+        Pose and joints in camera-aligned axes (the crop's rotation undone).
+        """
+        side_index = SIDE_INDEX[hand.side]
+        extra = hand.extra_outputs
+        pose = camera_root_pose(np.asarray(extra['mesh_pose_aa'])[side_index],
+                                hand.roi.rotation_rad, hand.side)
+        shape = np.asarray(extra['mesh_shape'], dtype=np.float64)[side_index]
+        network_kp = np.asarray(extra['mesh_keypoints'], dtype=np.float64)[side_index]
+        joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
+        return pose, shape, joints_rel
+
+    def _hand_estimate(self, hand, pose_aa, shape, translation_m, camera, mode, image_size,
+                       hand_length_m, covariance_m2, shape_source):
+        """Return the :class:`HandEstimate` of the hand model posed at ``translation_m``.
+
+        Without a camera model the keypoints are projected weak-perspective, as the fit
+        projected them (``image_size`` (width, height) px gives its nominal camera).
+        """
+        out = self.hand_model.forward(pose_aa, shape, side=hand.side)
+        translation = np.asarray(translation_m, dtype=np.float64)
         bones = np.array(out.bone_frames, dtype=np.float64)
         bones[:, :3, 3] += translation
         joints_m = out.joint_centres + translation
-        keypoints_px = (camera.project(out.keypoints + translation) if camera is not None
-                        else np.asarray(refined.keypoints_px, dtype=np.float64))
+        if camera is not None:
+            keypoints_px = camera.project(out.keypoints + translation)
+        else:
+            keypoints_px = Projector(None, image_size).project(out.keypoints + translation,
+                                                               translation)[0]
+            if keypoints_px is None:
+                raise TailorError('the hand is behind the camera')
         error_px = float(np.mean(np.linalg.norm(keypoints_px - hand.keypoints_px, axis=1)))
-        estimate = HandEstimate(
+        return HandEstimate(
             track_id=int(hand.track_id), side=hand.side,
             side_score=float(hand.handedness_score), score=float(hand.presence),
             keypoints_px=keypoints_px, observed_keypoints_px=np.asarray(hand.keypoints_px),
@@ -391,15 +467,14 @@ class HandMeshPipeline:
             faces=np.asarray(out.faces, dtype=np.int32), bone_transforms=bones,
             bone_parents=np.asarray(self.hand_model.parents),
             bone_names=self.hand_model.bone_names,
-            pose_coefficients=np.asarray(refined.pose_aa, dtype=np.float64),
-            shape_coefficients=np.asarray(refined.shape, dtype=np.float64),
+            pose_coefficients=np.asarray(pose_aa, dtype=np.float64),
+            shape_coefficients=np.asarray(shape, dtype=np.float64),
             hand_model='mano' if self.config.model.hand_model == 'mano' else 'anny',
-            hand_length_m=float(refined.hand_length_m), reprojection_error_px=error_px,
+            hand_length_m=float(hand_length_m), reprojection_error_px=error_px,
             position_mode=mode,
-            confidence=hand_confidence(hand.presence, refined.position_covariance_m2),
-            position_covariance_m2=np.asarray(refined.position_covariance_m2),
-            keypoints_m=out.keypoints + translation)
-        return estimate, (root_ms, tailor_ms), (joints_rel, network_error_px)
+            confidence=hand_confidence(hand.presence, covariance_m2),
+            position_covariance_m2=np.asarray(covariance_m2),
+            keypoints_m=out.keypoints + translation, shape_source=shape_source)
 
     def _unrefined(self, hand, pose, shape, translation, camera, image_size):
         """Return the network's hand at the recovered root, as the tailor would (disabled)."""
