@@ -320,9 +320,12 @@ class HandMeshPipeline:
             refit.hand_length_m, refit.position_covariance_m2, SHAPE_REFIT_2D)
         if not estimate.is_finite():
             return None
-        mirrored = recover_root(mirrored_2d(hand.keypoints_px), joints_rel, camera,
-                                image_size=image_size, robust=None)
-        mirrored_error_px = float(np.mean(mirrored.residuals_px[mirrored.valid_mask]))
+        try:
+            mirrored = recover_root(mirrored_2d(hand.keypoints_px), joints_rel, camera,
+                                    image_size=image_size, robust=None)
+            mirrored_error_px = float(np.mean(mirrored.residuals_px[mirrored.valid_mask]))
+        except HandMeshError:  # no root puts the network's 3D onto the mirrored 2D
+            mirrored_error_px = math.inf
         reason = self._gate(hand, estimate, (joints_rel, None), camera, image_size[0],
                             timestamp_s, refit_mirror_error_px=mirrored_error_px)
         return estimate if reason is None else None
