@@ -164,6 +164,9 @@ def test_pose_and_mesh_messages_carry_the_hand_and_the_image_header():
     np.testing.assert_allclose(np.reshape(mesh.vertices, (-1, 3)), hand.vertices_m, atol=1e-6)
     np.testing.assert_array_equal(np.reshape(mesh.triangles, (-1, 3)), hand.faces)
     assert mesh.track_id == 3 and mesh.side == 1 and mesh.hand_model == 'anny'
+    assert pose.shape_source == pose.SHAPE_NETWORK == 0
+    refit = mm.pose_array_msg(header, [replace(hand, shape_source='refit_2d')]).hands[0]
+    assert refit.shape_source == refit.SHAPE_REFIT_2D == 1
     empty = mm.pose_array_msg(header, [])
     assert empty.hands == [] and empty.header.frame_id == 'cam'
     assert mm.mesh_array_msg(header, []).hands == []

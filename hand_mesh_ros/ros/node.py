@@ -317,6 +317,8 @@ class HandMeshNode(Node):
             self._warn('non_finite_hand', '%d hand(s) with NaN/inf dropped' % non_finite)
         for reason, count in (result.rejected or {}).items():
             self._stats.count(self._stats.rejected_hands, reason, count)
+        for hand in hands:
+            self._stats.count(self._stats.shape_sources, hand.shape_source)
         processed_ns = time.monotonic_ns()
         self._count_depth(getattr(result, 'depth_status', ''))
         outputs = self._build_outputs(stamp_ns, frame_id, hands, rgb, resolution.camera)
