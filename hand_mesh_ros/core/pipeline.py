@@ -85,6 +85,22 @@ def camera_root_pose(pose_aa, roi_rotation_rad, side):
     return pose
 
 
+def network_hand(hand):
+    """Return the network's pose (J, 3), shape (S,) and root-relative 3D joints (21, 3).
+
+    ``hand`` is a tracked hand with the mesh network's outputs; pose and joints in
+    camera-aligned axes (the crop's rotation undone).
+    """
+    side_index = SIDE_INDEX[hand.side]
+    extra = hand.extra_outputs
+    pose = camera_root_pose(np.asarray(extra['mesh_pose_aa'])[side_index],
+                            hand.roi.rotation_rad, hand.side)
+    shape = np.asarray(extra['mesh_shape'], dtype=np.float64)[side_index]
+    network_kp = np.asarray(extra['mesh_keypoints'], dtype=np.float64)[side_index]
+    joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
+    return pose, shape, joints_rel
+
+
 class HandMeshPipeline:
     """Frames in, :class:`FrameResult` out (thread-compatible: one caller at a time)."""
 
@@ -304,7 +320,7 @@ class HandMeshPipeline:
 
     def _refit(self, hand, camera, mode, image_size, timestamp_s):
         """Return the hand refitted from its 2D keypoints if it passes the gates, else None."""
-        pose, _, joints_rel = self._network_hand(hand)
+        pose, _, joints_rel = network_hand(hand)
         length_m, length_sd_m = self.tailor.hand_length_m(hand.track_id)
         try:
             refit = refit_from_2d(
@@ -399,7 +415,7 @@ class HandMeshPipeline:
         ``network`` is (the network's root-relative joints (21, 3), their mean 2D error in px
         at the root recovered from them), for the plausibility gates.
         """
-        pose, shape, joints_rel = self._network_hand(hand)
+        pose, shape, joints_rel = network_hand(hand)
         start = time.perf_counter()
         # Root recovery runs every frame: its residual tells whether the network's 3D can
         # explain its own 2D keypoints (a gate). A new (or re-found) track starts from its
@@ -426,21 +442,6 @@ class HandMeshPipeline:
             hand, refined.pose_aa, refined.shape, refined.translation_m, camera, mode,
             image_size, refined.hand_length_m, refined.position_covariance_m2, SHAPE_NETWORK)
         return estimate, (root_ms, tailor_ms), (joints_rel, network_error_px)
-
-    @staticmethod
-    def _network_hand(hand):
-        """Return the network's pose (J, 3), shape (S,) and root-relative 3D joints (21, 3).
-
-        Pose and joints in camera-aligned axes (the crop's rotation undone).
-        """
-        side_index = SIDE_INDEX[hand.side]
-        extra = hand.extra_outputs
-        pose = camera_root_pose(np.asarray(extra['mesh_pose_aa'])[side_index],
-                                hand.roi.rotation_rad, hand.side)
-        shape = np.asarray(extra['mesh_shape'], dtype=np.float64)[side_index]
-        network_kp = np.asarray(extra['mesh_keypoints'], dtype=np.float64)[side_index]
-        joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
-        return pose, shape, joints_rel
 
     def _hand_estimate(self, hand, pose_aa, shape, translation_m, camera, mode, image_size,
                        hand_length_m, covariance_m2, shape_source):
