@@ -18,8 +18,8 @@ from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.depth.depth_stage import check_depth, DEPTH_FUSED, DEPTH_NOT_FUSED
 from hand_mesh_ros.core.depth.depth_stage import HandDepthFusion
 from hand_mesh_ros.core.errors import HandMeshError, InputError, TailorError
-from hand_mesh_ros.core.fitting.plausibility import (check_plausibility, mirrored_2d,
-                                                     TrackContinuity)
+from hand_mesh_ros.core.fitting.plausibility import (check_plausibility, hand_size_px,
+                                                     mirrored_2d, TrackContinuity)
 from hand_mesh_ros.core.fitting.refit_2d import PosePrior, refit_from_2d
 from hand_mesh_ros.core.fitting.root_recovery import recover_root
 from hand_mesh_ros.core.fitting.tailor import HandTailor
@@ -99,6 +99,23 @@ def network_hand(hand):
     network_kp = np.asarray(extra['mesh_keypoints'], dtype=np.float64)[side_index]
     joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
     return pose, shape, joints_rel
+
+
+def joints3d_trust(network_error_px, joints_rel_m, translation_m, camera, image_size,
+                   max_network_error):
+    """Return in [0, 1] how far the network's 3D joints can be trusted in this frame.
+
+    ``1 - e / max_network_error``, clipped, where ``e`` is the mean 2D error of the network's
+    3D at its recovered root in hand sizes (:func:`~.plausibility.hand_size_px`): a 3D hand
+    that explains its own 2D keypoints is trusted fully, one that fails the
+    ``inconsistent_3d_2d`` gate not at all.
+    """
+    focal_px = (0.5 * (camera.fx + camera.fy) if camera is not None
+                else nominal_focal_px(image_size[0]))
+    size_px = hand_size_px(np.asarray(joints_rel_m) + translation_m, focal_px)
+    if not (size_px > 0.0 and max_network_error > 0.0):
+        return 0.0
+    return float(np.clip(1.0 - network_error_px / size_px / max_network_error, 0.0, 1.0))
 
 
 class HandMeshPipeline:
@@ -427,13 +444,16 @@ class HandMeshPipeline:
                             robust='huber' if predicted is None else None)
         network_error_px = float(np.mean(root.residuals_px[root.valid_mask]))
         root_ms = (time.perf_counter() - start) * 1e3
+        trust = joints3d_trust(network_error_px, joints_rel, root.translation_m, camera,
+                               image_size, self.config.gates.max_network_error)
         start = time.perf_counter()
         if self.config.tailor.enabled:
             translation = root.translation_m if predicted is None else predicted
             refined = self.tailor.refine(
                 hand.track_id, hand.keypoints_px, None, joints_rel, pose, shape,
                 translation, camera, timestamp_s, hand.side, image_size=image_size,
-                max_depth_m=TAILOR_DEPTH_FACTOR * self.config.gates.max_depth_m)
+                max_depth_m=TAILOR_DEPTH_FACTOR * self.config.gates.max_depth_m,
+                joints3d_trust=trust)
         else:
             refined = self._unrefined(hand, pose, shape, root.translation_m, camera,
                                       image_size)

@@ -213,6 +213,7 @@ class HandTailor:
                timestamp_s: float, side: str, *,
                image_size: Optional[Sequence[int]] = None,
                temporal: Optional[bool] = None,
+               joints3d_trust: float = 1.0,
                max_depth_m: float = 10.0) -> TailorResult:
         """Refine one hand in one frame; update (if temporal) and use its track's state.
 
@@ -229,6 +230,8 @@ class HandTailor:
             side: 'left' or 'right'.
             image_size: (width, height) px, used only without a camera model.
             temporal: override ``config.temporal`` for this call.
+            joints3d_trust: in [0, 1], how far the network's 3D joints can be trusted in
+                this frame; their weight is ``config.w_joints3d`` times it.
             max_depth_m: a hand whose root would lie farther (at the start, after the scale
                 step, or at the end) is refused with reason 'too_far'.
 
@@ -319,7 +322,7 @@ class HandTailor:
             projector=projector, obs=obs, kp_w=kp_w, net=net, valid3d=valid3d, mirror=mirror,
             shape_fixed=shape_fixed, palm_target_m=self._palm.length_m(shape_fixed),
             prior_w=prior_w, prior_centre=prior_centre, size_m=size_m, mm_per_px=mm_per_px,
-            config=cfg)
+            config=replace(cfg, w_joints3d=cfg.w_joints3d * float(joints3d_trust)))
         cost = self.cost
         # Warm start from the track's prediction; the network's estimate if that fails.
         x = starts[-1]
