@@ -199,7 +199,7 @@ def _problem(tailor, projector, obs, kp_w, mirror, shape_fixed, depth_m, prior, 
     """Return the :class:`TailorProblem` of a 2D-only fit (no 3D term, pose prior).
 
     ``weights`` = (w_pose_prior, w_limits, depth_sigma_rel). The wrist's depth is held
-    near ``depth_m`` (where the starts placed the hand): a depth off by ``depth_sigma_rel``
+    near ``depth_m`` (where a start placed the hand): a depth off by ``depth_sigma_rel``
     of it costs as much as every keypoint off by 1 mm (a hand pressed against the camera
     can otherwise bend its perspective onto any 2D).
     """
@@ -287,11 +287,14 @@ def refit_from_2d(tailor, side, keypoints_px, camera, *, network_pose_aa,
         if x[-1] <= max_depth_m]
     if not placed:
         return None
-    depth_m = float(np.median([x[-1] for _, x in placed]))
-    problem = _problem(tailor, projector, obs, kp_w, mirror, shape_fixed, depth_m, prior,
-                       (w_pose_prior, w_limits, depth_sigma_rel))
+    weights = (w_pose_prior, w_limits, depth_sigma_rel)
+    problem = _problem(tailor, projector, obs, kp_w, mirror, shape_fixed,
+                       float(np.median([x[-1] for _, x in placed])), prior, weights)
     screened = sorted(((tailor.cost.evaluate(x, problem).cost, name, x) for name, x in placed),
                       key=lambda start: start[0])
+    # The depth prior is centred where the start that explains the 2D best placed the hand.
+    problem = _problem(tailor, projector, obs, kp_w, mirror, shape_fixed,
+                       float(screened[0][2][-1]), prior, weights)
     runs = []
     for start_cost, name, x in screened[:SCREENED]:
         if not math.isfinite(start_cost):
