@@ -98,8 +98,8 @@ def test_joints3d_trust_falls_with_the_network_error(tailor):
     rel, root = truth - truth[0], truth[0]
     size_px = FOCAL_PX * np.linalg.norm(rel[9]) / root[2]
     trust = [joints3d_trust(e * size_px, rel, root, _camera(), None, 0.25)
-             for e in (0.0, 0.125, 0.25, 0.5)]
-    assert trust == pytest.approx([1.0, 0.5, 0.0, 0.0])
+             for e in (0.0, 0.125, 0.1875, 0.25, 0.5)]
+    assert trust == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
 
 
 def test_the_tailor_weighs_the_3d_term_by_its_trust(tailor):

@@ -52,10 +52,10 @@ class TailorConfig:
     temporal: bool = True               # use the track's previous state (priors, prediction)
     w_reprojection: float = 4.0         # per mm^2 at the hand's depth (px * depth / focal),
     #                                     Huber beyond robust_scale_mm
-    w_joints3d: float = 0.7             # per mm^2 of the network's root-relative 3D joints,
+    w_joints3d: float = 0.03            # per mm^2 of the network's root-relative 3D joints,
     #                                     times the frame's trust in them (core/pipeline)
     w_pose_prior: float = 1.0           # per rad^2, towards the network's pose
-    w_temporal_pose: float = 10000.0    # per rad^2, towards the track's previous pose
+    w_temporal_pose: float = 1000.0     # per rad^2, towards the track's previous pose
     w_temporal_translation: float = 1.0  # per mm^2, towards the constant-velocity prediction
     temporal_pose_blend: float = 0.3    # temporal prior centre: previous pose moved this
     #                                     fraction towards the network's pose

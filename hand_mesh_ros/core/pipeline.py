@@ -40,8 +40,7 @@ MIN_IMAGE_SIDE_PX = 32
 #: between the two the gate drops it ('implausible_depth').
 TAILOR_DEPTH_FACTOR = 2.0
 #: Gate failures of the network's 3D after which the hand is refitted from its 2D alone.
-REFIT_REASONS = ('implausible_depth', 'inconsistent_3d_2d', 'implausible_reprojection',
-                 'too_far')
+REFIT_REASONS = ('inconsistent_3d_2d', 'implausible_reprojection', 'too_far')
 
 
 def check_rgb(rgb: np.ndarray) -> None:
@@ -105,17 +104,18 @@ def joints3d_trust(network_error_px, joints_rel_m, translation_m, camera, image_
                    max_network_error):
     """Return in [0, 1] how far the network's 3D joints can be trusted in this frame.
 
-    ``1 - e / max_network_error``, clipped, where ``e`` is the mean 2D error of the network's
-    3D at its recovered root in hand sizes (:func:`~.plausibility.hand_size_px`): a 3D hand
-    that explains its own 2D keypoints is trusted fully, one that fails the
-    ``inconsistent_3d_2d`` gate not at all.
+    ``2 (1 - e / max_network_error)``, clipped, where ``e`` is the mean 2D error of the
+    network's 3D at its recovered root in hand sizes (:func:`~.plausibility.hand_size_px`):
+    a 3D hand that explains its own 2D keypoints (up to half the gate) is trusted fully, one
+    that fails the ``inconsistent_3d_2d`` gate not at all.
     """
     focal_px = (0.5 * (camera.fx + camera.fy) if camera is not None
                 else nominal_focal_px(image_size[0]))
     size_px = hand_size_px(np.asarray(joints_rel_m) + translation_m, focal_px)
     if not (size_px > 0.0 and max_network_error > 0.0):
         return 0.0
-    return float(np.clip(1.0 - network_error_px / size_px / max_network_error, 0.0, 1.0))
+    return float(np.clip(2.0 * (1.0 - network_error_px / size_px / max_network_error), 0.0,
+                         1.0))
 
 
 class HandMeshPipeline:

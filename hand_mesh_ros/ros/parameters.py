@@ -177,7 +177,7 @@ PARAMETERS = (
           'tailor.robust_scale_mm).', **_W),
     _pipe('tailor.w_joints3d', "Weight of the network's root-relative 3D joints (per mm^2) "
           'where they explain their own 2D keypoints; it falls to 0 as their 2D error '
-          'reaches gates.max_network_error.', **_W),
+          'grows from half of gates.max_network_error to all of it.', **_W),
     _pipe('tailor.w_pose_prior', "Weight pulling the pose towards the network's pose "
           '(per rad^2).', **_W),
     _pipe('tailor.w_temporal_pose', "Weight pulling the pose towards the track's previous "
