@@ -49,6 +49,8 @@ def test_no_real_hand_is_lost_to_the_gates(pipeline, frames):
     assert real['video_frames'] == 325
     assert real['video_frames_with_hand'] == 325 and real['video_rejected'] == {}
     assert real['hands_jpg_hands'] == 2 and real['hands_jpg_rejected'] == {}
+    for row in real['hands_jpg_padded'].values():
+        assert row['hands'] == 2 and row['rejected'] == {} and row['refitted_from_2d'] >= 1
 
 
 @pytest.mark.parametrize('midtrack', [False, True])
