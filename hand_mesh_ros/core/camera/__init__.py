@@ -1,0 +1,1 @@
+"""Camera models: intrinsics, distortion and their checks."""

@@ -1,0 +1,1 @@
+"""Fusion of a registered depth image into the hands."""

@@ -1,0 +1,1 @@
+"""The hand model: skinning, rotations, anatomy, topology and hand size."""

@@ -1,0 +1,1 @@
+"""Palm detection, hand landmarks, crops and tracking."""

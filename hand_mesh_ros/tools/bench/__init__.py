@@ -1,0 +1,1 @@
+"""Benchmarks: per-stage timings, the tailor, the 2D refit and peers."""

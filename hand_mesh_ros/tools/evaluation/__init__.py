@@ -1,0 +1,1 @@
+"""Evaluations: accuracy, temporal, root-recovery and gate figures."""

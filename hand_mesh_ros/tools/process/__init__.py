@@ -1,0 +1,1 @@
+"""Processing videos, image folders and bags into results."""

@@ -1,0 +1,1 @@
+"""Soak tests: the node under load for a long time."""
