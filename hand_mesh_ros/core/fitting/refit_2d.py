@@ -150,28 +150,32 @@ def _normalised(projector, obs, kp_w):
     return rays, usable
 
 
+def _solve_pnp(points_m, rays, flags):
+    """Return [(rotation vector, translation)] of OpenCV's PnP (none for degenerate input)."""
+    try:
+        ok, rvecs, tvecs, _ = cv2.solvePnPGeneric(points_m.astype(np.float64),
+                                                  rays.astype(np.float64), np.eye(3), None,
+                                                  flags=flags)
+    except cv2.error:
+        return []
+    return list(zip(rvecs, tvecs)) if ok else []
+
+
 def _pnp_rotations(points_m, rays, usable):
     """Return [(R (3, 3), t (3,))] placing ``points_m`` (21, 3) onto the ``rays`` (21, 2).
 
     SQPnP on every usable keypoint, and IPPE's two solutions on the palm's plane.
     """
-    eye = np.eye(3)
-    out = []
     use = np.flatnonzero(usable)
-    ok, rvecs, tvecs, _ = cv2.solvePnPGeneric(
-        points_m[use].astype(np.float64), rays[use].astype(np.float64), eye, None,
-        flags=cv2.SOLVEPNP_SQPNP)
-    if ok:
-        out += [(cv2.Rodrigues(r)[0], t.ravel()) for r, t in zip(rvecs, tvecs)]
+    out = [(cv2.Rodrigues(r)[0], t.ravel())
+           for r, t in _solve_pnp(points_m[use], rays[use], cv2.SOLVEPNP_SQPNP)]
     palm = [k for k in PALM_KEYPOINTS if usable[k]]
     if len(palm) >= 4:
         centre = points_m[palm].mean(axis=0)
         basis = np.linalg.svd(points_m[palm] - centre)[2].T  # columns: plane x, y, normal
         planar = (points_m[palm] - centre) @ basis
         planar[:, 2] = 0.0
-        ok, rvecs, tvecs, _ = cv2.solvePnPGeneric(planar, rays[palm].astype(np.float64), eye,
-                                                  None, flags=cv2.SOLVEPNP_IPPE)
-        for r, t in zip(rvecs if ok else (), tvecs if ok else ()):
+        for r, t in _solve_pnp(planar, rays[palm], cv2.SOLVEPNP_IPPE):
             rot = cv2.Rodrigues(r)[0] @ basis.T
             out.append((rot, t.ravel() - rot @ centre))
     return out
