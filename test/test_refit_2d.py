@@ -7,11 +7,11 @@ import pytest
 
 from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import TailorConfig
+from hand_mesh_ros.core.fitting.plausibility import joints3d_trust
 from hand_mesh_ros.core.fitting.refit_2d import (PosePrior, refit_from_2d, start_poses,
                                                  template_pose)
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
-from hand_mesh_ros.core.pipeline import joints3d_trust
 from hand_mesh_ros.tools.evaluation import mesh_metrics
 
 FOCAL_PX = 600.0

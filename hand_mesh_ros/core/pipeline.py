@@ -18,8 +18,9 @@ from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.depth.depth_stage import check_depth, DEPTH_FUSED, DEPTH_NOT_FUSED
 from hand_mesh_ros.core.depth.depth_stage import HandDepthFusion
 from hand_mesh_ros.core.errors import HandMeshError, InputError, TailorError
-from hand_mesh_ros.core.fitting.plausibility import (check_plausibility, hand_size_px,
-                                                     mirrored_2d, TrackContinuity)
+from hand_mesh_ros.core.fitting.plausibility import (check_plausibility, joints3d_trust,
+                                                     mirrored_network_error_px,
+                                                     TrackContinuity)
 from hand_mesh_ros.core.fitting.refit_2d import PosePrior, refit_from_2d
 from hand_mesh_ros.core.fitting.root_recovery import recover_root
 from hand_mesh_ros.core.fitting.tailor import HandTailor
@@ -98,24 +99,6 @@ def network_hand(hand):
     network_kp = np.asarray(extra['mesh_keypoints'], dtype=np.float64)[side_index]
     joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
     return pose, shape, joints_rel
-
-
-def joints3d_trust(network_error_px, joints_rel_m, translation_m, camera, image_size,
-                   max_network_error):
-    """Return in [0, 1] how far the network's 3D joints can be trusted in this frame.
-
-    ``2 (1 - e / max_network_error)``, clipped, where ``e`` is the mean 2D error of the
-    network's 3D at its recovered root in hand sizes (:func:`~.plausibility.hand_size_px`):
-    a 3D hand that explains its own 2D keypoints (up to half the gate) is trusted fully, one
-    that fails the ``inconsistent_3d_2d`` gate not at all.
-    """
-    focal_px = (0.5 * (camera.fx + camera.fy) if camera is not None
-                else nominal_focal_px(image_size[0]))
-    size_px = hand_size_px(np.asarray(joints_rel_m) + translation_m, focal_px)
-    if not (size_px > 0.0 and max_network_error > 0.0):
-        return 0.0
-    return float(np.clip(2.0 * (1.0 - network_error_px / size_px / max_network_error), 0.0,
-                         1.0))
 
 
 class HandMeshPipeline:
@@ -353,12 +336,8 @@ class HandMeshPipeline:
             refit.hand_length_m, refit.position_covariance_m2, SHAPE_REFIT_2D)
         if not estimate.is_finite():
             return None
-        try:
-            mirrored = recover_root(mirrored_2d(hand.keypoints_px), joints_rel, camera,
-                                    image_size=image_size, robust=None)
-            mirrored_error_px = float(np.mean(mirrored.residuals_px[mirrored.valid_mask]))
-        except HandMeshError:  # no root puts the network's 3D onto the mirrored 2D
-            mirrored_error_px = math.inf
+        mirrored_error_px = mirrored_network_error_px(hand.keypoints_px, joints_rel, camera,
+                                                      image_size)
         reason = self._gate(hand, estimate, (joints_rel, None), camera, image_size[0],
                             timestamp_s, refit_mirror_error_px=mirrored_error_px)
         return estimate if reason is None else None

@@ -41,6 +41,10 @@ import math
 
 import numpy as np
 
+from hand_mesh_ros.core.camera.camera import nominal_focal_px
+from hand_mesh_ros.core.errors import HandMeshError
+from hand_mesh_ros.core.fitting.root_recovery import recover_root
+
 #: MediaPipe keypoint tree: parent of each keypoint (-1 for the wrist).
 KEYPOINT_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
 #: Keypoints whose distance defines the hand size of the pixel normalisation.
@@ -221,3 +225,36 @@ def check_plausibility(*, joints_m, keypoints_px, observed_px, network_joints_re
     if speed_mps is not None and not speed_mps <= max_speed_mps:
         return 'implausible_speed', figures
     return None, figures
+
+
+def joints3d_trust(network_error_px, joints_rel_m, translation_m, camera, image_size,
+                   max_network_error):
+    """Return in [0, 1] how far the network's 3D joints can be trusted in this frame.
+
+    ``2 (1 - e / max_network_error)``, clipped, where ``e`` is the mean 2D error of the
+    network's 3D at its recovered root in hand sizes (:func:`hand_size_px`):
+    a 3D hand that explains its own 2D keypoints (up to half the gate) is trusted fully, one
+    that fails the ``inconsistent_3d_2d`` gate not at all.
+    """
+    focal_px = (0.5 * (camera.fx + camera.fy) if camera is not None
+                else nominal_focal_px(image_size[0]))
+    size_px = hand_size_px(np.asarray(joints_rel_m) + translation_m, focal_px)
+    if not (size_px > 0.0 and max_network_error > 0.0):
+        return 0.0
+    return float(np.clip(2.0 * (1.0 - network_error_px / size_px / max_network_error), 0.0,
+                         1.0))
+
+
+def mirrored_network_error_px(keypoints_px, joints_rel_m, camera, image_size):
+    """Return the mean 2D error (px) of the network's 3D against the mirrored 2D keypoints.
+
+    The network's root-relative joints (21, 3) at their best translation (plain least
+    squares root recovery) against :func:`mirrored_2d` of ``keypoints_px``; inf where no
+    root puts them there.
+    """
+    try:
+        root = recover_root(mirrored_2d(keypoints_px), joints_rel_m, camera,
+                            image_size=image_size, robust=None)
+    except HandMeshError:
+        return math.inf
+    return float(np.mean(root.residuals_px[root.valid_mask]))
