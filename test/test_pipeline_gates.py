@@ -89,7 +89,7 @@ def test_hands_whose_network_3d_fails_are_refitted_from_2d(pipeline, frames):
             result = pipeline.process(Frame(rgb=rgb, stamp_ns=stamp))
             assert len(result.hands) == 1 and result.rejected == {}
             sources.append(result.hands[0].shape_source)
-            errors += [f['reprojection_error'] for f in pipeline.last_gate_figures
+            errors += [f['reprojection_error'] for f in result.gate_figures
                        if f['shape_source'] == 'refit_2d' and f['rejected'] is None]
     finally:
         pipeline.update_config(base)

@@ -12,6 +12,7 @@ from hand_mesh_ros.core.fitting.refit_2d import (PosePrior, refit_from_2d, start
                                                  template_pose)
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.track import Track
 from hand_mesh_ros.tools.evaluation import mesh_metrics
 
 FOCAL_PX = 600.0
@@ -97,7 +98,7 @@ def test_joints3d_trust_falls_with_the_network_error(tailor):
     truth, _ = _scene(tailor, 'flat', [math.pi, 0.0, 0.0], 'right')
     rel, root = truth - truth[0], truth[0]
     size_px = FOCAL_PX * np.linalg.norm(rel[9]) / root[2]
-    trust = [joints3d_trust(e * size_px, rel, root, _camera(), None, 0.25)
+    trust = [joints3d_trust(e * size_px, rel, root, FOCAL_PX, 0.25)
              for e in (0.0, 0.125, 0.1875, 0.25, 0.5)]
     assert trust == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
 
@@ -109,7 +110,7 @@ def test_the_tailor_weighs_the_3d_term_by_its_trust(tailor):
     bent[5:9] = bent[5] + 0.5 * (bent[5:9] - bent[5])  # the network's 3D index finger
     pose = template_pose(model, 'flat')
     pose[0] = [math.pi, 0.0, 0.0]
-    args = (7, pixels, None, bent, pose, model.zero_shape(), truth[0], _camera(), 0.0,
+    args = (Track(7), pixels, bent, pose, model.zero_shape(), truth[0], _camera(), 0.0,
             'right')
     trusted = tailor.refine(*args, joints3d_trust=1.0)
     ignored = tailor.refine(*args, joints3d_trust=0.0)

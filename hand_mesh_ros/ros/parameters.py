@@ -125,6 +125,8 @@ def _pipe(name, description, **kwargs):
 
 
 _W = {'min_value': 0.0, 'max_value': 1.0e6}
+#: Range of a fraction or a probability.
+_FRACTION = {'min_value': 0.0, 'max_value': 1.0}
 
 #: Every parameter of hand_mesh_node.
 PARAMETERS = (
@@ -148,9 +150,9 @@ PARAMETERS = (
     # --- detection and tracking (dynamic) ---
     _pipe('detection.max_hands', 'Most hands tracked at once.', min_value=1, max_value=8),
     _pipe('detection.min_detection_score', 'Palm detector score threshold.',
-          min_value=0.0, max_value=1.0),
+          **_FRACTION),
     _pipe('detection.min_presence', 'Hand presence threshold of the landmark network; a '
-          'track below it is lost.', min_value=0.0, max_value=1.0),
+          'track below it is lost.', **_FRACTION),
     _pipe('detection.detect_interval', 'Frames between palm detector runs while hands are '
           'tracked.', min_value=1, max_value=1000),
     _pipe('detection.lost_timeout_s', 'Seconds a lost track is remembered (keeps its id).',
@@ -169,7 +171,7 @@ PARAMETERS = (
           min_value=0, max_value=100),
     _pipe('tailor.min_relative_gain', 'Stop the tailor iterations when a step lowers the '
           'cost by less than this fraction (0 = never stop early).',
-          min_value=0.0, max_value=1.0),
+          **_FRACTION),
     _pipe('tailor.temporal', "Use the track's previous state (temporal priors, motion "
           'prediction).'),
     _pipe('tailor.w_reprojection', 'Weight of the 2D keypoint reprojection term (per mm^2 '
@@ -196,7 +198,7 @@ PARAMETERS = (
           "hand's depth.", min_value=0.01, max_value=100.0),
     _pipe('tailor.temporal_pose_blend', 'Centre of the temporal pose prior: the previous pose '
           "moved this fraction towards the network's pose (0: held to the past, which can "
-          'drift; 1: no smoothing of the centre).', min_value=0.0, max_value=1.0),
+          'drift; 1: no smoothing of the centre).', **_FRACTION),
     _pipe('tailor.hand_length_m', "The user's known hand length (wrist crease to middle "
           'fingertip, metres; monocular depth scales with it); 0 = unknown: population prior '
           '(ANSUR II, both sexes).', min_value=0.0, max_value=0.3),
@@ -209,7 +211,7 @@ PARAMETERS = (
           min_value=0.01, max_value=100.0),
     _pipe('gates.min_bone_ratio', 'Shortest bone of the published hand, as a fraction of '
           "the hand model's mean hand; and smallest size of the network's 3D hand, as a "
-          'fraction of the published hand.', min_value=0.0, max_value=1.0),
+          'fraction of the published hand.', **_FRACTION),
     _pipe('gates.max_bone_ratio', 'Longest bone of the published hand, as a multiple of the '
           "hand model's mean hand; and largest size of the network's 3D hand, as a multiple "
           'of the published hand.', min_value=1.0, max_value=100.0),
@@ -261,7 +263,7 @@ PARAMETERS = (
               'such depth is refused).', read_only=True),
     ParamSpec('input.depth_pairing_tolerance_s', 0.02, 'Largest stamp difference between a '
               'colour image and its depth image, seconds (the worker waits at most this long '
-              'for a late depth image).', min_value=0.0, max_value=1.0),
+              'for a late depth image).', **_FRACTION),
     ParamSpec('input.depth_scale_m_per_unit', 0.0, 'Metres per depth unit; 0 = from the '
               'encoding (16UC1: 0.001, 32FC1: 1).', min_value=0.0, max_value=100.0),
     # --- node output ---

@@ -1,1 +1,1 @@
-"""Camera models: intrinsics, distortion and their checks."""
+"""Camera models built from CameraInfo: projection, distortion, plausibility checks."""

@@ -1,1 +1,1 @@
-"""Fusion of a registered depth image into the hands."""
+"""Depth: checking an aligned depth image and fusing it with a hand estimate."""

@@ -1,1 +1,1 @@
-"""Fitting the hand model: root recovery, the tailor, the 2D refit and the gates."""
+"""Fitting a hand to its evidence: root recovery, the tailor, the 2D refit, gates, uncertainty."""

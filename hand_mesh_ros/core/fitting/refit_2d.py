@@ -28,10 +28,13 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from hand_mesh_ros.core.camera.camera import DEFAULT_HFOV_DEG
 from hand_mesh_ros.core.errors import TailorError
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.tailor_cost import N_ROWS, TailorProblem
+from hand_mesh_ros.core.fitting.tailor_steps import side_mirror
 from hand_mesh_ros.core.fitting.tailor_terms import (check_inputs, levenberg_marquardt,
-                                                     mean_pixel_error, Projector, rotation_log)
+                                                     Projector, rotation_log)
 from hand_mesh_ros.core.fitting.uncertainty import last_block_covariance, position_covariance_m2
 
 #: Flexion (local x) of each template as fractions of the joint's upper limit: the four
@@ -246,9 +249,10 @@ def _prior_sigmas(prior, pose_params):
 
 
 def refit_from_2d(tailor, side, keypoints_px, camera, *, network_pose_aa,
-                  hand_length_m, hand_length_sd_m, prior: PosePrior,
-                  image_size=None, keypoint_weights=None, w_pose_prior=2.0,
-                  w_limits=1e5, depth_sigma_rel=0.25, max_depth_m=10.0) -> Optional[Refit]:
+                  hand_length_m, hand_length_sd_m, prior: Optional[PosePrior] = None,
+                  image_size=None, hfov_deg=DEFAULT_HFOV_DEG, keypoint_weights=None,
+                  w_pose_prior=2.0, w_limits=1e5, depth_sigma_rel=0.25,
+                  max_depth_m=10.0) -> Optional[Refit]:
     """Fit the hand model to 2D keypoints alone; return the best :class:`Refit` or None.
 
     Args:
@@ -260,8 +264,10 @@ def refit_from_2d(tailor, side, keypoints_px, camera, *, network_pose_aa,
         camera: a CameraModel, or None for weak perspective (needs ``image_size``).
         network_pose_aa: (J, 3) the network's pose (one of the starts).
         hand_length_m, hand_length_sd_m: the hand-length prior (the fit holds the mean).
-        prior: the pose prior.
+        prior: the pose prior; None for :meth:`PosePrior.from_joint_limits` of the tailor's
+            model and free bones.
         image_size: (width, height) px, used only without a camera model.
+        hfov_deg: horizontal FOV of the nominal camera, used only without a camera model.
         keypoint_weights: (21,) confidences, or None for ones.
         w_pose_prior: weight of the pose prior (per squared sigma).
         w_limits: weight per rad^2 beyond a joint limit.
@@ -280,8 +286,10 @@ def refit_from_2d(tailor, side, keypoints_px, camera, *, network_pose_aa,
     obs, kp_w, _, _, _, _, _ = check_inputs(
         model, keypoints_px, keypoint_weights, np.zeros((21, 3)), network_pose_aa,
         model.zero_shape(), np.zeros(3), side)
-    projector = Projector(camera, image_size)
-    mirror = np.array([-1.0 if side != model.native_side else 1.0, 1.0, 1.0])
+    projector = Projector(camera, image_size, hfov_deg)
+    mirror = side_mirror(side, model.native_side)
+    if prior is None:
+        prior = PosePrior.from_joint_limits(model, tailor.free_bones)
     shape_fixed = tailor.size.with_length(model.zero_shape(), hand_length_m)
     rays, usable = _normalised(projector, obs, kp_w)
     if np.count_nonzero(usable) < 6:
@@ -322,9 +330,10 @@ def _result(tailor, problem, finals, prior, hand_length_m, hand_length_sd_m):
     """Return the :class:`Refit` of the best of ``finals`` [(cost, name, x, ev, normal)]."""
     cost_value, name, x, current, normal = finals[0]
     pose, shape, translation = tailor.cost.unpack(x, problem.shape_fixed)
-    error_px = mean_pixel_error(current.px, problem.obs, problem.kp_w)
+    used = problem.kp_w > 0.0
+    error_px = mean_reprojection_error_px(current.px, problem.obs, used)
     close = [f[2][-3:] for f in finals
-             if mean_pixel_error(f[3].px, problem.obs, problem.kp_w)
+             if mean_reprojection_error_px(f[3].px, problem.obs, used)
              <= ALTERNATIVE_ERROR_RATIO * error_px]
     fit_cov = last_block_covariance(normal[0], cost_value, N_ROWS - 63, translation)
     if len(close) > 1:

@@ -1,1 +1,1 @@
-"""The hand model: skinning, rotations, anatomy, topology and hand size."""
+"""The hand: topology, hand size, anatomy, the skinned hand model and its rotations."""

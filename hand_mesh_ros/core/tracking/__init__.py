@@ -1,1 +1,1 @@
-"""Palm detection, hand landmarks, crops and tracking."""
+"""Finding and following hands: palm detection, landmark crops and the tracker."""

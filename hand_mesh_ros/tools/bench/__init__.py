@@ -1,1 +1,1 @@
-"""Benchmarks: per-stage timings, the tailor, the 2D refit and peers."""
+"""Benchmarks: per-stage timings, the mesh network, tailor and 2D refit benches, peers, probes."""

@@ -50,7 +50,7 @@ def collect_hands(pipeline, every=25, max_hands=12):
 def time_refits(pipeline, hands, passes):
     """Return (median ms per hand of every pass, median 2D error px of the refits)."""
     from hand_mesh_ros.core.fitting.refit_2d import PosePrior, refit_from_2d
-    from hand_mesh_ros.core.pipeline import network_hand
+    from hand_mesh_ros.core.network_outputs import decode_network_hand
     tailor = pipeline.tailor
     prior = PosePrior.from_joint_limits(pipeline.hand_model, tailor.free_bones)
     length_m, length_sd_m = tailor.hand_length_m(None)
@@ -58,7 +58,7 @@ def time_refits(pipeline, hands, passes):
     for _ in range(passes):
         times = []
         for hand, camera, size in hands:
-            pose = network_hand(hand)[0]
+            pose = decode_network_hand(hand).pose_aa
             start = time.perf_counter()
             refit = refit_from_2d(tailor, hand.side, hand.keypoints_px, camera,
                                   network_pose_aa=pose, hand_length_m=length_m,
@@ -73,16 +73,19 @@ def time_refits(pipeline, hands, passes):
 def time_tailor(pipeline, hands, passes):
     """Return the median ms of the tailor refining each hand as a new track (per frame)."""
     from hand_mesh_ros.core.fitting.root_recovery import recover_root
-    from hand_mesh_ros.core.pipeline import network_hand
+    from hand_mesh_ros.core.network_outputs import decode_network_hand
+    from hand_mesh_ros.core.track import Track
     times = []
     for _ in range(passes):
         for hand, camera, size in hands:
-            pose, shape, joints_rel = network_hand(hand)
+            network = decode_network_hand(hand)
             start = time.perf_counter()
             try:
-                root = recover_root(hand.keypoints_px, joints_rel, camera, image_size=size)
-                pipeline.tailor.refine(None, hand.keypoints_px, None, joints_rel, pose, shape,
-                                       root.translation_m, camera, 0.0, hand.side,
+                root = recover_root(network.keypoints_px, network.joints_rel_m, camera,
+                                    image_size=size)
+                pipeline.tailor.refine(Track(network.track_id), network.keypoints_px,
+                                       network.joints_rel_m, network.pose_aa, network.shape,
+                                       root.translation_m, camera, 0.0, network.side,
                                        image_size=size, temporal=False)
             except Exception:  # noqa: B902 - a failing hand still took its time
                 pass

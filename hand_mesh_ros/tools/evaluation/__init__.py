@@ -1,1 +1,1 @@
-"""Evaluations: accuracy, temporal, root-recovery and gate figures."""
+"""``hand-mesh eval``: accuracy, temporal, root-recovery, gate and hard-hand figures, plots."""

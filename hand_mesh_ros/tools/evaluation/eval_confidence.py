@@ -9,8 +9,6 @@ predicted P(wrist error < 5 cm) against the observed fraction, per predicted-pro
 Run ``hand-mesh eval confidence [--json]``.
 """
 
-import argparse
-import json
 
 import numpy as np
 
@@ -19,8 +17,10 @@ from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import HandMeshError
 from hand_mesh_ros.core.fitting import uncertainty
 from hand_mesh_ros.core.fitting.tailor import HandTailor
-from hand_mesh_ros.core.hand import anatomy
+from hand_mesh_ros.core.hand import hand_size
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.track import Track
+from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser, print_figures
 
 BINS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01))
 
@@ -35,7 +35,7 @@ def calibration(mode='full', n_hands=150, seed=0, model=None):
     """Return {'predicted', 'observed', 'n', 'median_depth_sd_mm', 'bins'} for ``mode``."""
     model = load_hand_model() if model is None else model
     tailor = HandTailor(model, TailorConfig(temporal=False))
-    mean, sd = anatomy.population_hand_length_prior_m()
+    mean, sd = hand_size.population_hand_length_prior_m()
     assumed = CameraModel.assumed_fov(640, 480, hfov_deg=60.0)
     rng = np.random.default_rng(seed)
     predicted, hit, depth_sd = [], [], []
@@ -60,7 +60,7 @@ def calibration(mode='full', n_hands=150, seed=0, model=None):
         net = (kp - kp[0]) * (mean / length) + rng.normal(scale=0.004, size=(21, 3))
         try:
             init_pose = pose + rng.normal(scale=0.05, size=pose.shape)
-            result = tailor.refine(i, px, None, net, init_pose, model.zero_shape(),
+            result = tailor.refine(Track(i), px, net, init_pose, model.zero_shape(),
                                    t_true * rng.uniform(0.8, 1.2), camera, 0.0, 'right')
         except HandMeshError:
             continue
@@ -82,20 +82,22 @@ def calibration(mode='full', n_hands=150, seed=0, model=None):
 
 def main(argv=None):
     """Print the calibration per mode; with ``--json`` one JSON object as the last line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = figures_parser('hand-mesh eval confidence', __doc__)
     parser.add_argument('--hands', type=int, default=150, help='synthetic hands per mode')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
-    parser.add_argument('--json', action='store_true', help='print one JSON object last')
     args = parser.parse_args(argv)
     model = load_hand_model()
     out = {mode: calibration(mode, args.hands, args.seed, model) for mode in ('full', 'assumed')}
-    for mode, row in out.items():
-        print('%-8s n=%d  P(wrist error < 5 cm): predicted %.3f, observed %.3f; median depth '
-              'sigma %.1f mm' % (mode, row['n'], row['predicted'], row['observed'],
-                                 row['median_depth_sd_mm']))
-    if args.json:
-        print(json.dumps(out))
+    print_figures(out, args.json, _format_calibration)
     return 0
+
+
+def _format_calibration(out):
+    """Return one line of text per mode of :func:`calibration`'s figures."""
+    return '\n'.join(
+        '%-8s n=%d  P(wrist error < 5 cm): predicted %.3f, observed %.3f; median depth '
+        'sigma %.1f mm' % (mode, row['n'], row['predicted'], row['observed'],
+                           row['median_depth_sd_mm']) for mode, row in out.items())
 
 
 if __name__ == '__main__':

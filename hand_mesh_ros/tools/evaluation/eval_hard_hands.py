@@ -160,7 +160,7 @@ def evaluate(pipeline, variants=VARIANTS, names=None):
                 frame_camera = (pmap.camera(camera) if variant in ('whole', 'pad')
                                 else nominal_camera(*pmap.size))
                 result = pipeline.process(Frame(rgb=image, stamp_ns=0, camera=frame_camera))
-                figures = {f['track_id']: f for f in pipeline.last_gate_figures
+                figures = {f['track_id']: f for f in result.gate_figures
                            if f['rejected'] is None}
                 for reference_px in seen:
                     rows.append(_row(image_name, variant, result, reference_px, figures))

@@ -1,1 +1,1 @@
-"""Processing videos, image folders and bags into results."""
+"""Offline processing: video, image folders and rosbag2 in, the node's outputs out."""

@@ -1,1 +1,1 @@
-"""Soak tests: the node under load for a long time."""
+"""Long-running soak tests of the node: overload and many-frame runs."""
