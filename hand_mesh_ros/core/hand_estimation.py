@@ -5,6 +5,7 @@ calls them per hand with the frame's :class:`~hand_mesh_ros.core.camera.decision
 CameraDecision` and the hand's :class:`~hand_mesh_ros.core.track.Track`.
 """
 
+from dataclasses import replace
 import math
 import time
 from typing import NamedTuple, Optional
@@ -12,6 +13,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from hand_mesh_ros.core.errors import HandMeshError, TailorError
+from hand_mesh_ros.core.fitting.error_model import evidence_covariance_m2, HandEvidence
 from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.plausibility import (check_plausibility, joints3d_trust,
                                                      mirrored_network_error_px)
@@ -29,13 +31,18 @@ REFIT_REASONS = ('inconsistent_3d_2d', 'implausible_reprojection', 'too_far')
 
 
 class HandOutcome(NamedTuple):
-    """One hand's estimate (or None), its rejection reason (or None), gate figures, timings."""
+    """One hand's estimate (or None), its rejection reason (or None), gate figures, timings.
+
+    ``evidence`` is the :class:`~hand_mesh_ros.core.fitting.error_model.HandEvidence` that
+    widened a published estimate's covariance (None for a refused hand).
+    """
 
     estimate: Optional[HandEstimate]
     reason: Optional[str]
     figures: Optional[dict]
     root_ms: float
     tailor_ms: float
+    evidence: Optional[HandEvidence] = None
 
 
 def estimate_hand(network, track, decision, image_size, timestamp_s, *, tailor, hand_model,
@@ -176,8 +183,19 @@ def checked_hand(network, track, decision, image_size, timestamp_s, *, tailor, h
     reason, figures = gate_hand(estimate, network, network_error_px, track, decision,
                                 image_size, timestamp_s, gates=config.gates,
                                 reference_joints_m=reference_joints_m)
-    return HandOutcome(estimate if reason is None else None, reason, figures, root_ms,
-                       tailor_ms)
+    if reason is not None:
+        return HandOutcome(None, reason, figures, root_ms, tailor_ms)
+    evidence = HandEvidence.from_gate_figures(figures)
+    return HandOutcome(widened_by_evidence(estimate, evidence), None, figures, root_ms,
+                       tailor_ms, evidence)
+
+
+def widened_by_evidence(estimate, evidence):
+    """Return ``estimate`` with the covariance its evidence adds, and its confidence again."""
+    covariance = estimate.position_covariance_m2 + evidence_covariance_m2(
+        estimate.bone_transforms[0, :3, 3], evidence)
+    return replace(estimate, position_covariance_m2=covariance,
+                   confidence=hand_confidence(estimate.score, covariance))
 
 
 def refit_hand(network, track, decision, image_size, timestamp_s, reason, *, tailor,
@@ -185,8 +203,8 @@ def refit_hand(network, track, decision, image_size, timestamp_s, reason, *, tai
     """Return the :class:`HandOutcome` of ``network`` refitted from its 2D keypoints alone.
 
     For a hand whose network 3D failed with ``reason``: the refit is published when it
-    passes the gates; else (no plausible refit) ``reason`` stands. The refit's time counts
-    as tailor time.
+    passes the gates (its covariance widened by its evidence, as in :func:`checked_hand`);
+    else (no plausible refit) ``reason`` stands. The refit's time counts as tailor time.
     """
     start = time.perf_counter()
     length_m, length_sd_m = tailor.hand_length_m(track)
@@ -200,15 +218,17 @@ def refit_hand(network, track, decision, image_size, timestamp_s, reason, *, tai
             network, refit, decision, hand_model, model_name(config), SHAPE_REFIT_2D)
     except HandMeshError:
         estimate = None
-    figures = None
-    if estimate is not None and estimate.is_finite():
-        mirrored_px = mirrored_network_error_px(network.keypoints_px, network.joints_rel_m,
-                                                decision.camera, image_size, decision.hfov_deg)
-        refit_reason, figures = gate_hand(
-            estimate, network, None, track, decision, image_size, timestamp_s,
-            gates=config.gates, reference_joints_m=reference_joints_m,
-            mirrored_error_px=mirrored_px)
-        if refit_reason is None:
-            reason = None
+    if estimate is None or not estimate.is_finite():
+        return HandOutcome(None, reason, None, 0.0, (time.perf_counter() - start) * 1e3)
+    mirrored_px = mirrored_network_error_px(network.keypoints_px, network.joints_rel_m,
+                                            decision.camera, image_size, decision.hfov_deg)
+    refit_reason, figures = gate_hand(
+        estimate, network, None, track, decision, image_size, timestamp_s,
+        gates=config.gates, reference_joints_m=reference_joints_m,
+        mirrored_error_px=mirrored_px)
     refit_ms = (time.perf_counter() - start) * 1e3
-    return HandOutcome(estimate if reason is None else None, reason, figures, 0.0, refit_ms)
+    if refit_reason is not None:
+        return HandOutcome(None, reason, figures, 0.0, refit_ms)
+    evidence = HandEvidence.from_gate_figures(figures)
+    return HandOutcome(widened_by_evidence(estimate, evidence), None, figures, 0.0, refit_ms,
+                       evidence)

@@ -38,7 +38,8 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import DepthStatus, Frame
 from hand_mesh_ros.log_levels import level_logger
-from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conversion
+from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
+from hand_mesh_ros.ros import image_conversion
 from hand_mesh_ros.ros import messages, parameters
 from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
 from hand_mesh_ros.ros.spin import run_node
@@ -99,6 +100,7 @@ class HandMeshNode(Node):
         self._depth_seen = False
         self._params = parameters.ParameterHandler(self, values, self._apply_parameters)
         self._create_topics(values)
+        self._collisions = collision_objects.create(self, values)   # None when off
         self._closed = False
         self._worker = FrameWorker(self._process, self._on_worker_error)
         self._worker.start()
@@ -210,6 +212,8 @@ class HandMeshNode(Node):
         timer.end('build')
         for publisher, message in outputs:
             publisher.publish(message)
+        if self._collisions is not None:
+            self._collisions.update_estimates(hands, self._outputs.tf_prefix, frame_id, stamp_ns)
         timer.end('publish')
         self._record_timing(timer, stamp_ns, received_wall_ns)
 
@@ -400,6 +404,8 @@ class HandMeshNode(Node):
         if not self._closed:
             self._closed = True
             self._worker.stop()
+            if self._collisions is not None:
+                self._collisions.close()
             close = getattr(self._pipeline, 'close', None)
             if close is not None:
                 close()

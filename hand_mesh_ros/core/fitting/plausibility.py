@@ -155,6 +155,8 @@ def check_plausibility(*, joints_m, keypoints_px, observed_px, network_joints_re
         'depth_m': depth_m, 'hand_size_px': size_px,
         'bone_ratio_min': float(ratios.min()), 'bone_ratio_max': float(ratios.max()),
         'network_scale': network_scale(network_joints_rel_m, joints),
+        'network_bone_ratio_min': float(bone_length_ratios(network_joints_rel_m,
+                                                           reference_joints_m).min()),
         'network_error': (None if network_error_px is None
                           else float(network_error_px) / size_px if size_px > 0.0
                           else math.inf),

@@ -332,15 +332,18 @@ def compare_with_mediapipe(python, video, config, variant, backend, max_frames=N
 def _parse_args(argv):
     """Return the parsed command line of ``hand-mesh bench``."""
     parser = argparse.ArgumentParser(prog='hand-mesh bench', description=__doc__.split('\n')[0])
-    parser.add_argument('--video', type=Path, default=data_dir() / 'asl_hand.25fps.mp4')
-    parser.add_argument('--variant', choices=('full', 'lite'), default='full')
+    parser.add_argument('--video', type=Path, default=data_dir() / 'asl_hand.25fps.mp4',
+                        help='video to time (default: the sample video)')
+    parser.add_argument('--variant', choices=('full', 'lite'), default='full',
+                        help='network size, as model.variant (default: full)')
     parser.add_argument('--backend', default='onnxruntime',
                         help='inference backend for the stage timings (default onnxruntime)')
     parser.add_argument('--threads', type=int, default=None,
                         help='model.num_threads for every session here and in the node '
                              '(default: the parameter default)')
     parser.add_argument('--repeats', type=int, default=1, help='passes over the video')
-    parser.add_argument('--max-frames', type=int, default=None)
+    parser.add_argument('--max-frames', type=int, default=None,
+                        help='use the first N frames of the video (default: all)')
     parser.add_argument('--mediapipe-python', type=Path, default=None,
                         help='python of a throwaway venv with mediapipe==0.10.14 (the peer)')
     parser.add_argument('--peer-passes', type=int, default=2,

@@ -217,7 +217,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='hand-mesh eval gates',
                                      description=__doc__.split('\n\n')[0])
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
-    parser.add_argument('--variant', default='full', choices=('full', 'lite'))
+    parser.add_argument('--variant', default='full', choices=('full', 'lite'),
+                        help='network size, as model.variant (default: full)')
     parser.add_argument('--max-frames', type=int, default=None, help='ASL frames to use')
     args = parser.parse_args(argv)
     out = run(variant=args.variant, max_frames=args.max_frames)
