@@ -117,6 +117,13 @@ def mean_relative_error(keypoints_px, observed_px, size_px):
     return mean_reprojection_error_px(keypoints, observed, used) / size_px
 
 
+def in_hand_sizes(error_px, size_px):
+    """Return ``error_px`` divided by ``size_px``: None for None, inf without a size."""
+    if error_px is None:
+        return None
+    return float(error_px) / size_px if size_px > 0.0 else math.inf
+
+
 def check_plausibility(*, joints_m, keypoints_px, observed_px, network_joints_rel_m,
                        network_error_px, reference_joints_m, focal_px, speed_mps,
                        min_depth_m, max_depth_m, min_bone_ratio, max_bone_ratio,
@@ -157,12 +164,8 @@ def check_plausibility(*, joints_m, keypoints_px, observed_px, network_joints_re
         'network_scale': network_scale(network_joints_rel_m, joints),
         'network_bone_ratio_min': float(bone_length_ratios(network_joints_rel_m,
                                                            reference_joints_m).min()),
-        'network_error': (None if network_error_px is None
-                          else float(network_error_px) / size_px if size_px > 0.0
-                          else math.inf),
-        'mirror_error': (None if mirrored_network_error_px is None
-                         else float(mirrored_network_error_px) / size_px if size_px > 0.0
-                         else math.inf),
+        'network_error': in_hand_sizes(network_error_px, size_px),
+        'mirror_error': in_hand_sizes(mirrored_network_error_px, size_px),
         'reprojection_error': mean_relative_error(keypoints_px, observed_px, size_px),
         'speed_mps': speed_mps}
     if not min_depth_m <= depth_m <= max_depth_m:
@@ -195,8 +198,8 @@ def joints3d_trust(network_error_px, joints_rel_m, translation_m, focal_px,
     size_px = hand_size_px(np.asarray(joints_rel_m) + translation_m, focal_px)
     if not (size_px > 0.0 and max_network_error > 0.0):
         return 0.0
-    return float(np.clip(2.0 * (1.0 - network_error_px / size_px / max_network_error), 0.0,
-                         1.0))
+    error = in_hand_sizes(network_error_px, size_px)
+    return float(np.clip(2.0 * (1.0 - error / max_network_error), 0.0, 1.0))
 
 
 def mirrored_network_error_px(keypoints_px, joints_rel_m, camera, image_size, hfov_deg):

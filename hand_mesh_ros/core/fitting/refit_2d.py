@@ -299,14 +299,26 @@ def refit_from_2d(tailor, side, keypoints_px, camera, *, network_pose_aa,
         if x[-1] <= max_depth_m]
     if not placed:
         return None
-    weights = (w_pose_prior, w_limits, depth_sigma_rel)
-    problem = _problem(tailor, projector, obs, kp_w, mirror, shape_fixed,
-                       float(np.median([x[-1] for _, x in placed])), prior, weights)
+    problem, finals = _finalists(tailor, (projector, obs, kp_w, mirror, shape_fixed), placed,
+                                 prior, (w_pose_prior, w_limits, depth_sigma_rel), max_depth_m)
+    if not finals:
+        return None
+    finals.sort(key=lambda final: final[0])
+    return _result(tailor, problem, finals, prior, hand_length_m, hand_length_sd_m)
+
+
+def _finalists(tailor, scene, placed, prior, weights, max_depth_m):
+    """Return (the 2D-only problem, [(cost, name, x, evaluation, (H, g))] of the finalists).
+
+    ``scene`` = (projector, obs, kp_w, mirror, shape_fixed); ``placed`` [(name, x)] the
+    placed starts; ``weights`` as :func:`_problem` takes them.
+    """
+    problem = _problem(tailor, *scene, float(np.median([x[-1] for _, x in placed])), prior,
+                       weights)
     screened = sorted(((tailor.cost.evaluate(x, problem).cost, name, x) for name, x in placed),
                       key=lambda start: start[0])
     # The depth prior is centred where the start that explains the 2D best placed the hand.
-    problem = _problem(tailor, projector, obs, kp_w, mirror, shape_fixed,
-                       float(screened[0][2][-1]), prior, weights)
+    problem = _problem(tailor, *scene, float(screened[0][2][-1]), prior, weights)
     runs = []
     for start_cost, name, x in screened[:SCREENED]:
         if not math.isfinite(start_cost):
@@ -320,10 +332,7 @@ def refit_from_2d(tailor, side, keypoints_px, camera, *, network_pose_aa,
         x, current, normal = _descend(tailor, problem, x, FINAL_ITERATIONS, MIN_RELATIVE_GAIN)
         if normal is not None and x[-1] <= max_depth_m:
             finals.append((current.cost, name, x, current, normal))
-    if not finals:
-        return None
-    finals.sort(key=lambda final: final[0])
-    return _result(tailor, problem, finals, prior, hand_length_m, hand_length_sd_m)
+    return problem, finals
 
 
 def _result(tailor, problem, finals, prior, hand_length_m, hand_length_sd_m):

@@ -159,10 +159,8 @@ class HandTailor:
                init_pose_aa: np.ndarray, init_shape: np.ndarray,
                init_translation_m: np.ndarray, camera: Optional[CameraModel],
                timestamp_s: float, side: str, *,
-               image_size: Optional[Sequence[int]] = None,
-               hfov_deg: float = DEFAULT_HFOV_DEG,
-               temporal: Optional[bool] = None,
-               joints3d_trust: float = 1.0,
+               image_size: Optional[Sequence[int]] = None, hfov_deg: float = DEFAULT_HFOV_DEG,
+               temporal: Optional[bool] = None, joints3d_trust: float = 1.0,
                max_depth_m: float = 10.0) -> TailorResult:
         """Refine one hand in one frame; use and (if temporal) update ``track.fit``.
 
@@ -179,8 +177,7 @@ class HandTailor:
             image_size: (width, height) px, used only without a camera model.
             hfov_deg: horizontal FOV of the nominal camera, used only without a camera model.
             temporal: override ``config.temporal`` for this call.
-            joints3d_trust: in [0, 1], how far the network's 3D joints can be trusted in
-                this frame; their weight is ``config.w_joints3d`` times it.
+            joints3d_trust: in [0, 1]: the 3D joints weigh ``config.w_joints3d`` times it.
             max_depth_m: a hand whose root would lie farther (at the start, after the scale
                 step, or at the end) is refused with reason 'too_far'.
 

@@ -224,9 +224,9 @@ def main(argv=None):
     """Print the hard-hand figures (JSON last with ``--json``)."""
     parser = argparse.ArgumentParser(prog='hand-mesh eval hard-hands',
                                      description=__doc__.split('\n\n')[0])
-    parser.add_argument('--json', action='store_true', help='print one JSON object last')
     parser.add_argument('--variant', default='full', choices=('full', 'lite'),
                         help='network size, as model.variant (default: full)')
+    parser.add_argument('--json', action='store_true', help='print one JSON object last')
     parser.add_argument('--no-refit', action='store_true',
                         help='drop hands whose network 3D fails (gates.refit_from_2d false)')
     parser.add_argument('--write-variants', metavar='DIR', default=None,
