@@ -255,3 +255,25 @@ def test_frame_names_are_stable_for_a_tracks_life():
     assert names.assign([second]) == ['hand_right2']          # track 3 lost: name released
     assert names.assign([second, third]) == ['hand_right2', 'hand_right']
     assert names.assign([third], prefix='h') == ['h_right']   # a prefix change renames
+
+
+def test_a_fused_hand_carries_its_best_cameras_shape_source():
+    from hand_mesh_ros.core.fusion.fuse import FusedHand
+    from hand_mesh_ros.ros import fusion_messages as fm
+    header = mm.make_header(STAMP_NS, 'cam')
+    hand = replace(make_hand(seed=5), shape_source='refit_2d')
+    pose = mm.pose_array_msg(header, [hand]).hands[0]
+    observation, problem = fm.observation_from_msg('cam_a', pose, header)
+    assert problem == '' and observation.details.shape_source == pose.SHAPE_REFIT_2D
+    fused = FusedHand(
+        fused_id=1, side=observation.side, stamp_ns=STAMP_NS, frame_id='world',
+        wrist_m=observation.wrist_m, covariance_m2=observation.covariance_m2,
+        rotation=observation.rotation, joints_m=observation.joints_m,
+        pose_coefficients=observation.pose_coefficients, score=observation.score,
+        side_score=observation.side_score, confidence=observation.confidence,
+        position_mode=observation.position_mode, cameras=('cam_a',), best=observation)
+    fused_msg = fm.fused_pose_msg(fused, mm.make_header(STAMP_NS, 'world'))
+    assert fused_msg.shape_source == fused_msg.SHAPE_REFIT_2D
+    network = fm.observation_from_msg('cam_a', mm.pose_array_msg(
+        header, [make_hand(seed=5)]).hands[0], header)[0]
+    assert network.details.shape_source == pose.SHAPE_NETWORK
