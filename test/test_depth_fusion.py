@@ -229,10 +229,11 @@ def test_densest_ratio_ignores_a_majority_of_background():
 
 
 class RecordingTailor:
-    """The tailor's size direction, and a record of observe_hand_length calls."""
+    """The tailor's size direction and free bones, and a record of observe_hand_length calls."""
 
     def __init__(self, tailor):
         self.size = tailor.size
+        self.free_bones = tailor.free_bones
         self.observed = []
 
     def observe_hand_length(self, track_id, length_m, sigma_m):

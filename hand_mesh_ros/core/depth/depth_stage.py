@@ -16,6 +16,7 @@ import numpy as np
 
 from hand_mesh_ros.core.camera.camera import CameraMode
 from hand_mesh_ros.core.depth import depth_fusion
+from hand_mesh_ros.core.depth.articulated_stage import ArticulatedDepthStage
 from hand_mesh_ros.core.errors import InputError
 from hand_mesh_ros.core.fitting.uncertainty import hand_confidence
 from hand_mesh_ros.core.types import POSITION_DEPTH_FUSED
@@ -81,6 +82,7 @@ class HandDepthFusion:
         """Use ``hand_model`` (for rest hand lengths)."""
         self.hand_model = hand_model
         self.lengths = depth_fusion.DepthSizeTracks()
+        self.articulated = ArticulatedDepthStage(hand_model)
         self.last_ms = 0.0
         # The rest wrist -> middle fingertip vector is linear in the shape: d0 + D . beta.
         ends = list(depth_fusion.LENGTH_KEYPOINTS)
@@ -150,6 +152,9 @@ class HandDepthFusion:
         shape = tailor.size.with_length(shape, result.scale * tailor.size.length_m(shape))
         fused = scaled_estimate(estimate, translation_m, result.translation_m, result.scale,
                                 camera, result.covariance_m2, shape)
+        if config.articulated:
+            fused = self.articulated.apply(fused, depth_m, depth_camera, camera, config,
+                                           tailor)[0]
         self.last_ms = (time.perf_counter() - start) * 1e3
         return fused, result
 
