@@ -269,7 +269,8 @@ def test_an_outlying_length_is_not_fed_to_the_track(model):
     assert tailor.observed == []
     # Without that wrong history the same frame is fed (and the scale is the true one).
     fresh = HandDepthFusion(model)
-    fused, result = fresh.apply(est, t, depth, camera, camera, DepthConfig(), tailor)
+    fused, result = fresh.apply(est, t, depth, camera, camera,
+                                DepthConfig(articulated=False), tailor)
     assert fresh.lengths.get(3)[0] == pytest.approx(1.1 * length, rel=0.02)
     assert len(tailor.observed) == 1 and tailor.observed[0][0] == 3
     size_field = 'hand_length_m' if 'hand_length_m' in names else 'hand_scale_m'
