@@ -11,6 +11,7 @@ and its size off by the population spread of hand lengths; the observed 2D keypo
 true hand's, with pixel noise.
 """
 
+from dataclasses import dataclass
 import math
 
 import cv2
@@ -19,6 +20,7 @@ import numpy as np
 from hand_mesh_ros.core.fitting.kinematics_jacobian import rodrigues
 from hand_mesh_ros.core.fitting.tailor_terms import rotation_log
 from hand_mesh_ros.core.hand.anatomy import population_hand_length_prior_m
+from hand_mesh_ros.core.types import HandEstimate
 from hand_mesh_ros.tools.evaluation import depth_synthesis
 
 #: Forearm tube: radius at the wrist and at its far end, length (metres), sides.
@@ -40,7 +42,7 @@ def perturb_pose(model, pose_aa, rng, finger_sigma_deg, global_deg):
     pose = np.array(pose_aa, dtype=np.float64)
     fingers = finger_bones(model)
     pose[fingers] += rng.normal(0.0, math.radians(finger_sigma_deg), pose[fingers].shape)
-    pose = model.clamp_pose(pose)
+    pose[fingers] = model.clamp_pose(pose)[fingers]
     axis = rng.normal(size=3)
     axis *= math.radians(global_deg) / np.linalg.norm(axis)
     pose[0] = rotation_log(rodrigues(axis[None])[0] @ rodrigues(pose[:1])[0])
@@ -105,3 +107,64 @@ def render_scene(model, hand_output, translation_m, camera, rng, noise_coeff_per
                                         float(translation_m[2]))
     depth = depth_synthesis.degrade(clean, rng, noise_coeff_per_m=noise_coeff_per_m)[0]
     return silhouette_holes(depth, rng)
+
+
+@dataclass(frozen=True)
+class PerturbedCase:
+    """A true hand, its depth image and observed keypoints, and a perturbed estimate of it.
+
+    Attributes:
+        true_joints_m: (21, 3) the true anatomical joint centres, camera frame.
+        depth_m: (H, W) float32 degraded depth image.
+        observed_px: (21, 2) the true keypoints projected, with pixel noise.
+        estimate: a HandEstimate of the perturbed hand (colour only: full intrinsics).
+
+    """
+
+    true_joints_m: np.ndarray
+    depth_m: np.ndarray
+    observed_px: np.ndarray
+    estimate: HandEstimate
+
+
+def hand_estimate(model, pose_aa, shape, translation_m, camera, observed_px, side='right',
+                  track_id=1, hand_length_m=0.18):
+    """Return the HandEstimate of a posed model hand (colour-only, covariance 1 cm^2)."""
+    out = model.forward(pose_aa, shape, side=side)
+    bones = np.array(out.bone_frames)
+    bones[:, :3, 3] += translation_m
+    keypoints_px = camera.project(out.keypoints + translation_m)
+    return HandEstimate(
+        track_id=track_id, side=side, side_score=1.0, score=1.0, keypoints_px=keypoints_px,
+        observed_keypoints_px=np.asarray(observed_px, dtype=np.float64),
+        joints_m=out.joint_centres + translation_m, vertices_m=out.vertices + translation_m,
+        faces=out.faces, bone_transforms=bones, bone_parents=model.parents,
+        bone_names=model.bone_names, pose_coefficients=np.asarray(pose_aa, dtype=np.float64),
+        shape_coefficients=np.asarray(shape, dtype=np.float64), hand_model='anny',
+        hand_length_m=hand_length_m,
+        reprojection_error_px=float(np.mean(np.linalg.norm(keypoints_px - observed_px,
+                                                           axis=1))),
+        position_mode='full_intrinsics', confidence=0.5,
+        position_covariance_m2=np.eye(3) * 1e-4, keypoints_m=out.keypoints + translation_m)
+
+
+def perturbed_case(model, size, camera, rng, true_pose, true_shape, true_translation_m, *,
+                   finger_deg, global_deg, length_factor, noise_coeff_per_m=0.005,
+                   keypoint_noise_px=1.5, side='right', rays=None, forearm=True):
+    """Return a :class:`PerturbedCase` of the true hand (pose, shape, wrist translation).
+
+    The estimate's pose is :func:`perturb_pose`'s, its hand length the true one divided by
+    ``length_factor`` and its wrist on the true wrist's ray at the depth that size gives
+    from one colour image (``t_true / length_factor``). ``size`` is the model's HandLength.
+    """
+    true = model.forward(true_pose, true_shape, side=side)
+    t_true = np.asarray(true_translation_m, dtype=np.float64)
+    depth = render_scene(model, true, t_true, camera, rng, noise_coeff_per_m, rays, forearm)
+    observed = (camera.project(true.keypoints + t_true)
+                + rng.normal(0.0, keypoint_noise_px, (21, 2)))
+    pose = perturb_pose(model, true_pose, rng, finger_deg, global_deg)
+    length = size.length_m(true_shape)
+    shape = size.with_length(true_shape, length / length_factor)
+    estimate = hand_estimate(model, pose, shape, t_true / length_factor, camera, observed,
+                             side, hand_length_m=length / length_factor)
+    return PerturbedCase(true.joint_centres + t_true, depth, observed, estimate)
