@@ -22,7 +22,8 @@ The fit alternates between
      fusion and the track's metric length agree on), joint limits and the twist constraint.
 
 The wrist covariance is the translation block of the inverse Gauss-Newton Hessian at the
-solution (pose and size marginalised), scaled by the residual variance: it shrinks where
+solution (pose and size marginalised), scaled up by the residual variance where that exceeds
+one (residuals larger than their sigmas): it shrinks where
 the visible surface pins the hand and stays wide where it does not (a hand seen edge-on).
 """
 
@@ -52,7 +53,7 @@ MODEL_SIGMA_M = 0.002
 #: Huber threshold of the depth and 2D residuals, in sigmas.
 HUBER_SIGMAS = 2.0
 #: Depth rows count as at most this many independent samples.
-INDEPENDENT_DEPTH_POINTS = 60
+INDEPENDENT_DEPTH_POINTS = 120
 #: 2D keypoint sigma as a fraction of the observed keypoints' box diagonal.
 KEYPOINT_SIGMA_REL = 0.02
 #: Pose prior sigmas (rad): the hand's global rotation, every other bone.
@@ -339,10 +340,11 @@ def _result(fit, state, pose0, shape, t0, size, n_points):
     n_matched = len(problem.index)
     if not (SCALE_RANGE[0] < k < SCALE_RANGE[1]) or not np.isfinite(ev.x).all():
         return _unfitted('implausible_depth_fit', pose0, shape, t0, n_points, n_matched)
-    # The Hessian of the last step's start (one Gauss-Newton step from the solution) with
-    # the solution's residuals.
+    # The Hessian of the last step's start (one Gauss-Newton step from the solution); its
+    # residuals' variance scales it only up (never below the sensor and keypoint sigmas).
     rows = len(ev.r) + fit.n_pose + 1
-    covariance = last_block_covariance(hess, ev.cost, rows, t)
+    dof = max(rows - fit.n, 1)
+    covariance = last_block_covariance(hess, max(ev.cost, float(dof)), rows, t)
     residual_m = ev.r[:n_matched] / np.maximum(problem.depth_w, 1e-12)
     new_shape = size.with_length(shape, k * size.length_m(shape))
     return DepthFitResult(True, '', pose, new_shape, t.copy(), k, covariance, n_points,
