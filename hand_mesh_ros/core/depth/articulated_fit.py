@@ -27,7 +27,7 @@ one (residuals larger than their sigmas): it shrinks where
 the visible surface pins the hand and stays wide where it does not (a hand seen edge-on).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 
 import numpy as np
@@ -39,7 +39,7 @@ from hand_mesh_ros.core.fitting.tailor_terms import gram_matrix
 from hand_mesh_ros.core.fitting.uncertainty import last_block_covariance
 
 #: Correspondence rounds (one damped Gauss-Newton step each) and the step's damping.
-ROUNDS = 4
+ROUNDS = 3
 LM_DAMPING = 1e-3
 #: Correspondence gate (metres) of the first round; it narrows by GATE_SHRINK per round to
 #: GATE_MIN_M.
@@ -127,6 +127,7 @@ class _Evaluation:
     surface: np.ndarray = None      # (P, 3) root-relative surface points, native side
     normals: np.ndarray = None      # (P, 3) their normals, native side
     jac_proj: np.ndarray = None     # (21, 2, 3)
+    px: np.ndarray = None           # (21, 2) projected keypoints
     kp_sqrt_w: np.ndarray = None    # (21,) Huber IRLS factors of the 2D rows
     constraints: tuple = None
 
@@ -156,31 +157,37 @@ class _Fit:
         _, k, t = self.unpack(ev.x)
         return t + k * ev.surface * self.mirror, ev.normals * self.mirror
 
-    def evaluate(self, x, problem):
-        """Return the :class:`_Evaluation` of ``x`` (``problem`` None: the surface only).
+    def pose_at(self, x):
+        """Return the posed :class:`_Evaluation` of ``x``, without residuals yet.
 
-        The whole surface is posed, for the next round's matches.
+        The whole surface is posed and the keypoints projected; the cost is inf when a
+        keypoint is behind the camera.
         """
         pose, k, t = self.unpack(x)
         posed = self.kin.pose(pose, self.shape)
         rel, normals = self.surface.surface(posed, self.shape, self.rest)
-        if problem is None:
-            return _Evaluation(0.0, x, None, posed, rel, normals)
         kp_world = t + k * posed.keypoints * self.mirror
         if kp_world[:, 2].min() <= 1e-3:
             return _Evaluation(math.inf, x)
         px, jac_proj = self.camera.project_with_jacobian(kp_world)
-        v = t + k * rel[problem.index] * self.mirror
+        return _Evaluation(math.nan, x, None, posed, rel, normals, jac_proj, px)
+
+    def score(self, ev, problem):
+        """Return ``ev`` (posed by :meth:`pose_at`) with the residuals and cost of ``problem``."""
+        if ev.posed is None:
+            return ev
+        _, k, t = self.unpack(ev.x)
+        v = t + k * ev.surface[problem.index] * self.mirror
         r_depth = np.einsum('ka,ka->k', problem.normals, problem.points - v) * problem.depth_w
-        diff = (px - problem.obs_px) * problem.kp_w[:, None]
+        diff = (ev.px - problem.obs_px) * problem.kp_w[:, None]
         kp_sqrt_w = _huber_sqrt_weights(np.sqrt(np.einsum('ka,ka->k', diff, diff)))
         r = np.concatenate([r_depth, (diff * kp_sqrt_w[:, None]).reshape(-1)])
         if not np.isfinite(r).all():
-            return _Evaluation(math.inf, x)
-        delta = x - problem.prior_centre
-        constraints = self.surface.constraints.terms(x[:self.n_pose], W_LIMITS, W_TWIST)
+            return replace(ev, cost=math.inf)
+        delta = ev.x - problem.prior_centre
+        constraints = self.surface.constraints.terms(ev.x[:self.n_pose], W_LIMITS, W_TWIST)
         cost = float(r @ r + problem.prior_w @ (delta * delta) + constraints[0])
-        return _Evaluation(cost, x, r, posed, rel, normals, jac_proj, kp_sqrt_w, constraints)
+        return replace(ev, cost=cost, r=r, kp_sqrt_w=kp_sqrt_w, constraints=constraints)
 
     def linearise(self, ev, problem):
         """Return (H, g): the Gauss-Newton Hessian and half the gradient at ``ev``."""
@@ -306,7 +313,7 @@ def _damped_step(fit, current, problem, lam):
         damped.flat[::n + 1] += lam * np.maximum(hess.diagonal(), 1e-9) + 1e-12
         step, info = lapack.dposv(damped, grad, overwrite_a=1)[1:]
         if info == 0 and np.isfinite(step).all():
-            candidate = fit.evaluate(current.x - step, problem)
+            candidate = fit.score(fit.pose_at(current.x - step), problem)
             if candidate.cost <= current.cost:
                 return candidate, hess, True
         lam *= 10.0
@@ -316,15 +323,17 @@ def _damped_step(fit, current, problem, lam):
 def _solve_rounds(fit, x, prior_w, points, obs, kp_weights, noise_coeff, rounds):
     """Run the correspondence rounds; return (evaluation, Hessian, problem, steps) or None."""
     obs_px, kp_w = _keypoint_rows(obs, kp_weights)
-    ev = fit.evaluate(x, None)
+    ev = fit.pose_at(x)
     gate, state, steps = GATE_START_M, None, 0
+    if ev.posed is None:
+        return None
     for _ in range(max(int(rounds), 1)):
         rows, index, normals, depth_w = _matches(fit, ev, points, noise_coeff, gate)
         gate = max(gate * GATE_SHRINK, GATE_MIN_M)
         if len(rows) < MIN_MATCHES:
             break
         problem = _Problem(points[rows], normals, index, depth_w, obs_px, kp_w, prior_w, x)
-        current = fit.evaluate(ev.x, problem)
+        current = fit.score(ev, problem)
         if not math.isfinite(current.cost):
             break
         ev, hess, accepted = _damped_step(fit, current, problem, LM_DAMPING)

@@ -34,6 +34,9 @@ BOX_MARGIN_REL = 0.1
 DEPTH_BAND_M = 0.04
 #: A 3x3 neighbourhood spanning more than this (plus four sensor sigmas) is a depth edge.
 EDGE_STEP_M = 0.012
+#: Every this many mesh vertices outline the hand's box and depth band (a mesh's neighbouring
+#: vertices are millimetres apart).
+OUTLINE_STEP = 3
 #: Cell of the visibility z-buffer, metres at the hand's depth.
 ZBUFFER_CELL_M = 0.008
 #: A surface point this far behind the nearest point of its cell is hidden, metres.
@@ -69,7 +72,7 @@ def segment_hand_points(depth_image_m, depth_camera, vertices_m, *, min_depth_m,
         max_points: most points returned (a regular pixel grid thinned to this many).
 
     """
-    verts = np.asarray(vertices_m, dtype=np.float64)
+    verts = np.asarray(vertices_m, dtype=np.float64)[::OUTLINE_STEP]
     empty = np.zeros((0, 3))
     if not np.isfinite(verts).all() or verts[:, 2].min() <= 0.0 or max_points < 1:
         return empty
@@ -119,7 +122,7 @@ def visible_points(points_m, normals, cell_m=ZBUFFER_CELL_M, hidden_m=HIDDEN_DEP
     if not ok.any():
         return np.zeros(len(points_m), dtype=bool)
     rays = points_m[:, :2] / np.where(ok, depth, 1.0)[:, None]
-    cell = cell_m / float(np.median(depth[ok]))
+    cell = cell_m / float(np.mean(depth[ok]))
     cells = np.floor((rays - rays[ok].min(axis=0)) / cell).astype(np.int64)
     cells[~ok] = 0
     n_cols = int(cells[:, 0].max()) + 1

@@ -25,6 +25,8 @@ EVALUATIONS = {
               'plausibility gates: real hands kept, injected runaways dropped, tailor on/off'),
     'depth': ('hand_mesh_ros.tools.evaluation.eval_depth',
               'RGB-D fusion: real colour + synthetic degraded depth, root and size vs RGB-only'),
+    'depth-fit': ('hand_mesh_ros.tools.evaluation.eval_depth_fit',
+                  'articulated depth fit: perturbed hands, wrist and joint errors, fit vs fusion'),
     'report': ('hand_mesh_ros.tools.evaluation.report',
                'all of the above in one JSON report, with PNG plots (--quick, --out DIR)'),
 }
