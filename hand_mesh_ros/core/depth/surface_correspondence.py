@@ -126,10 +126,15 @@ def visible_points(points_m, normals, cell_m=ZBUFFER_CELL_M, hidden_m=HIDDEN_DEP
     cells = np.floor((rays - rays[ok].min(axis=0)) / cell).astype(np.int64)
     cells[~ok] = 0
     n_cols = int(cells[:, 0].max()) + 1
-    flat = cells[:, 1] * n_cols + cells[:, 0]
-    zbuf = np.full(int(flat.max()) + 1, np.inf)
-    np.minimum.at(zbuf, flat[ok], depth[ok])
-    return ok & facing & (depth <= zbuf[flat] + hidden_m)
+    flat = np.where(ok, cells[:, 1] * n_cols + cells[:, 0], -1)
+    # Nearest depth per cell: sort by cell, then the minimum of each run.
+    order = np.argsort(flat, kind='stable')
+    sorted_cells = flat[order]
+    starts = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
+    nearest = np.minimum.reduceat(np.where(ok, depth, np.inf)[order], starts)
+    front = np.empty(len(depth))
+    front[order] = np.repeat(nearest, np.diff(np.r_[starts, len(order)]))
+    return ok & facing & (depth <= front + hidden_m)
 
 
 def match_points(points_m, surface_m, normals, visible, gate_m, tangent_gate_m):

@@ -119,11 +119,12 @@ class HandSurface:
         weights = self.skin_weights if index is None else self.skin_weights[index]
         rest = rest_points if index is None else rest_points[index]
         normals = self.rest_normals if index is None else self.rest_normals[index]
-        blend_rot = np.tensordot(weights, rot, axes=1)  # (P', 3, 3)
-        points = np.einsum('pab,pb->pa', blend_rot, rest) + weights @ trans
-        turned = np.einsum('pab,pb->pa', blend_rot, normals)
-        turned /= np.maximum(np.linalg.norm(turned, axis=1, keepdims=True), 1e-12)
-        return points, turned
+        blend_rot = (weights @ rot.reshape(len(rot), 9)).reshape(-1, 3, 3)
+        turned = blend_rot @ np.stack([rest, normals], axis=2)  # (P', 3, 2)
+        points = turned[:, :, 0] + weights @ trans
+        normals = turned[:, :, 1]
+        normals /= np.sqrt(np.einsum('pa,pa->p', normals, normals))[:, None]
+        return points, normals
 
     def world_axes(self, posed, pose_aa):
         """Return the free bones' world axes (F, 3, 3) (column i: component i) and centres (F, 3).

@@ -7,8 +7,9 @@ background, its estimate perturbed (8 deg fingers, 10 deg global rotation, popul
 lengths; :mod:`hand_mesh_ros.tools.evaluation.depth_scenes`). The stage
 (:class:`~hand_mesh_ros.core.depth.depth_stage.HandDepthFusion`) runs A and B in
 alternation, ``--passes`` times over every scene, so both see the same load on a shared
-machine; printed are the median milliseconds per hand of A and B, their difference (the
-articulated fit's cost: segmentation, fit, posing the hand anew) and, per point budget,
+machine; printed are the median milliseconds per hand of A and B (wall clock, and the
+process's CPU time, which a busy machine inflates less), their difference (the articulated
+fit's cost: segmentation, fit, posing the hand anew) and, per point budget,
 the mean joint error after B (the accuracy side of the trade-off). The last line is one JSON
 object.
 """
@@ -54,21 +55,22 @@ def make_scenes(model, tailor, count, seed=0):
 
 
 def time_pass(model, tailor, camera, cases, articulated, max_points):
-    """Return (per-hand ms (N,), mean joint errors mm (N,)) of one pass over ``cases``."""
+    """Return (per-hand wall ms (N,), CPU ms (N,), mean joint errors mm (N,)) of one pass."""
     stage = HandDepthFusion(model)
     stage.articulated = ArticulatedDepthStage(model, max_points=max_points)
     config = DepthConfig(articulated=articulated)
-    times, errors = [], []
+    times, cpu, errors = [], [], []
     for case in cases:
         est = case.estimate
         stage.forget(est.track_id)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fused, _ = stage.apply(est, est.bone_transforms[0, :3, 3], case.depth_m, camera,
                                camera, config, tailor)
         times.append((time.perf_counter() - start) * 1e3)
+        cpu.append((time.process_time() - start_cpu) * 1e3)
         errors.append(1e3 * np.mean(np.linalg.norm(fused.joints_m - case.true_joints_m,
                                                    axis=1)))
-    return np.array(times), np.array(errors)
+    return np.array(times), np.array(cpu), np.array(errors)
 
 
 def main(argv=None):
@@ -85,23 +87,29 @@ def main(argv=None):
     figures = {'scenes': args.scenes, 'passes': args.passes, 'budgets': {}}
     for max_points in args.max_points:
         runs = {False: [], True: []}
+        cpu_runs = {False: [], True: []}
         errors = {}
         time_pass(model, tailor, camera, cases[:2], True, max_points)  # warm caches
         for _ in range(args.passes):
             for articulated in (False, True):
-                ms, err = time_pass(model, tailor, camera, cases, articulated, max_points)
+                ms, cpu_ms, err = time_pass(model, tailor, camera, cases, articulated,
+                                            max_points)
                 runs[articulated].append(np.median(ms))
+                cpu_runs[articulated].append(np.median(cpu_ms))
                 errors[articulated] = err
         a, b = float(np.median(runs[False])), float(np.median(runs[True]))
+        a_cpu, b_cpu = float(np.median(cpu_runs[False])), float(np.median(cpu_runs[True]))
         figures['budgets'][max_points] = {
             'fusion_ms': a, 'fusion_and_fit_ms': b, 'fit_ms': b - a,
+            'fusion_cpu_ms': a_cpu, 'fit_cpu_ms': b_cpu - a_cpu,
             'joint_error_fused_mm': float(np.median(errors[False])),
             'joint_error_fitted_mm': float(np.median(errors[True]))}
-        print('max_points %4d: A fusion %.2f ms, B fusion + fit %.2f ms, fit %.2f ms/hand; '
-              'mean joint error (median over hands) %.1f -> %.1f mm' % (
-                  max_points, a, b, b - a, figures['budgets'][max_points]
-                  ['joint_error_fused_mm'], figures['budgets'][max_points]
-                  ['joint_error_fitted_mm']))
+        budget = figures['budgets'][max_points]
+        print('max_points %4d: A fusion %.2f ms, B fusion + fit %.2f ms, fit %.2f ms/hand '
+              '(CPU time: fusion %.2f, fit %.2f ms); mean joint error (median over hands) '
+              '%.1f -> %.1f mm' % (max_points, a, b, b - a, a_cpu, b_cpu - a_cpu,
+                                   budget['joint_error_fused_mm'],
+                                   budget['joint_error_fitted_mm']))
     if args.json:
         print(json.dumps(figures))
     return 0
