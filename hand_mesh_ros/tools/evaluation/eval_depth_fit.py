@@ -77,7 +77,7 @@ def evaluate_hand(pipeline, case_id, base, camera, rng, args, rays):
         pipeline.hand_model, size, camera, rng, pose, true_shape, t_true,
         finger_deg=args.finger_deg, global_deg=args.global_deg,
         length_factor=true_length / mean_m, noise_coeff_per_m=args.noise_coeff,
-        keypoint_noise_px=KEYPOINT_NOISE_REL * float(np.linalg.norm(extent)), side=side,
+        keypoint_noise_px=args.keypoint_noise_rel * float(np.linalg.norm(extent)), side=side,
         rays=rays)
     estimate = tailor_estimate(pipeline, case_id, case, camera)
     errors = {'rgb': _errors_mm(estimate.joints_m, case.true_joints_m)}
@@ -136,14 +136,16 @@ def evaluate(pipeline, args):
         per_distance['%.1f' % distance] = summarise(rows)
         pooled.extend(rows)
     return {'finger_deg': args.finger_deg, 'global_deg': args.global_deg,
+            'keypoint_noise_rel': args.keypoint_noise_rel,
             'noise_coeff_per_m': args.noise_coeff, 'all': summarise(pooled),
             'per_distance': per_distance}
 
 
 def print_figures(figures):
     """Print one line per variant and distance."""
-    print('finger %.0f deg, global %.0f deg, noise c = %.4f /m' % (
-        figures['finger_deg'], figures['global_deg'], figures['noise_coeff_per_m']))
+    print('finger %.0f deg, global %.0f deg, noise c = %.4f /m, 2D noise %.3f of the hand' % (
+        figures['finger_deg'], figures['global_deg'], figures['noise_coeff_per_m'],
+        figures['keypoint_noise_rel']))
     for name, block in [('all', figures['all'])] + sorted(figures['per_distance'].items()):
         print('%-5s hands %d, fused %d, articulated extra %.2f ms/hand (median)' % (
             name, block['hands'], block['hands_fused'], block['articulated_extra_ms_median']))
@@ -167,6 +169,8 @@ def main(argv=None):
     parser.add_argument('--finger-deg', type=float, default=8.0)
     parser.add_argument('--global-deg', type=float, default=10.0)
     parser.add_argument('--noise-coeff', type=float, default=0.005)
+    parser.add_argument('--keypoint-noise-rel', type=float, default=KEYPOINT_NOISE_REL,
+                        help="2D keypoint noise (1 sigma), fraction of the hand's box diagonal")
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     if args.quick:
