@@ -1,5 +1,6 @@
 """Articulated depth fit: pose, size and position of the hand fitted to its depth surface."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -8,14 +9,17 @@ import pytest
 from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import DepthConfig
 from hand_mesh_ros.core.depth.articulated_fit import fit_hand_to_depth
+from hand_mesh_ros.core.depth.articulated_stage import ArticulatedDepthStage
 from hand_mesh_ros.core.depth.depth_stage import HandDepthFusion
 from hand_mesh_ros.core.depth.surface_correspondence import (segment_hand_points,
                                                              visible_points)
 from hand_mesh_ros.core.depth.surface_model import HandSurface
-from hand_mesh_ros.core.fitting.kinematics_jacobian import rodrigues
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.fitting.tailor_terms import rotation_log
+from hand_mesh_ros.core.fitting.uncertainty import combine_covariances_m2, hand_confidence
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix
+from hand_mesh_ros.core.track import MetricLength, Track
 from hand_mesh_ros.tools.evaluation import depth_scenes, depth_synthesis
 
 FOCAL = 600.0
@@ -122,14 +126,38 @@ def test_stage_switch_changes_the_fused_hand(parts):
     results = {}
     for articulated in (False, True):
         stage = HandDepthFusion(model)
-        fused, fusion = stage.apply(case.estimate, case.estimate.bone_transforms[0, :3, 3],
-                                    case.depth_m, camera, camera,
-                                    DepthConfig(articulated=articulated), tailor)
+        fused, fusion = stage.apply(case.estimate, case.depth_m, camera, camera,
+                                    DepthConfig(articulated=articulated), MetricLength(),
+                                    tailor.size, tailor.free_bones)
         assert fusion.fused and fused.position_mode == 'depth_fused'
         assert np.isfinite(fused.position_covariance_m2).all() and fused.is_finite()
         results[articulated] = _errors_mm(fused.joints_m, case)
     assert results[True][1] < 5.0 < results[False][1]
     assert results[True][0] < results[False][0]
+
+
+def test_stage_covariance_combines_the_colour_fit_and_the_depth_fit(parts):
+    """The fitted hand's wrist covariance is the colour fit's and the depth fit's combined.
+
+    A colour covariance sure across the ray keeps that certainty; along the ray the depth
+    fit's decides. Combined, it is no larger than either in any direction.
+    """
+    model, tailor, _ = parts
+    camera = _camera()
+    case = _case(parts, 4)
+    colour = np.diag([1e-8, 2e-8, 1e-2])
+    estimate = dataclasses.replace(case.estimate, position_covariance_m2=colour)
+    stage = ArticulatedDepthStage(model)
+    fitted, result = stage.apply(estimate, case.depth_m, camera, camera, DepthConfig(),
+                                 tailor.free_bones, tailor.size, colour)
+    assert result.fitted
+    combined = fitted.position_covariance_m2
+    assert np.allclose(combined, combine_covariances_m2(colour, result.covariance_m2))
+    for other in (colour, result.covariance_m2):
+        assert np.linalg.eigvalsh(other - combined).min() > -1e-12
+    assert 0.5 * colour[0, 0] < combined[0, 0] <= colour[0, 0]
+    assert combined[2, 2] <= result.covariance_m2[2, 2] < 0.01 * colour[2, 2]
+    assert fitted.confidence == pytest.approx(hand_confidence(estimate.score, combined))
 
 
 def _background_case(parts, hide_bone_prefix):
@@ -195,8 +223,8 @@ def test_covariance_is_wider_edge_on_than_face_on(parts):
     camera = _camera()
     variance = {}
     for name, turn_deg in (('face_on', 0.0), ('edge_on', 90.0)):
-        turn = rodrigues(np.array([[0.0, math.radians(turn_deg), 0.0]]))[0]
-        root = rotation_log(turn @ rodrigues(np.array([[math.pi, 0.0, 0.0]]))[0])
+        turn = axis_angle_to_matrix(np.array([[0.0, math.radians(turn_deg), 0.0]]))[0]
+        root = rotation_log(turn @ axis_angle_to_matrix(np.array([[math.pi, 0.0, 0.0]]))[0])
         traces = []
         for seed in (3, 4, 5):
             case = _case(parts, seed, root=root, finger_deg=0.0, global_deg=0.0)
@@ -236,3 +264,49 @@ def test_unusable_input_leaves_the_hand_unfitted(parts):
     partial = depth_scenes.PerturbedCase(case.true_joints_m, case.depth_m, observed, est)
     result = _fit(parts, partial, camera)
     assert result.fitted and np.isfinite(result.covariance_m2).all()
+
+
+def _tailor_frame(parts, track, case, camera, timestamp_s):
+    """Return the tailor's colour-only estimate of ``case``'s network hand on ``track``."""
+    model, tailor, _ = parts
+    est = case.estimate
+    start = est.keypoints_m[0] - model.forward(est.pose_coefficients, est.shape_coefficients,
+                                               side=est.side).keypoints[0]
+    refined = tailor.refine(track, case.observed_px, est.keypoints_m - est.keypoints_m[0],
+                            est.pose_coefficients, est.shape_coefficients, start, camera,
+                            timestamp_s, est.side, temporal=True)
+    return depth_scenes.hand_estimate(model, refined.pose_aa, refined.shape,
+                                      refined.translation_m, camera, case.observed_px,
+                                      est.side, track.track_id, refined.hand_length_m)
+
+
+def test_the_fitted_pose_seeds_the_next_colour_frame(parts):
+    """A depth frame's fitted pose, kept in the track, improves the next colour-only frame.
+
+    Root-relative joint error of the second (colour-only) frame, with and without the
+    depth-fitted pose as the track's last pose (12 deg finger perturbations).
+    """
+    model, tailor, _ = parts
+    camera = _camera()
+    errors = {False: [], True: []}
+    for seed in (0, 1, 3):
+        case = _case(parts, seed, finger_deg=12.0)
+        true_rel = case.true_joints_m - case.true_joints_m[0]
+        for seeded in (False, True):
+            track = Track(5)
+            first = _tailor_frame(parts, track, case, camera, 0.0)
+            fused, fusion = HandDepthFusion(model).apply(
+                first, case.depth_m, camera, camera, DepthConfig(), track.metric_length,
+                tailor.size, tailor.free_bones)
+            assert fusion.fused
+            if seeded:
+                track.seed_pose(fused.pose_coefficients)
+                assert np.array_equal(track.fit.pose, fused.pose_coefficients)
+            second = _tailor_frame(parts, track, case, camera, 1.0 / 30.0)
+            rel = second.joints_m - second.joints_m[0]
+            errors[seeded].append(1e3 * np.linalg.norm(rel - true_rel, axis=1).mean())
+    assert all(a < b for a, b in zip(errors[True], errors[False]))
+    assert np.mean(errors[True]) < 0.85 * np.mean(errors[False])
+    unfitted = Track(6)
+    unfitted.seed_pose(model.zero_pose())       # no fit state yet: nothing to seed
+    assert unfitted.fit is None

@@ -1,6 +1,6 @@
 """The committed lifting + skinning graphs: portable ops, small after optimisation, exact maths.
 
-The graphs' ONNX Runtime time is per-node overhead (issue #14), so their size after
+The graphs' ONNX Runtime time is per-node overhead, so their size after
 ``ORT_ENABLE_ALL`` is checked as a number (no wall-clock assertion). The rotation helpers
 written for few nodes are checked against the numpy reference; the tests that need torch
 (only for building models) skip without it.
@@ -26,8 +26,7 @@ TENSORRT_OPS = {'Abs', 'Add', 'ArgMax', 'Atan', 'Clip', 'Concat', 'Constant',
                 'Gemm', 'Less', 'Log', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Relu',
                 'Reshape', 'Shape', 'Sin', 'Slice', 'Split', 'Sqrt', 'Sub', 'Transpose',
                 'Unsqueeze', 'Where'}
-#: Largest node count after ORT_ENABLE_ALL (the graphs before issue #14's rewrite: 803 and
-#: 615 nodes; after: 302 and 243 with onnxruntime 1.23).
+#: Largest node count after ORT_ENABLE_ALL (302 and 243 with onnxruntime 1.23).
 MAX_OPTIMIZED_NODES = {'learned': 330, 'analytic': 270}
 
 

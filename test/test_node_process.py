@@ -62,7 +62,7 @@ def synthetic_hand(track_id=1, side='right', bad=False):
         bone_names=MODEL.bone_names, pose_coefficients=pose,
         shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_length_m=0.19,
         confidence=0.5, position_covariance_m2=np.eye(3) * 1e-4,
-        reprojection_error_px=0.0, position_mode='full_intrinsics')
+        reprojection_error_px=0.0, position_mode='full_intrinsics', keypoints_m=landmarks)
 
 
 class TestPipeline:
@@ -107,13 +107,14 @@ class TestPipeline:
 class Harness:
     """hand_mesh_node + a probe node in one context and one spinning executor."""
 
-    def __init__(self, delay_s=0.0, overrides=(), args=None, outputs=None):
+    def __init__(self, delay_s=0.0, overrides=(), args=None, outputs=None,
+                 pipeline_class=None):
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=random.randint(120, 220), args=args)
         self.pipelines = []
 
         def factory(config, log=None):
-            pipeline = TestPipeline(config, log, delay_s=delay_s)
+            pipeline = (pipeline_class or TestPipeline)(config, log, delay_s=delay_s)
             self.pipelines.append(pipeline)
             return pipeline
 
@@ -142,7 +143,7 @@ class Harness:
         self.wait(lambda: self.image_pub.get_subscription_count() > 0
                   and self.node._diag_pub.get_subscription_count() > 0)
         if outputs is None or 'poses' in outputs:
-            self.wait(lambda: self.node._pose_pub.get_subscription_count() > 0)
+            self.wait(lambda: self.node._output_pubs['poses'].get_subscription_count() > 0)
 
     def _spin(self):
         while self.running:
@@ -280,7 +281,7 @@ def test_outputs_nobody_subscribed_to_are_not_built(harness, monkeypatch):
     assert h.wait(lambda: len(h.got['poses']) == 1 and len(h.got['poses'][0].hands) == 1)
     assert h.wait(lambda: any(_diag(m).get('frames_processed') == '1' for m in h.got['diag']))
     assert built == ['pose_array_msg']      # no mesh, TF, markers or debug image was built
-    assert not h.node._markers.has_live_markers
+    assert not h.node._outputs.markers.has_live_markers
 
 
 def _diag(msg):
@@ -387,6 +388,10 @@ def test_parameters_are_validated_and_applied_at_run_time(harness):
     assert config.detection.min_detection_score == 0.7 and config.tailor.w_twist == 3.0
     assert config.detection.max_hands == 3
     assert h.got['tf'][0].transforms[0].child_frame_id.startswith('hm_right_')
+    assert h.node.set_parameters([Parameter('output.tf_prefix', value='hx')])[0].successful
+    h.send(8)
+    assert h.wait(lambda: len(h.got['tf']) == 2)
+    assert h.got['tf'][1].transforms[0].child_frame_id.startswith('hx_right_')
 
 
 def test_the_params_file_is_accepted_by_rcl_at_start_up(harness):

@@ -1,7 +1,9 @@
 """One home per fact: topology, sides, position modes, the nominal camera and its fallback."""
 
+import ast
 from dataclasses import replace
 from pathlib import Path
+import re
 import subprocess
 import sys
 from xml.etree import ElementTree
@@ -11,8 +13,10 @@ import numpy as np
 import pytest
 
 from hand_mesh_ros.core.camera.camera import (CameraMode, CameraModel, DEFAULT_HFOV_DEG,
-                                              fallback_camera, nominal_pinhole)
-from hand_mesh_ros.core.config import CameraConfig, PipelineConfig
+                                              fallback_camera, nominal_focal_px,
+                                              nominal_pinhole)
+from hand_mesh_ros.core.camera.decision import frame_camera_decision
+from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.errors import CameraModelError
 from hand_mesh_ros.core.fitting.tailor_terms import Projector
 from hand_mesh_ros.core.hand import topology
@@ -89,22 +93,49 @@ def test_fallback_camera_is_decided_in_one_place():
 
 def test_node_resolver_and_pipeline_agree_on_the_fallback():
     pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed: run bootstrap.sh')
-    from hand_mesh_ros.core.pipeline import HandMeshPipeline
     from hand_mesh_ros.ros.camera_info import CameraResolver
     rgb = np.zeros((480, 640, 3), np.uint8)
+    for mode, hfov in (('assumed_fov', 55.0), ('weak_perspective', 55.0),
+                       ('assumed_fov', 75.0)):
+        resolver = CameraResolver(fallback_mode=mode, assumed_hfov_deg=hfov)
+        resolution = resolver.resolve(123, 640, 480)
+        frame = Frame(rgb=rgb, stamp_ns=123, camera=resolution.camera,
+                      position_mode=resolution.mode, assumed_hfov_deg=resolution.hfov_deg)
+        decision = frame_camera_decision(640, 480, frame.camera, frame.position_mode,
+                                         frame.assumed_hfov_deg)
+        camera, pipeline_mode = decision.camera, decision.mode.value
+        assert resolution.mode == pipeline_mode == mode
+        assert resolution.camera is camera
+        assert decision.focal_px(640) == pytest.approx(nominal_pinhole((640, 480), hfov)[0])
+        if camera is not None:
+            assert camera.fx == pytest.approx(nominal_pinhole((640, 480), hfov)[0])
+
+
+def test_weak_perspective_uses_the_assumed_fov_everywhere():
+    """Root recovery, the tailor's projector and the gates take the frame's assumed FOV."""
+    from hand_mesh_ros.core.pipeline import HandMeshPipeline
+    rgb = cv2.cvtColor(cv2.imread(str(data_dir() / 'hands.jpg')), cv2.COLOR_BGR2RGB)
+    width = rgb.shape[1]
     pipeline = HandMeshPipeline(PipelineConfig())
     try:
-        for mode, hfov in (('assumed_fov', 55.0), ('weak_perspective', 55.0),
-                           ('assumed_fov', 75.0)):
-            config = replace(pipeline.config, camera=CameraConfig(mode, hfov))
-            pipeline.update_config(config)
-            resolver = CameraResolver(fallback_mode=mode, assumed_hfov_deg=hfov)
-            resolution = resolver.resolve(123, 640, 480)
-            camera, pipeline_mode = pipeline.camera_for(Frame(rgb=rgb, stamp_ns=123))
-            assert resolution.mode == pipeline_mode == mode
-            assert resolution.camera is camera
-            if camera is not None:
-                assert camera.fx == pytest.approx(nominal_pinhole((640, 480), hfov)[0])
+        depth_m, gate_depth_m = {}, {}
+        for hfov in (40.0, 90.0):
+            pipeline.reset()
+            result = pipeline.process(Frame(rgb=rgb, stamp_ns=0, position_mode='weak_perspective',
+                                            assumed_hfov_deg=hfov))
+            assert result.position_mode == 'weak_perspective'
+            assert len(result.hands) == 2
+            hands = sorted(result.hands, key=lambda hand: hand.observed_keypoints_px[0, 0])
+            depth_m[hfov] = np.array([hand.joints_m[0, 2] for hand in hands])
+            figures = sorted(result.gate_figures, key=lambda f: f['track_id'])
+            gate_depth_m[hfov] = sorted(f['depth_m'] for f in figures)
+            for hand in hands:   # the projector's nominal camera is the frame's
+                assert hand.reprojection_error_px < 0.05 * np.ptp(
+                    hand.observed_keypoints_px[:, 1])
+        focal_ratio = nominal_focal_px(width, 40.0) / nominal_focal_px(width, 90.0)
+        np.testing.assert_allclose(depth_m[40.0] / depth_m[90.0], focal_ratio, rtol=0.05)
+        np.testing.assert_allclose(np.divide(gate_depth_m[40.0], gate_depth_m[90.0]),
+                                   focal_ratio, rtol=0.05)
     finally:
         pipeline.close()
 
@@ -170,3 +201,108 @@ def test_the_public_core_api_is_annotated():
         missing += ['%s(%s)' % (function.__qualname__, p) for p in params + ['return']
                     if p not in hints]
     assert not missing, 'not annotated: %s' % ', '.join(missing)
+
+
+#: Names of single keypoints and keypoint counts: defined only by the topology.
+_KEYPOINT_NAME = re.compile(r'^(WRIST|NUM_KEYPOINTS|NUM_LANDMARKS|KEYPOINT_PARENTS|'
+                            r'(THUMB|INDEX|MIDDLE|RING|PINKY)_(CMC|MCP|PIP|DIP|IP|TIP))$')
+
+
+def _int_literal(node):
+    """Return the int of a literal (``-1`` included), else None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        value = _int_literal(node.operand)
+        return None if value is None else -value
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    return None
+
+
+def _int_sequences(tree):
+    """Yield (line, tuple of ints) for every tuple or list literal made of ints only."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List)) and node.elts:
+            values = [_int_literal(elt) for elt in node.elts]
+            if None not in values:
+                yield node.lineno, tuple(values)
+
+
+def topology_redefinitions(source):
+    """Return 'line: what' for each place of ``source`` that spells out the keypoint topology.
+
+    Caught: a literal parent table (with or without the wrist's -1), a literal finger chain
+    (with or without the wrist in front), and a module-level keypoint index or count such as
+    ``WRIST = 0`` or ``MIDDLE_MCP = 9``.
+    """
+    tree = ast.parse(source)
+    parents = topology.KEYPOINT_PARENTS
+    chains = set(topology.FINGER_CHAINS) | {(topology.WRIST,) + c
+                                            for c in topology.FINGER_CHAINS}
+    found = []
+    for line, values in _int_sequences(tree):
+        if values in (parents, parents[1:]):
+            found.append('%d: parent table %s' % (line, values))
+        elif values in chains:
+            found.append('%d: finger chain %s' % (line, values))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and _int_literal(node.value) is not None:
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            found += ['%d: keypoint index %s' % (node.lineno, name) for name in names
+                      if _KEYPOINT_NAME.match(name)]
+    return found
+
+
+def test_the_redefinition_check_catches_spelled_out_topology():
+    spelled = ('PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, '
+               '18, 19)\nMIDDLE_MCP = 9\nNUM_LANDMARKS = 21\n'
+               "DIGITS = {'index': (5, 6, 7, 8)}\nCHAIN = [0, 9, 10, 11, 12]\n")
+    assert len(topology_redefinitions(spelled)) == 5
+    imported = ('from hand_mesh_ros.core.hand.topology import FINGER_CHAINS, MIDDLE_MCP\n'
+                'CHAIN = (0,) + FINGER_CHAINS[2]\nPALM = (0, 9)\nSHAPE = (1, 2, 3)\n')
+    assert topology_redefinitions(imported) == []
+
+
+def test_only_topology_spells_out_the_keypoint_topology():
+    package = Path(__file__).resolve().parents[1] / 'hand_mesh_ros'
+    home = package / 'core' / 'hand' / 'topology.py'
+    offenders = ['%s:%s' % (path.relative_to(package), where)
+                 for path in sorted(package.rglob('*.py')) if path != home
+                 for where in topology_redefinitions(path.read_text())]
+    assert not offenders, 'import these from core/hand/topology.py: %s' % offenders
+
+
+def test_users_of_the_topology_and_the_hand_size_import_them():
+    from hand_mesh_ros.core.fitting import plausibility
+    from hand_mesh_ros.core.hand import anatomy, hand_size
+    from hand_mesh_ros.core.tracking import hand_landmarks
+    assert plausibility.KEYPOINT_PARENTS is topology.KEYPOINT_PARENTS
+    assert plausibility.SIZE_KEYPOINTS is hand_size.PALM_CHAIN
+    assert hand_size.HAND_LENGTH_CHAIN[:2] == hand_size.PALM_CHAIN == (0, 9)
+    assert hand_size.HAND_LENGTH_CHAIN == (0, 9, 10, 11, 12)
+    assert tuple(anatomy.DIGIT_KEYPOINTS.values()) == topology.FINGER_CHAINS
+    assert hand_landmarks.ROI_LANDMARKS == (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)
+    assert (hand_landmarks.WRIST, hand_landmarks.MIDDLE_MCP) == (0, 9)
+    mean_m, sd_m = hand_size.population_hand_length_prior_m()
+    assert hand_size.population_length_rel_spread() == pytest.approx(sd_m / mean_m)
+    assert 0.055 < sd_m / mean_m < 0.062
+    straight = np.zeros((21, 3))
+    straight[[9, 10, 11, 12], 1] = [0.09, 0.135, 0.16, 0.185]
+    straight[10, 0] = 0.03    # a bent PIP lengthens the chain, not the straight distance
+    assert hand_size.hand_length_m(straight) == pytest.approx(
+        0.09 + np.hypot(0.045, 0.03) + np.hypot(0.025, 0.03) + 0.025)
+
+
+def test_level_names_map_to_logging_levels_in_one_place(caplog):
+    import logging
+    from hand_mesh_ros.inference.base import make_log
+    from hand_mesh_ros.log_levels import python_log_level
+    assert [python_log_level(name) for name in ('debug', 'INFO', 'warn', 'warning', 'error',
+                                                'fatal', 'chatty')] == [
+        logging.DEBUG, logging.INFO, logging.WARNING, logging.WARNING, logging.ERROR,
+        logging.CRITICAL, logging.INFO]
+    log = make_log()
+    with caplog.at_level(logging.DEBUG, logger='hand_mesh_ros.inference'):
+        for name in ('warn', 'error', 'debug'):
+            log(name, 'at ' + name)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, 'at warn'), (logging.ERROR, 'at error'), (logging.DEBUG, 'at debug')]

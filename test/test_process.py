@@ -28,9 +28,9 @@ from hand_mesh_ros.msg import HandMeshArray, HandPoseArray  # noqa: E402
 from hand_mesh_ros.paths import data_dir, models_dir  # noqa: E402
 from hand_mesh_ros.ros.bag_io import bag_topics, BagWriter, read_bag  # noqa: E402
 from hand_mesh_ros.ros.calibration import Calibration, camera_info_msg  # noqa: E402
-from hand_mesh_ros.ros.camera_info import stamp_to_ns  # noqa: E402
 from hand_mesh_ros.ros.image_conversion import rgb_to_image  # noqa: E402
 from hand_mesh_ros.ros.messages import ns_to_time  # noqa: E402
+from hand_mesh_ros.ros.stamp_cache import stamp_to_ns  # noqa: E402
 from hand_mesh_ros.tools.process import process  # noqa: E402
 from hand_mesh_ros.tools.process.process_outputs import csv_header  # noqa: E402
 from hand_mesh_ros.tools.video_frames import iter_frames  # noqa: E402
@@ -127,7 +127,8 @@ class TestDataPipeline:
                 bone_names=MODEL.bone_names, pose_coefficients=np.zeros((MODEL.n_bones, 3)),
                 shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_length_m=0.19,
                 confidence=0.5, position_covariance_m2=np.eye(3) * 1e-4,
-                reprojection_error_px=1.41, position_mode=mode))
+                reprojection_error_px=1.41, position_mode=mode,
+                keypoints_m=out.keypoints @ rot.T + t))
         self.results.append(FrameResult(
             stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
             image_size=(frame.rgb.shape[1], frame.rgb.shape[0]), hands=hands,

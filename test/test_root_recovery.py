@@ -9,6 +9,7 @@ import pytest
 
 from hand_mesh_ros.core.camera.camera import CameraMode, CameraModel
 from hand_mesh_ros.core.errors import CameraModelError, HandMeshError, RootRecoveryError
+from hand_mesh_ros.core.fitting.least_squares import damped_step, mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.root_recovery import recover_root
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools.evaluation import eval_root
@@ -225,3 +226,34 @@ def test_eval_table_full_intrinsics_beats_fixed_focal():
         assert ours['median_mm'] < cell['assumed_fov']['median_mm']
     first = table['cells'][0]  # 0.5 px noise, 0.3 m
     assert first['full_intrinsics']['median_mm'] < 2.0
+
+
+def test_the_damped_step_solves_marquardts_system_and_refuses_an_indefinite_one():
+    rng = np.random.default_rng(3)
+    jac, resid = rng.normal(size=(10, 4)), rng.normal(size=10)
+    hess, half_gradient = jac.T @ jac, jac.T @ resid
+    kept = hess.copy()
+    step = damped_step(hess, half_gradient, 0.1, 1e-9, ridge=1e-6)
+    damped = hess + np.diag(0.1 * np.maximum(hess.diagonal(), 1e-9) + 1e-6)
+    np.testing.assert_allclose(step, -np.linalg.solve(damped, half_gradient), rtol=1e-10)
+    np.testing.assert_array_equal(hess, kept)
+    assert damped_step(-np.eye(3), np.ones(3), 0.0, 0.0) is None
+
+
+def test_mean_reprojection_error_counts_the_used_keypoints_only():
+    observed = np.zeros((4, 2))
+    keypoints = np.array([[3.0, 4.0], [0.0, 1.0], [100.0, 0.0], [0.0, 0.0]])
+    assert mean_reprojection_error_px(keypoints, observed) == pytest.approx(26.5)
+    used = np.array([True, True, False, True])
+    assert mean_reprojection_error_px(keypoints, observed, used) == pytest.approx(2.0)
+    assert np.isnan(mean_reprojection_error_px(keypoints, observed, np.zeros(4, bool)))
+
+
+def test_eval_root_prints_its_table_then_one_json_object(capsys):
+    assert eval_root.main(['--trials', '2', '--json']) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith('root error (mm), 2 trials per cell')
+    table = json.loads(json.dumps(eval_root.root_error_table(seed=0, n_trials=2)))
+    assert json.loads(lines[-1]) == table
+    assert eval_root.main(['--trials', '2']) == 0
+    assert not capsys.readouterr().out.strip().splitlines()[-1].startswith('{')

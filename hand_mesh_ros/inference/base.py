@@ -13,16 +13,9 @@ import pathlib
 
 import numpy as np
 
-_LOGGER = logging.getLogger('hand_mesh_ros.inference')
+from hand_mesh_ros.log_levels import python_log_level
 
-_LEVELS = {
-    'debug': logging.DEBUG,
-    'info': logging.INFO,
-    'warn': logging.WARNING,
-    'warning': logging.WARNING,
-    'error': logging.ERROR,
-    'fatal': logging.CRITICAL,
-}
+_LOGGER = logging.getLogger('hand_mesh_ros.inference')
 
 
 class InferenceError(RuntimeError):
@@ -42,7 +35,7 @@ def make_log(log=None):
         return log
 
     def _log(level, msg):
-        _LOGGER.log(_LEVELS.get(str(level).lower(), logging.INFO), msg)
+        _LOGGER.log(python_log_level(level), msg)
 
     return _log
 

@@ -123,6 +123,18 @@ def _spec_shape(dims):
     return tuple(int(d) if isinstance(d, (int, np.integer)) and d >= 0 else None for d in dims)
 
 
+def _session_options(ort, num_threads):
+    """Return ONNX Runtime session options: ``num_threads`` intra-op, sequential, all opts."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(num_threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    for key, value in SESSION_CONFIG.items():
+        options.add_session_config_entry(key, value)
+    return options
+
+
 class OnnxRuntimeSession(InferenceSession):
     """A model run by ONNX Runtime.
 
@@ -166,37 +178,18 @@ class OnnxRuntimeSession(InferenceSession):
         if max_batch is not None and int(max_batch) < 1:
             raise ValueError(f'max_batch must be >= 1, got {max_batch}')
         ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(num_threads)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        for key, value in SESSION_CONFIG.items():
-            options.add_session_config_entry(key, value)
+        options = _session_options(ort, num_threads)
         model = str(path)
         self.precision = 'fp32'
         if provider is None:
             providers, provider_options = choose_providers(ort.get_available_providers()), None
         else:
-            wanted = GPU_PROVIDERS.get(provider)
-            available = ort.get_available_providers()
-            if wanted is not None and wanted not in available:
-                raise BackendUnavailableError(
-                    f'ONNX Runtime has no {wanted} here (available: {", ".join(available)}); '
-                    'install onnxruntime-gpu instead of onnxruntime')
+            model = self._use_gpu_provider(ort, path, provider, fp16)
             providers, provider_options = gpu_provider_options(
                 provider, input_shapes=self._declared_inputs(path), fp16=fp16,
                 max_batch=max_batch or 1,
                 engine_cache_dir=engine_cache_dir or default_engine_cache_dir(),
                 workspace_mb=workspace_mb, device_index=device_index)
-            self.precision = 'fp16' if fp16 else 'fp32'
-            self.backend_name = f'onnxruntime_{provider}'
-            if provider == 'cuda' and fp16:
-                try:
-                    model = convert_to_fp16(path)
-                except Fp16ConversionError as exc:
-                    self.precision = 'fp32'
-                    self._log('info', f'{path.name}: running FP32 on CUDA: {exc}')
         try:
             self._session = ort.InferenceSession(
                 model, sess_options=options, providers=list(providers),
@@ -217,6 +210,28 @@ class OnnxRuntimeSession(InferenceSession):
             self.input_specs[arg.name] = (_spec_shape(arg.shape), np.dtype(_ORT_DTYPES[arg.type]))
         self.output_names = [arg.name for arg in self._session.get_outputs()]
         self.max_batch = None if max_batch is None else int(max_batch)
+
+    def _use_gpu_provider(self, ort, path, provider, fp16):
+        """Check the GPU ``provider`` exists; set name and precision; return the model to load.
+
+        The model is the file's path, or its FP16 graph for CUDA with ``fp16`` (FP32 with a
+        logged reason where the graph cannot be converted).
+        """
+        wanted = GPU_PROVIDERS.get(provider)
+        available = ort.get_available_providers()
+        if wanted is not None and wanted not in available:
+            raise BackendUnavailableError(
+                f'ONNX Runtime has no {wanted} here (available: {", ".join(available)}); '
+                'install onnxruntime-gpu instead of onnxruntime')
+        self.precision = 'fp16' if fp16 else 'fp32'
+        self.backend_name = f'onnxruntime_{provider}'
+        if provider == 'cuda' and fp16:
+            try:
+                return convert_to_fp16(path)
+            except Fp16ConversionError as exc:
+                self.precision = 'fp32'
+                self._log('info', f'{path.name}: running FP32 on CUDA: {exc}')
+        return str(path)
 
     @staticmethod
     def _declared_inputs(path):

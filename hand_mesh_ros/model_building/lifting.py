@@ -1,8 +1,10 @@
 """Analytic lifting in numpy: 21 keypoints -> pose and shape of the hand model (reference).
 
-The same maths as the exported graph's analytic lifting
-(:class:`hand_mesh_ros.model_building.lifting_torch.AnalyticLifting`), used by tests and as
-a fallback where the mesh network is not available:
+Build-time code: the exported graph's analytic lifting
+(:class:`hand_mesh_ros.model_building.lifting_torch.AnalyticLifting`) takes its shape
+regressor and constants from here, synthetic training hands their shape prior
+(:func:`shape_sigma`), and the tests check the graph against :func:`lift_analytic`. The node
+never imports it: at run time the lifting is part of the mesh network. The maths:
 
 1. shape: one ridge-regularised Gauss-Newton step of bone and palm distances on the linear
    shape basis (constant matrix from :func:`shape_regressor`), clipped to +-3;

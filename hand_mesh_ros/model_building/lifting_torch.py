@@ -38,11 +38,12 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from hand_mesh_ros.core.hand.topology import PALM_MCPS
 from hand_mesh_ros.model_building import lifting_ops as ops
 from hand_mesh_ros.model_building.hand_model_torch import F32, levels_to_bones
 from hand_mesh_ros.model_building.hand_model_torch import TorchHandModel  # noqa: F401
-from hand_mesh_ros.model_building.lifting import (BONE_CHILD_KEYPOINT, PALM_MCPS, SHAPE_BOUND,
-                                                  SHAPE_PAIRS, shape_regressor, SHAPE_RIDGE)
+from hand_mesh_ros.model_building.lifting import (BONE_CHILD_KEYPOINT, SHAPE_BOUND, SHAPE_PAIRS,
+                                                  shape_regressor, SHAPE_RIDGE)
 from hand_mesh_ros.model_building.lifting_ops import rotation_6d_to_matrix
 
 EPS = 1e-8

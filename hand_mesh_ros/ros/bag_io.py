@@ -58,7 +58,22 @@ def type_name(message_or_class):
     return '%s/msg/%s' % (package, cls.__name__)
 
 
-class BagWriter:
+class ClosesOnExit:
+    """Mixin: a ``with`` block returns the object and calls its ``close()`` at the end.
+
+    ``close()`` runs also when an exception (e.g. Ctrl-C) ends the block.
+    """
+
+    def __enter__(self):
+        """Return self."""
+        return self
+
+    def __exit__(self, *exc):
+        """Call ``close()``."""
+        self.close()
+
+
+class BagWriter(ClosesOnExit):
     """Write CDR-serialised messages to a new rosbag2 directory (context manager)."""
 
     def __init__(self, path, storage='mcap'):
@@ -94,14 +109,6 @@ class BagWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-    def __enter__(self):
-        """Return self."""
-        return self
-
-    def __exit__(self, *exc):
-        """Close the bag, also when an exception (e.g. Ctrl-C) ends the block."""
-        self.close()
 
 
 def read_bag(path, topics=None):

@@ -1,4 +1,4 @@
-"""Depth images registered to the colour image: conversion to metres and pairing by stamp.
+"""Depth images registered to the colour image: conversion to metres, pairing by stamp.
 
 Supported encodings: ``16UC1`` / ``mono16`` (millimetres, the RealSense / OAK-D / Kinect
 convention) and ``32FC1`` (metres, ZED). 0 and NaN mean "no data". ``scale_m_per_unit``
@@ -6,14 +6,12 @@ overrides the encoding's unit (0 = from the encoding). Bad images raise
 :class:`~hand_mesh_ros.core.errors.ImageConversionError` with a ``reason``.
 """
 
-from collections import deque
-import threading
-
 import numpy as np
 
 from hand_mesh_ros.core.errors import ImageConversionError
-from hand_mesh_ros.ros.camera_info import stamp_to_ns
+from hand_mesh_ros.ros.camera_info import camera_model_from_msg
 from hand_mesh_ros.ros.image_conversion import check_image_size
+from hand_mesh_ros.ros.stamp_cache import StampCache
 
 #: encoding -> (numpy dtype name, metres per unit).
 DEPTH_ENCODINGS = {'16uc1': ('u2', 1e-3), 'mono16': ('u2', 1e-3), '32fc1': ('f4', 1.0)}
@@ -52,44 +50,43 @@ def depth_to_m(msg, scale_m_per_unit=0.0, max_pixels=4096 * 4096):
     return values
 
 
-class DepthPairer:
-    """Keep recent depth images; find the one paired with a colour image's stamp.
+class DepthInput:
+    """Depth images and the depth camera's CameraInfo, paired with colour images by stamp.
 
-    Thread-safe: the subscription callback adds, the worker finds (and may wait up to the
-    tolerance for a depth image that has not arrived yet).
+    Thread-safe for one adding thread (the subscription callbacks) and one pairing thread.
     """
 
     def __init__(self, capacity=10):
-        """Keep at most ``capacity`` depth messages."""
-        self._items = deque(maxlen=int(capacity))
-        self._cond = threading.Condition()
+        """Keep at most ``capacity`` depth images; no depth camera_info yet."""
+        self.images = StampCache(capacity)
+        self.camera_info = None
 
-    def __len__(self):
-        """Return the number of stored depth messages."""
-        return len(self._items)
+    def add_image(self, msg):
+        """Store a depth image (sensor_msgs/Image) by its header stamp."""
+        self.images.add(msg)
 
-    def add(self, msg):
-        """Store a depth message (keyed by its header stamp)."""
-        with self._cond:
-            self._items.append((stamp_to_ns(msg.header.stamp), msg))
-            self._cond.notify_all()
+    def add_camera_info(self, msg):
+        """Keep the depth image's own CameraInfo (used when its size differs)."""
+        self.camera_info = msg
 
-    def _nearest(self, stamp_ns):
-        best = min(self._items, key=lambda item: abs(item[0] - stamp_ns), default=None)
-        return (None, None) if best is None else (abs(best[0] - stamp_ns), best[1])
+    def paired(self, stamp_ns, tolerance_s, wait_s=0.0, scale_m_per_unit=0.0,
+               max_pixels=4096 * 4096):
+        """Return ``(depth_m, camera)`` paired with a colour image's stamp, or None.
 
-    def find(self, stamp_ns, tolerance_s, wait_s=0.0):
-        """Return the depth message nearest ``stamp_ns`` within ``tolerance_s``, or None.
+        ``depth_m``: (H, W) float32 metres of the depth image nearest ``stamp_ns`` within
+        ``tolerance_s`` (waiting up to ``wait_s`` for a late one); ``camera``: the CameraModel
+        of the depth camera_info when its size is the depth image's, else None.
 
-        When none is within the tolerance yet and the newest depth is older than the image,
-        wait up to ``wait_s`` for one to arrive.
+        Raises:
+            ImageConversionError: the paired depth image cannot be converted.
+            CameraModelError: the depth camera_info of that size is unusable.
+
         """
-        tol_ns = int(round(float(tolerance_s) * 1e9))
-        with self._cond:
-            gap, msg = self._nearest(stamp_ns)
-            if (gap is None or gap > tol_ns) and wait_s > 0.0 and self._items:
-                if self._items[-1][0] < stamp_ns:
-                    self._cond.wait_for(lambda: self._items[-1][0] >= stamp_ns - tol_ns,
-                                        timeout=wait_s)
-                    gap, msg = self._nearest(stamp_ns)
-        return msg if gap is not None and gap <= tol_ns else None
+        msg = self.images.find(stamp_ns, tolerance_s, wait_s=wait_s)
+        if msg is None:
+            return None
+        depth_m = depth_to_m(msg, scale_m_per_unit, max_pixels)
+        info = self.camera_info
+        if info is None or (info.width, info.height) != depth_m.shape[::-1]:
+            return depth_m, None
+        return depth_m, camera_model_from_msg(info)

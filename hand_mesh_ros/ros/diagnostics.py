@@ -15,6 +15,42 @@ RATE_WINDOW_S = 5.0
 #: pipeline = the core pipeline; build = output messages; publish = handing them to rclpy.
 STEP_NAMES = ('receive', 'queue', 'convert', 'pipeline', 'build', 'publish')
 
+#: Largest image stamp -> callback time (ms) counted as the 'receive' step.
+MAX_RECEIVE_MS = 60_000.0
+
+
+class StepTimer:
+    """The milliseconds of one image's steps, each from the end of the one before.
+
+    The first step starts at the image's arrival (``received_ns``, on ``clock_ns``).
+    """
+
+    def __init__(self, received_ns, clock_ns=time.monotonic_ns):
+        """Start timing at ``received_ns`` (monotonic nanoseconds)."""
+        self._clock_ns = clock_ns
+        self._received_ns = int(received_ns)
+        self._last_ns = self._received_ns
+        self.steps_ms = {}
+
+    def end(self, step):
+        """End ``step`` (a STEP_NAMES item) now."""
+        now_ns = self._clock_ns()
+        self.steps_ms[step] = (now_ns - self._last_ns) / 1e6
+        self._last_ns = now_ns
+
+    def total_ms(self):
+        """Return the milliseconds from the arrival to the end of the last step."""
+        return (self._last_ns - self._received_ns) / 1e6
+
+
+def receive_ms(stamp_ns, received_wall_ns):
+    """Return the image stamp -> arrival time in ms, or None when the stamp is no wall time.
+
+    A bag's or a simulator's stamps give a negative or huge difference (over MAX_RECEIVE_MS).
+    """
+    elapsed_ms = (int(received_wall_ns) - int(stamp_ns)) / 1e6
+    return elapsed_ms if 0.0 <= elapsed_ms <= MAX_RECEIVE_MS else None
+
 
 class ThrottledLog:
     """Throttle log lines per kind: the first at once, then at most one per ``period_s``.

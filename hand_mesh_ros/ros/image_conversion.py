@@ -53,11 +53,6 @@ def _cv_bridge():
     return _BRIDGE[0]
 
 
-def cv_bridge_available():
-    """Return True when cv_bridge is importable and is used for 8-bit encodings."""
-    return _cv_bridge() is not None
-
-
 def check_image_size(width, height, max_pixels=DEFAULT_MAX_PIXELS):
     """Raise ImageConversionError for a zero or absurd image size."""
     width, height = int(width), int(height)

@@ -36,40 +36,21 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
-from hand_mesh_ros.core.types import Frame
-from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_conversion
-from hand_mesh_ros.ros import marker_serialization
-from hand_mesh_ros.ros import messages, parameters, tf_frames
-from hand_mesh_ros.ros.markers import MarkerBuilder
+from hand_mesh_ros.core.types import DepthStatus, Frame
+from hand_mesh_ros.log_levels import level_logger
+from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
+from hand_mesh_ros.ros import image_conversion
+from hand_mesh_ros.ros import messages, parameters
+from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
 from hand_mesh_ros.ros.spin import run_node
+from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
-#: Largest image stamp -> callback time (ms) counted as the 'receive' step in /diagnostics.
-MAX_RECEIVE_MS = 60_000.0
 
-#: Output topic names: relative ones resolve in the node's namespace (``/hand/poses`` with
-#: none); tf and diagnostics are absolute by convention (tf2 listens on /tf only).
-OUTPUT_TOPICS = {'poses': 'hand/poses', 'mesh': 'hand/mesh', 'markers': 'hand/markers',
-                 'debug_image': 'hand/debug_image', 'tf': '/tf', 'diagnostics': '/diagnostics'}
-
-
-def level_logger(logger):
-    """Return ``log(level, message)`` ('debug', 'info', 'warn', 'error') over an rclpy logger.
-
-    Each level has its own call site: rclpy ties a call site to one severity.
-    """
-    def log(level, message):
-        level = str(level).lower()
-        if level == 'debug':
-            logger.debug(str(message))
-        elif level in ('warn', 'warning'):
-            logger.warning(str(message))
-        elif level in ('error', 'fatal'):
-            logger.error(str(message))
-        else:
-            logger.info(str(message))
-    return log
+#: Output name -> the parameter that switches it off (outputs not named are always on).
+OUTPUT_SWITCHES = {'tf': 'output.publish_tf', 'markers': 'output.publish_markers',
+                   'debug_image': 'output.debug_image'}
 
 
 def default_pipeline_factory(config, log=None):
@@ -85,9 +66,9 @@ class HandMeshNode(Node):
         """Declare parameters, build the pipeline, create topics and start the worker.
 
         Args:
-            pipeline_factory: ``factory(config, log=log)`` (``log(level, message)``,
-                see :func:`level_logger`) returning an object with
-                ``process(frame) -> FrameResult``, ``update_config(config)``,
+            pipeline_factory: ``factory(config, log=log)`` (``log(level, message)``, see
+                :func:`~hand_mesh_ros.log_levels.level_logger`) returning an object
+                with ``process(frame) -> FrameResult``, ``update_config(config)``,
                 ``backend_name`` and ``close()``; default: the core HandMeshPipeline.
             **kwargs: passed to rclpy.node.Node (context, parameter_overrides, ...).
 
@@ -112,15 +93,14 @@ class HandMeshNode(Node):
             fallback_mode=values['camera.fallback_mode'],
             assumed_hfov_deg=values['camera.assumed_hfov_deg'],
             stale_after_s=values['input.camera_info_timeout_s'])
-        self._tf_names = tf_frames.HandFrameNames()   # stable TF names per track
-        self._markers = MarkerBuilder(lifetime_s=values['output.marker_lifetime_s'])
-        self._fast_markers = marker_serialization.self_test()
+        self._outputs = OutputBuilder(tf_prefix=values['output.tf_prefix'],
+                                      marker_lifetime_s=values['output.marker_lifetime_s'])
         self._last_report = None
-        self._depth = depth_input.DepthPairer(capacity=values['input.camera_info_cache_size'])
-        self._depth_info = None
+        self._depth = depth_input.DepthInput(capacity=values['input.camera_info_cache_size'])
         self._depth_seen = False
         self._params = parameters.ParameterHandler(self, values, self._apply_parameters)
         self._create_topics(values)
+        self._collisions = collision_objects.create(self, values)   # None when off
         self._closed = False
         self._worker = FrameWorker(self._process, self._on_worker_error)
         self._worker.start()
@@ -152,18 +132,19 @@ class HandMeshNode(Node):
         self._depth_sub = self._depth_info_sub = None
         if values['input.depth_topic']:
             self._depth_sub = self.create_subscription(Image, values['input.depth_topic'],
-                                                       self._depth.add, sensor_qos)
+                                                       self._depth.add_image, sensor_qos)
         if values['input.depth_topic'] and values['input.depth_camera_info_topic']:
             self._depth_info_sub = self.create_subscription(
-                CameraInfo, values['input.depth_camera_info_topic'], self._on_depth_info,
-                sensor_qos)
+                CameraInfo, values['input.depth_camera_info_topic'],
+                self._depth.add_camera_info, sensor_qos)
         reliable = QoSProfile(depth=RESULT_QOS_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
-        self._pose_pub = self.create_publisher(HandPoseArray, OUTPUT_TOPICS['poses'], reliable)
-        self._mesh_pub = self.create_publisher(HandMeshArray, OUTPUT_TOPICS['mesh'], reliable)
-        self._tf_pub = self.create_publisher(TFMessage, OUTPUT_TOPICS['tf'], QoSProfile(depth=100))
-        self._marker_pub = self.create_publisher(MarkerArray, OUTPUT_TOPICS['markers'], reliable)
-        self._debug_pub = self.create_publisher(Image, OUTPUT_TOPICS['debug_image'],
-                                                QoSProfile(depth=1))
+        self._output_pubs = {
+            'mesh': self.create_publisher(HandMeshArray, OUTPUT_TOPICS['mesh'], reliable),
+            'poses': self.create_publisher(HandPoseArray, OUTPUT_TOPICS['poses'], reliable),
+            'tf': self.create_publisher(TFMessage, OUTPUT_TOPICS['tf'], QoSProfile(depth=100)),
+            'markers': self.create_publisher(MarkerArray, OUTPUT_TOPICS['markers'], reliable),
+            'debug_image': self.create_publisher(Image, OUTPUT_TOPICS['debug_image'],
+                                                 QoSProfile(depth=1))}
         self._diag_pub = self.create_publisher(DiagnosticArray, OUTPUT_TOPICS['diagnostics'],
                                                QoSProfile(depth=10))
 
@@ -181,7 +162,9 @@ class HandMeshNode(Node):
         if 'input.camera_info_timeout_s' in changes:
             self._camera.stale_after_s = new_values['input.camera_info_timeout_s']
         if 'output.marker_lifetime_s' in changes:
-            self._markers.lifetime_s = new_values['output.marker_lifetime_s']
+            self._outputs.markers.lifetime_s = new_values['output.marker_lifetime_s']
+        if 'output.tf_prefix' in changes:
+            self._outputs.tf_prefix = new_values['output.tf_prefix']
         self._values = new_values
         self._log.info('parameters changed: %s' % ', '.join(
             '%s=%r' % item for item in sorted(changes.items())))
@@ -200,37 +183,173 @@ class HandMeshNode(Node):
             return
         self._camera.add_camera_info(msg, received_ns=time.monotonic_ns())
 
-    def _on_depth_info(self, msg):
-        """Keep the depth image's own CameraInfo (used when its size differs)."""
-        self._depth_info = msg
-
     # ------------------------------------------------------------------ worker
+    def _process(self, item):
+        """Convert, pair with camera_info and depth, run the pipeline, publish (worker thread)."""
+        msg, received_mono_ns, received_wall_ns = item
+        timer = diagnostics.StepTimer(received_mono_ns)
+        timer.end('queue')
+        stamp_ns, frame_id = self._image_stamp_and_frame(msg)
+        if stamp_ns is None:
+            return
+        rgb = self._to_rgb(msg)
+        if rgb is None:
+            return
+        resolution = self._resolve_camera(stamp_ns, rgb, received_mono_ns)
+        self._apply_pending_config()
+        depth, depth_camera = self._paired_depth(stamp_ns)
+        frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera,
+                      depth=depth, depth_camera=depth_camera, position_mode=resolution.mode,
+                      assumed_hfov_deg=resolution.hfov_deg)
+        timer.end('convert')
+        result = self._run_pipeline(frame)
+        if result is None:
+            return
+        hands = self._published_hands(result)
+        timer.end('pipeline')
+        self._count_depth(result.depth)
+        outputs = self._build_outputs(stamp_ns, frame_id, hands, rgb, resolution.camera)
+        timer.end('build')
+        for publisher, message in outputs:
+            publisher.publish(message)
+        if self._collisions is not None:
+            self._collisions.update_estimates(hands, self._outputs.tf_prefix, frame_id, stamp_ns)
+        timer.end('publish')
+        self._record_timing(timer, stamp_ns, received_wall_ns)
+
+    def _image_stamp_and_frame(self, msg):
+        """Return the image's ``(stamp_ns, frame_id)``; ``(None, None)`` when unusable.
+
+        An image with an invalid stamp or frame id is counted and never published: an output
+        carries the input's stamp and frame. An empty frame id becomes
+        ``input.default_frame_id`` (logged).
+        """
+        for kind, problem in (
+                ('image_bad_stamp', camera_info.stamp_problem(msg.header.stamp)),
+                ('image_bad_frame_id', msg.header.frame_id
+                 and parameters.frame_id_problem(msg.header.frame_id, 'header.frame_id'))):
+            if problem:
+                self._bad_input(kind, 'image dropped: %s' % problem)
+                return None, None
+        frame_id = msg.header.frame_id or self._values['input.default_frame_id']
+        if not msg.header.frame_id:
+            self._warn('empty_frame_id', 'image has an empty frame_id; using %r' % frame_id)
+        return stamp_to_ns(msg.header.stamp), frame_id
+
+    def _to_rgb(self, msg):
+        """Return the (H, W, 3) uint8 RGB image of ``msg``, or None (counted) when unusable."""
+        max_pixels = self._values['input.max_image_pixels']
+        try:
+            if hasattr(msg, 'encoding'):
+                return image_conversion.image_to_rgb(msg, max_pixels=max_pixels)
+            return image_conversion.compressed_to_rgb(msg, max_pixels=max_pixels)
+        except ImageConversionError as exc:
+            self._bad_input('image_' + exc.reason, 'image dropped: %s' % exc)
+            return None
+
+    def _resolve_camera(self, stamp_ns, rgb, received_mono_ns):
+        """Return the image's CameraResolution; count it and log a fallback."""
+        height, width = rgb.shape[:2]
+        resolution = self._camera.resolve(stamp_ns, width, height, received_mono_ns)
+        self._stats.camera(resolution)
+        if resolution.status in (camera_info.STATUS_UNPAIRED, camera_info.STATUS_UNCALIBRATED):
+            if resolution.status not in self._warned_once:   # documented cases: warn once
+                self._warned_once.add(resolution.status)
+                self._log.warning('%s; using %s mode (warned once)'
+                                  % (resolution.problem, resolution.mode))
+        elif resolution.status != camera_info.STATUS_OK:
+            self._stats.count(self._stats.bad_input, 'camera_info_' + resolution.status)
+            self._warn('camera_info_' + resolution.status,
+                       '%s; using %s mode' % (resolution.problem, resolution.mode))
+        return resolution
+
+    def _apply_pending_config(self):
+        """Hand a configuration changed at run time to the pipeline (before the next frame)."""
+        with self._config_lock:   # take and clear in one step; a newer change waits here
+            config, self._pending_config = self._pending_config, None
+        if config is not None:
+            self._pipeline.update_config(config)
+
     def _paired_depth(self, stamp_ns):
         """Return (depth metres, its camera model or None) paired with ``stamp_ns``."""
         values = self._values
-        if self._depth_sub is None or not values['depth.enabled'] or not len(self._depth):
+        if self._depth_sub is None or not values['depth.enabled'] or not len(self._depth.images):
             return None, None
         tolerance = values['input.depth_pairing_tolerance_s']
-        msg = self._depth.find(stamp_ns, tolerance, wait_s=tolerance)
-        if msg is None:
-            self._stats.count(self._stats.counts, 'depth_unpaired')
-            return None, None
         try:
-            depth = depth_input.depth_to_m(msg, values['input.depth_scale_m_per_unit'],
-                                           values['input.max_image_pixels'])
+            paired = self._depth.paired(stamp_ns, tolerance, wait_s=tolerance,
+                                        scale_m_per_unit=values['input.depth_scale_m_per_unit'],
+                                        max_pixels=values['input.max_image_pixels'])
         except ImageConversionError as exc:
             self._bad_input('depth_' + exc.reason, 'depth image not used: %s' % exc)
             return None, None
-        info = self._depth_info
-        camera = None
-        if info is not None and (info.width, info.height) == depth.shape[::-1]:
-            try:
-                camera = camera_info.camera_model_from_msg(info)
-            except HandMeshError as exc:
-                self._bad_input('depth_camera_info_invalid', 'depth camera_info: %s' % exc)
-                return None, None
-        self._stats.count(self._stats.counts, 'depth_paired')
-        return depth, camera
+        except HandMeshError as exc:
+            self._bad_input('depth_camera_info_invalid', 'depth camera_info: %s' % exc)
+            return None, None
+        self._stats.count(self._stats.counts, 'depth_unpaired' if paired is None
+                          else 'depth_paired')
+        return paired or (None, None)
+
+    def _run_pipeline(self, frame):
+        """Return the pipeline's FrameResult, or None (counted, logged) on HandMeshError."""
+        try:
+            return self._pipeline.process(frame)
+        except HandMeshError as exc:
+            kind = 'pipeline_%s' % getattr(exc, 'reason', type(exc).__name__)
+            self._stats.count(self._stats.errors, kind)
+            self._warn(kind, 'image not processed: %s' % exc)
+            return None
+
+    def _published_hands(self, result):
+        """Return the result's finite hands; count the non-finite and the rejected ones."""
+        hands, non_finite = messages.finite_hands(result.hands)
+        if non_finite:
+            self._stats.count(self._stats.rejected_hands, 'non_finite', non_finite)
+            self._warn('non_finite_hand', '%d hand(s) with NaN/inf dropped' % non_finite)
+        for reason, count in (result.rejected or {}).items():
+            self._stats.count(self._stats.rejected_hands, reason, count)
+        return hands
+
+    def _count_depth(self, depth):
+        """Count a frame's DepthOutcome; a refused depth image is bad input (logged)."""
+        if depth.status in (DepthStatus.FUSED, DepthStatus.NOT_FUSED):
+            self._stats.count(self._stats.counts, 'depth_' + depth.status.value)
+            if depth.status is DepthStatus.FUSED and not self._depth_seen:
+                self._depth_seen = True
+                self._log.info('depth paired and fused: positions are depth-fused')
+        elif depth.status is DepthStatus.REFUSED:
+            self._bad_input(depth.reason, 'depth image refused (%s): colour only for this '
+                            'frame' % depth.reason)
+
+    def _build_outputs(self, stamp_ns, frame_id, hands, rgb, camera):
+        """Return ``[(publisher, message)]``: every output of one image (``hands`` finite).
+
+        An output nobody subscribed to is not built (it would cost time and be dropped).
+        """
+        built = self._outputs.build(messages.make_header(stamp_ns, frame_id), hands,
+                                    self._wanted_outputs(), rgb=rgb, camera=camera)
+        return [(self._output_pubs[name], message) for name, message in built]
+
+    def _wanted_outputs(self):
+        """Return the names of the outputs switched on and subscribed to."""
+        wanted = set()
+        for name, publisher in self._output_pubs.items():
+            switch = OUTPUT_SWITCHES.get(name)
+            if (switch is None or self._values[switch]) and publisher.get_subscription_count():
+                wanted.add(name)
+        return wanted
+
+    def _record_timing(self, timer, stamp_ns, received_wall_ns):
+        """Record one published image's latency, age and step times in the node's stats."""
+        # The age of the image (stamp -> publish) on the node's clock: sim time when
+        # use_sim_time is set (a bag played with --clock), system time otherwise.
+        self._stats.published(timer.total_ms(),
+                              (self.get_clock().now().nanoseconds - stamp_ns) / 1e6)
+        steps_ms = dict(timer.steps_ms)
+        receive_ms = diagnostics.receive_ms(stamp_ns, received_wall_ns)
+        if receive_ms is not None:
+            steps_ms['receive'] = receive_ms
+        self._stats.steps(steps_ms)
 
     def _warn(self, kind, message):
         """Log a warning of ``kind``, throttled (one line per kind every few seconds)."""
@@ -258,126 +377,6 @@ class HandMeshNode(Node):
             if text:
                 self._log.error(text)
 
-    def _to_rgb(self, msg):
-        max_pixels = self._values['input.max_image_pixels']
-        if hasattr(msg, 'encoding'):
-            return image_conversion.image_to_rgb(msg, max_pixels=max_pixels)
-        return image_conversion.compressed_to_rgb(msg, max_pixels=max_pixels)
-
-    def _process(self, item):
-        """Convert, pair with camera_info, run the pipeline and publish (worker thread)."""
-        msg, received_mono_ns, received_wall_ns = item
-        start_ns = time.monotonic_ns()
-        for kind, problem in (
-                ('image_bad_stamp', camera_info.stamp_problem(msg.header.stamp)),
-                ('image_bad_frame_id', msg.header.frame_id
-                 and parameters.frame_id_problem(msg.header.frame_id, 'header.frame_id'))):
-            if problem:    # never published: an output carries the input's stamp and frame
-                self._bad_input(kind, 'image dropped: %s' % problem)
-                return
-        stamp_ns = camera_info.stamp_to_ns(msg.header.stamp)
-        frame_id = msg.header.frame_id or self._values['input.default_frame_id']
-        if not msg.header.frame_id:
-            self._warn('empty_frame_id', 'image has an empty frame_id; using %r' % frame_id)
-        try:
-            rgb = self._to_rgb(msg)
-        except ImageConversionError as exc:
-            self._bad_input('image_' + exc.reason, 'image dropped: %s' % exc)
-            return
-        height, width = rgb.shape[:2]
-        resolution = self._camera.resolve(stamp_ns, width, height, received_mono_ns)
-        self._stats.camera(resolution)
-        if resolution.status in (camera_info.STATUS_UNPAIRED, camera_info.STATUS_UNCALIBRATED):
-            if resolution.status not in self._warned_once:   # documented cases: warn once
-                self._warned_once.add(resolution.status)
-                self._log.warning('%s; using %s mode (warned once)'
-                                  % (resolution.problem, resolution.mode))
-        elif resolution.status != camera_info.STATUS_OK:
-            self._stats.count(self._stats.bad_input, 'camera_info_' + resolution.status)
-            self._warn('camera_info_' + resolution.status,
-                       '%s; using %s mode' % (resolution.problem, resolution.mode))
-        with self._config_lock:   # take and clear in one step; a newer change waits here
-            config, self._pending_config = self._pending_config, None
-        if config is not None:
-            self._pipeline.update_config(config)
-        depth, depth_camera = self._paired_depth(stamp_ns)
-        frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera,
-                      depth=depth, depth_camera=depth_camera)
-        converted_ns = time.monotonic_ns()
-        try:
-            result = self._pipeline.process(frame)
-        except HandMeshError as exc:
-            kind = 'pipeline_%s' % getattr(exc, 'reason', type(exc).__name__)
-            self._stats.count(self._stats.errors, kind)
-            self._warn(kind, 'image not processed: %s' % exc)
-            return
-        hands, non_finite = messages.finite_hands(result.hands)
-        if non_finite:
-            self._stats.count(self._stats.rejected_hands, 'non_finite', non_finite)
-            self._warn('non_finite_hand', '%d hand(s) with NaN/inf dropped' % non_finite)
-        for reason, count in (result.rejected or {}).items():
-            self._stats.count(self._stats.rejected_hands, reason, count)
-        processed_ns = time.monotonic_ns()
-        self._count_depth(getattr(result, 'depth_status', ''))
-        outputs = self._build_outputs(stamp_ns, frame_id, hands, rgb, resolution.camera)
-        built_ns = time.monotonic_ns()
-        for publisher, message in outputs:
-            publisher.publish(message)
-        published_ns = time.monotonic_ns()
-        # The age of the image (stamp -> publish) on the node's clock: sim time when
-        # use_sim_time is set (a bag played with --clock), system time otherwise.
-        self._stats.published((published_ns - received_mono_ns) / 1e6,
-                              (self.get_clock().now().nanoseconds - stamp_ns) / 1e6)
-        steps_ms = {'queue': (start_ns - received_mono_ns) / 1e6,
-                    'convert': (converted_ns - start_ns) / 1e6,
-                    'pipeline': (processed_ns - converted_ns) / 1e6,
-                    'build': (built_ns - processed_ns) / 1e6,
-                    'publish': (published_ns - built_ns) / 1e6}
-        receive_ms = (received_wall_ns - stamp_ns) / 1e6
-        if 0.0 <= receive_ms <= MAX_RECEIVE_MS:   # else not a wall-clock stamp (bag, sim)
-            steps_ms['receive'] = receive_ms
-        self._stats.steps(steps_ms)
-
-    def _count_depth(self, status):
-        """Count a frame's depth outcome; a refused depth image is bad input (logged)."""
-        if status in ('fused', 'not_fused'):
-            self._stats.count(self._stats.counts, 'depth_' + status)
-            if status == 'fused' and not self._depth_seen:
-                self._depth_seen = True
-                self._log.info('depth paired and fused: positions are depth-fused')
-        elif status:
-            self._bad_input(status, 'depth image refused (%s): colour only for this frame'
-                            % status)
-
-    def _build_outputs(self, stamp_ns, frame_id, hands, rgb, camera):
-        """Return ``[(publisher, message)]``: every output of one image (``hands`` finite).
-
-        An output nobody subscribed to is not built (it would cost time and be dropped).
-        """
-        header = messages.make_header(stamp_ns, frame_id)
-        values = self._values
-        outputs = []
-        if self._mesh_pub.get_subscription_count() > 0:
-            outputs.append((self._mesh_pub, messages.mesh_array_msg(header, hands)))
-        if self._pose_pub.get_subscription_count() > 0:
-            outputs.append((self._pose_pub, messages.pose_array_msg(header, hands)))
-        if values['output.publish_tf'] and hands and self._tf_pub.get_subscription_count() > 0:
-            outputs.append((self._tf_pub, tf_frames.tf_message(
-                hands, header, values['output.tf_prefix'], names=self._tf_names)))
-        if values['output.publish_markers'] and self._marker_pub.get_subscription_count() > 0:
-            if hands or self._markers.has_live_markers:
-                if self._fast_markers:
-                    outputs.append((self._marker_pub,
-                                    self._markers.build_serialized(header, hands)))
-                else:
-                    outputs.append((self._marker_pub, self._markers.build(header, hands)))
-        if values['output.debug_image'] and self._debug_pub.get_subscription_count() > 0:
-            from hand_mesh_ros.ros.debug_image import draw_hands
-            drawn = draw_hands(rgb, hands, camera)
-            outputs.append((self._debug_pub, image_conversion.rgb_to_image(
-                drawn, stamp=header.stamp, frame_id=frame_id)))
-        return outputs
-
     def _publish_diagnostics(self):
         snapshot = self._stats.snapshot()
         header = messages.make_header(self.get_clock().now().nanoseconds,
@@ -400,6 +399,8 @@ class HandMeshNode(Node):
         if not self._closed:
             self._closed = True
             self._worker.stop()
+            if self._collisions is not None:
+                self._collisions.close()
             close = getattr(self._pipeline, 'close', None)
             if close is not None:
                 close()

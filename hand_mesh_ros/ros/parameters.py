@@ -63,8 +63,24 @@ def frame_id_problem(frame_id, what='frame id'):
     return name_problem(frame_id, FRAME_ID_PATTERN, FRAME_ID_MAX_LENGTH, what)
 
 
+def camera_list_problem(value, what='input.cameras'):
+    """Return why ``value`` is not a list of camera namespaces or topics, or ''."""
+    entries = value.replace(',', ' ').split() if isinstance(value, str) else None
+    if not entries:
+        return '%s must name at least one camera namespace or topic, got %r' % (what, value)
+    if len(set(entries)) != len(entries):
+        return '%s names a camera twice: %r' % (what, value)
+    for entry in entries:
+        problem = name_problem(entry, TOPIC_PATTERN, TOPIC_MAX_LENGTH, 'a camera in ' + what)
+        if problem:
+            return problem
+    return ''
+
+
 #: Validation of every string parameter: name -> ``check(value) -> problem or ''``.
 STRING_RULES = {
+    'input.cameras': camera_list_problem,
+    'fusion.frame': lambda v: frame_id_problem(v, 'fusion.frame'),
     'output.tf_prefix': lambda v: name_problem(v, TF_PREFIX_PATTERN, TF_PREFIX_MAX_LENGTH,
                                                'output.tf_prefix'),
     'input.default_frame_id': lambda v: frame_id_problem(v, 'input.default_frame_id'),
@@ -125,6 +141,26 @@ def _pipe(name, description, **kwargs):
 
 
 _W = {'min_value': 0.0, 'max_value': 1.0e6}
+#: Range of a fraction or a probability.
+_FRACTION = {'min_value': 0.0, 'max_value': 1.0}
+
+#: Hands as MoveIt collision objects (hand_mesh_node and hand_fusion_node; see
+#: hand_mesh_ros/ros/collision_objects.py).
+COLLISION_PARAMETERS = (
+    ParamSpec('output.collision_objects', False, 'Publish every tracked hand as a '
+              'moveit_msgs/CollisionObject on /collision_object (needs moveit_msgs).',
+              read_only=True),
+    ParamSpec('output.collision_shape', 'capsules', 'Collision shape of a hand: capsules (a '
+              'cylinder per bone, a sphere per joint) or spheres (per joint and bone midpoint).',
+              read_only=True, choices=('capsules', 'spheres')),
+    ParamSpec('output.collision_padding_sigma', 2.0, 'Padding of every primitive: this many '
+              "standard deviations of the wrist position's worst axis.", read_only=True,
+              min_value=0.0, max_value=10.0),
+    ParamSpec('output.collision_update_rate_hz', 10.0, 'Most MOVE (or re-ADD) messages per '
+              'second and object.', read_only=True, min_value=0.1, max_value=100.0),
+    ParamSpec('output.collision_lost_timeout_s', 0.5, 'An object is REMOVEd once its hand was '
+              'not seen for this long, seconds.', read_only=True, min_value=0.0, max_value=0.9),
+)
 
 #: Every parameter of hand_mesh_node.
 PARAMETERS = (
@@ -148,9 +184,9 @@ PARAMETERS = (
     # --- detection and tracking (dynamic) ---
     _pipe('detection.max_hands', 'Most hands tracked at once.', min_value=1, max_value=8),
     _pipe('detection.min_detection_score', 'Palm detector score threshold.',
-          min_value=0.0, max_value=1.0),
+          **_FRACTION),
     _pipe('detection.min_presence', 'Hand presence threshold of the landmark network; a '
-          'track below it is lost.', min_value=0.0, max_value=1.0),
+          'track below it is lost.', **_FRACTION),
     _pipe('detection.detect_interval', 'Frames between palm detector runs while hands are '
           'tracked.', min_value=1, max_value=1000),
     _pipe('detection.lost_timeout_s', 'Seconds a lost track is remembered (keeps its id).',
@@ -169,7 +205,7 @@ PARAMETERS = (
           min_value=0, max_value=100),
     _pipe('tailor.min_relative_gain', 'Stop the tailor iterations when a step lowers the '
           'cost by less than this fraction (0 = never stop early).',
-          min_value=0.0, max_value=1.0),
+          **_FRACTION),
     _pipe('tailor.temporal', "Use the track's previous state (temporal priors, motion "
           'prediction).'),
     _pipe('tailor.w_reprojection', 'Weight of the 2D keypoint reprojection term (per mm^2 '
@@ -195,7 +231,7 @@ PARAMETERS = (
           "hand's depth.", min_value=0.01, max_value=100.0),
     _pipe('tailor.temporal_pose_blend', 'Centre of the temporal pose prior: the previous pose '
           "moved this fraction towards the network's pose (0: held to the past, which can "
-          'drift; 1: no smoothing of the centre).', min_value=0.0, max_value=1.0),
+          'drift; 1: no smoothing of the centre).', **_FRACTION),
     _pipe('tailor.hand_length_m', "The user's known hand length (wrist crease to middle "
           'fingertip, metres; monocular depth scales with it); 0 = unknown: population prior '
           '(ANSUR II, both sexes).', min_value=0.0, max_value=0.3),
@@ -207,7 +243,7 @@ PARAMETERS = (
     _pipe('gates.max_depth_m', 'Farthest wrist depth published (working range), metres.',
           min_value=0.01, max_value=100.0),
     _pipe('gates.min_bone_ratio', "Shortest bone allowed, as a fraction of the hand model's "
-          'mean hand (network 3D and published joints).', min_value=0.0, max_value=1.0),
+          'mean hand (network 3D and published joints).', **_FRACTION),
     _pipe('gates.max_bone_ratio', "Longest bone allowed, as a multiple of the hand model's "
           'mean hand.', min_value=1.0, max_value=100.0),
     _pipe('gates.max_network_error', "Largest mean 2D error of the network's 3D joints at "
@@ -256,7 +292,7 @@ PARAMETERS = (
               'such depth is refused).', read_only=True),
     ParamSpec('input.depth_pairing_tolerance_s', 0.02, 'Largest stamp difference between a '
               'colour image and its depth image, seconds (the worker waits at most this long '
-              'for a late depth image).', min_value=0.0, max_value=1.0),
+              'for a late depth image).', **_FRACTION),
     ParamSpec('input.depth_scale_m_per_unit', 0.0, 'Metres per depth unit; 0 = from the '
               'encoding (16UC1: 0.001, 32FC1: 1).', min_value=0.0, max_value=100.0),
     # --- node output ---
@@ -270,7 +306,7 @@ PARAMETERS = (
               '(0 = until deleted).', min_value=0.0, max_value=60.0),
     ParamSpec('output.diagnostics_period_s', 1.0, 'Period of /diagnostics in seconds.',
               read_only=True, min_value=0.1, max_value=60.0),
-)
+) + COLLISION_PARAMETERS
 
 SPECS = {spec.name: spec for spec in PARAMETERS}
 
@@ -297,22 +333,25 @@ def descriptor(spec):
     return desc
 
 
-def declare_all(node):
-    """Declare every parameter on ``node``; return ``{name: value}`` (overrides applied).
+def declare_all(node, specs=PARAMETERS):
+    """Declare every parameter of ``specs`` on ``node``; return ``{name: value}``.
+
+    Overrides (params file, command line) are applied.
 
     Raises:
         ValueError: a start-up value (params file, command line) is not allowed.
 
     """
+    table = {spec.name: spec for spec in specs}
     values = {}
-    for spec in PARAMETERS:
+    for spec in specs:
         param = node.declare_parameter(spec.name, spec.default, descriptor(spec))
         values[spec.name] = param.value
-    errors = [SPECS[name].check(value) for name, value in values.items()]
+    errors = [table[name].check(value) for name, value in values.items()]
     errors = [e for e in errors if e]
     if errors:
         raise ValueError('invalid parameters: ' + '; '.join(errors))
-    return {name: (float(v) if isinstance(SPECS[name].default, float) else v)
+    return {name: (float(v) if isinstance(table[name].default, float) else v)
             for name, v in values.items()}
 
 
@@ -322,11 +361,15 @@ def pipeline_config(values, base=None):
     return base.with_values({k: v for k, v in values.items() if k in _PIPELINE_DEFAULTS})
 
 
-def validate_changes(changes):
-    """Return '' when every ``{name: value}`` change is allowed, else the reasons."""
+def validate_changes(changes, table=None):
+    """Return '' when every ``{name: value}`` change is allowed, else the reasons.
+
+    ``table``: ``{name: ParamSpec}`` of the node (default: hand_mesh_node's SPECS).
+    """
+    table = SPECS if table is None else table
     errors = []
     for name, value in changes.items():
-        spec = SPECS.get(name)
+        spec = table.get(name)
         if spec is None:
             errors.append('unknown parameter %s' % name)
         elif spec.read_only:
@@ -343,8 +386,9 @@ class ParameterHandler:
     dict; it may raise HandMeshError or ValueError to reject the change.
     """
 
-    def __init__(self, node, values, apply):
+    def __init__(self, node, values, apply, specs=PARAMETERS):
         """Register the set-parameters callback on ``node`` (after ``declare_all``)."""
+        self.table = {spec.name: spec for spec in specs}
         self.values = dict(values)
         self._apply = apply
         self._lock = threading.Lock()
@@ -361,12 +405,12 @@ class ParameterHandler:
         from hand_mesh_ros.core.errors import HandMeshError
         changes = {}
         for param in params:
-            spec = SPECS.get(param.name)
+            spec = self.table.get(param.name)
             value = param.value
             if spec is not None and isinstance(spec.default, float) and isinstance(value, int):
                 value = float(value)
             changes[param.name] = value
-        reason = validate_changes(changes)
+        reason = validate_changes(changes, self.table)
         if reason:
             return SetParametersResult(successful=False, reason=reason)
         new_values = dict(self.values, **changes)
@@ -387,15 +431,15 @@ def _yaml_value(value):
     return repr(value)
 
 
-def params_file_text(node_name='hand_mesh_node'):
-    """Return the defaults as a ROS 2 params file (the content of config/hand_mesh.yaml)."""
-    lines = ['# Defaults of %s, generated from hand_mesh_ros/ros/parameters.py (a test keeps'
-             % node_name,
+def params_file_text(node_name='hand_mesh_node', specs=PARAMETERS,
+                     source='hand_mesh_ros/ros/parameters.py'):
+    """Return the defaults of ``specs`` as a ROS 2 params file (config/hand_mesh.yaml)."""
+    lines = ['# Defaults of %s, generated from %s (a test keeps' % (node_name, source),
              '# the two equal). (read-only) parameters need a restart; the others can be',
              '# changed at run time (ros2 param set) and are validated.',
              '%s:' % node_name, '  ros__parameters:']
     section = None
-    for spec in PARAMETERS:
+    for spec in specs:
         group, _, key = spec.name.partition('.')
         if group != section:
             lines.append('    %s:' % group)

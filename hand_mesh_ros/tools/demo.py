@@ -162,6 +162,40 @@ def diagnostics_values(msg):
     return {}
 
 
+def _summary(recorder, bag, overlay, out_dir, node_code, wall_s):
+    """Return the demo's figures from what ``recorder``, ``bag`` and ``overlay`` collected.
+
+    Also writes the overlay's contact sheet to ``out_dir/contact_sheet.png``.
+    """
+    diag = diagnostics_values(recorder.last_diagnostics)
+    # Frames the node received (its last diagnostics), or those this process saw.
+    frames_in = max(int(diag.get('frames_received', 0)),
+                    bag.counts.get(processes.CAMERA_INFO_TOPIC, 0))
+    frames_out = bag.counts.get('/hand/mesh', 0)
+    cv2.imwrite(str(out_dir / 'contact_sheet.png'), contact_sheet(overlay.sheet_frames))
+    latency = np.array(recorder.latency_ms) if recorder.latency_ms else np.zeros(1)
+    span_s = ((recorder.last_arrival - recorder.first_arrival) / 1e9
+              if recorder.first_arrival and recorder.last_arrival else 0.0)
+    summary = {
+        'frames_in': frames_in,
+        'frames_out': frames_out,
+        'frames_with_hand': int(sum(1 for n in recorder.hands_per_frame if n > 0)),
+        'max_hands_in_frame': int(max(recorder.hands_per_frame, default=0)),
+        'latency_p50_ms': round(float(np.percentile(latency, 50)), 2),
+        'latency_p95_ms': round(float(np.percentile(latency, 95)), 2),
+        'output_fps': round((frames_out - 1) / span_s, 2) if span_s > 0 else 0.0,
+        'node_diagnostics': diag,
+        'node_exit_code': node_code,
+        'wall_s': round(wall_s, 1),
+        'bag': str(bag.path), 'bag_counts': dict(bag.counts),
+        'overlay_video': str(out_dir / 'overlay.mp4'),
+        'overlay_frames': overlay.frames,
+        'overlay_frames_dropped': overlay.dropped,
+        'contact_sheet': str(out_dir / 'contact_sheet.png'),
+    }
+    return summary
+
+
 def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_frames=0,
              rate_hz=0.0, log=print):
     """Run the demo; return the summary dict (also written to ``out_dir/summary.json``)."""
@@ -216,32 +250,8 @@ def run_demo(out_dir, source=None, camera_info_url=None, timeout_s=240.0, max_fr
         bag.close()
         node.destroy_node()
         rclpy.try_shutdown()
-    diag = diagnostics_values(recorder.last_diagnostics)
-    # Frames the node received (its last diagnostics), or those this process saw.
-    frames_in = max(int(diag.get('frames_received', 0)),
-                    bag.counts.get(processes.CAMERA_INFO_TOPIC, 0))
-    frames_out = bag.counts.get('/hand/mesh', 0)
-    cv2.imwrite(str(out_dir / 'contact_sheet.png'), contact_sheet(overlay.sheet_frames))
-    latency = np.array(recorder.latency_ms) if recorder.latency_ms else np.zeros(1)
-    span_s = ((recorder.last_arrival - recorder.first_arrival) / 1e9
-              if recorder.first_arrival and recorder.last_arrival else 0.0)
-    summary = {
-        'frames_in': frames_in,
-        'frames_out': frames_out,
-        'frames_with_hand': int(sum(1 for n in recorder.hands_per_frame if n > 0)),
-        'max_hands_in_frame': int(max(recorder.hands_per_frame, default=0)),
-        'latency_p50_ms': round(float(np.percentile(latency, 50)), 2),
-        'latency_p95_ms': round(float(np.percentile(latency, 95)), 2),
-        'output_fps': round((frames_out - 1) / span_s, 2) if span_s > 0 else 0.0,
-        'node_diagnostics': diag,
-        'node_exit_code': node_code,
-        'wall_s': round(time.monotonic() - start, 1),
-        'bag': str(bag_path), 'bag_counts': dict(bag.counts),
-        'overlay_video': str(out_dir / 'overlay.mp4'),
-        'overlay_frames': overlay.frames,
-        'overlay_frames_dropped': overlay.dropped,
-        'contact_sheet': str(out_dir / 'contact_sheet.png'),
-    }
+    summary = _summary(recorder, bag, overlay, out_dir, node_code,
+                       wall_s=time.monotonic() - start)
     (out_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
     return summary
 

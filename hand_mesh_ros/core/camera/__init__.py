@@ -1,0 +1,1 @@
+"""Camera models built from CameraInfo: projection, distortion, plausibility checks."""

@@ -89,6 +89,51 @@ def _frozen_array(values, shape, name):
     return arr
 
 
+def _k_entry(row: int, col: int, doc: str) -> property:
+    """Return a read-only property giving ``K[row, col]`` (px) as a float."""
+    def entry(self) -> float:
+        return float(self.k[row, col])
+    entry.__doc__ = doc
+    return property(entry)
+
+
+def _distortion_fields(distortion_model, d):
+    """Return (distortion model, D array) of CameraInfo fields; an empty D is no distortion."""
+    name = str(distortion_model).strip().lower()
+    if name not in _MODEL_ALIASES:
+        raise CameraModelError(f'unknown distortion_model {distortion_model!r}')
+    d_arr = np.array(list(d), dtype=float).reshape(-1)
+    return (_MODEL_ALIASES[name] if d_arr.size else distortion.NO_DISTORTION), d_arr
+
+
+def _full_roi(roi, width, height):
+    """Return (x_offset, y_offset, height, width, do_rectify) of ``roi`` inside the image.
+
+    An roi with a zero width or height is the full image.
+    """
+    if len(tuple(roi)) != 5:
+        raise CameraModelError('roi must be (x_offset, y_offset, height, width, do_rectify)')
+    x_off, y_off, roi_h, roi_w, do_rect = roi
+    if int(roi_w) == 0 or int(roi_h) == 0:
+        x_off, y_off, roi_w, roi_h = 0, 0, width, height
+    if width <= 0 or height <= 0:
+        raise CameraModelError(f'image size {width}x{height} is not positive')
+    if (x_off < 0 or y_off < 0 or x_off + roi_w > width or y_off + roi_h > height):
+        raise CameraModelError(
+            f'roi (x={x_off}, y={y_off}, {roi_w}x{roi_h}) is outside the '
+            f'{width}x{height} image')
+    return x_off, y_off, roi_h, roi_w, do_rect
+
+
+def _check_rectifiable(p_arr, full_roi):
+    """Raise CameraModelError where rectified pixels cannot be modelled (roi, stereo right)."""
+    if not full_roi:
+        raise CameraModelError('rectified=True with a partial roi is not supported')
+    if np.any(p_arr[:, 3] != 0.0):
+        raise CameraModelError(
+            'rectified=True needs P[:, 3] == 0 (a stereo right camera is not supported)')
+
+
 @dataclass(frozen=True, eq=False)
 class CameraModel:
     """A calibrated (or assumed) camera: projection with distortion, and its inverse.
@@ -168,39 +213,18 @@ class CameraModel:
             (:func:`hand_mesh_ros.core.camera.camera_checks.check_camera_geometry`).
 
         """
-        name = str(distortion_model).strip().lower()
-        if name not in _MODEL_ALIASES:
-            raise CameraModelError(f'unknown distortion_model {distortion_model!r}')
-        model = _MODEL_ALIASES[name]
-        d_arr = np.array(list(d), dtype=float).reshape(-1)
-        if d_arr.size == 0:
-            model = distortion.NO_DISTORTION
+        model, d_arr = _distortion_fields(distortion_model, d)
         k_full = _frozen_array(k, (3, 3), 'k')
         r_arr = _frozen_array(r, (3, 3), 'r')
         p_arr = _frozen_array(p, (3, 4), 'p')
-        if len(tuple(roi)) != 5:
-            raise CameraModelError('roi must be (x_offset, y_offset, height, width, do_rectify)')
-        x_off, y_off, roi_h, roi_w, do_rect = roi
+        width, height = int(width), int(height)
+        x_off, y_off, roi_h, roi_w, do_rect = _full_roi(roi, width, height)
+        full_roi = int(roi[2]) == 0 or int(roi[3]) == 0   # all zeros: the full image
         bx = int(binning_x) if int(binning_x) > 0 else 1
         by = int(binning_y) if int(binning_y) > 0 else 1
-        width, height = int(width), int(height)
-        full_roi = int(roi_w) == 0 or int(roi_h) == 0
-        if full_roi:
-            x_off, y_off, roi_w, roi_h = 0, 0, width, height
-        if width <= 0 or height <= 0:
-            raise CameraModelError(f'image size {width}x{height} is not positive')
-        if (x_off < 0 or y_off < 0 or x_off + roi_w > width or y_off + roi_h > height):
-            raise CameraModelError(
-                f'roi (x={x_off}, y={y_off}, {roi_w}x{roi_h}) is outside the '
-                f'{width}x{height} image')
-        r_is_set = bool(np.any(r_arr != 0.0))
-        r_proj_cam = r_arr if (rectified and r_is_set) else np.eye(3)
+        r_proj_cam = r_arr if (rectified and np.any(r_arr != 0.0)) else np.eye(3)
         if rectified:
-            if not full_roi:
-                raise CameraModelError('rectified=True with a partial roi is not supported')
-            if np.any(p_arr[:, 3] != 0.0):
-                raise CameraModelError(
-                    'rectified=True needs P[:, 3] == 0 (a stereo right camera is not supported)')
+            _check_rectifiable(p_arr, full_roi)
             k_src = np.array(p_arr[:, :3])
             model, d_arr = distortion.NO_DISTORTION, np.zeros(0)
         else:
@@ -279,30 +303,11 @@ class CameraModel:
                 f'{self.width}x{self.height}')
 
     # ------------------------------------------------------------------ properties
-    @property
-    def fx(self) -> float:
-        """Return the horizontal focal length in px."""
-        return float(self.k[0, 0])
-
-    @property
-    def fy(self) -> float:
-        """Return the vertical focal length in px."""
-        return float(self.k[1, 1])
-
-    @property
-    def cx(self) -> float:
-        """Return the principal point x in px."""
-        return float(self.k[0, 2])
-
-    @property
-    def cy(self) -> float:
-        """Return the principal point y in px."""
-        return float(self.k[1, 2])
-
-    @property
-    def skew(self) -> float:
-        """Return the skew term ``K[0, 1]`` in px."""
-        return float(self.k[0, 1])
+    fx = _k_entry(0, 0, 'Return the horizontal focal length in px.')
+    fy = _k_entry(1, 1, 'Return the vertical focal length in px.')
+    cx = _k_entry(0, 2, 'Return the principal point x in px.')
+    cy = _k_entry(1, 2, 'Return the principal point y in px.')
+    skew = _k_entry(0, 1, 'Return the skew term ``K[0, 1]`` in px.')
 
     @property
     def image_size(self) -> Tuple[int, int]:
@@ -338,18 +343,10 @@ class CameraModel:
             return xy_d @ self.k[:2, :2].T + self.k[:2, 2]
 
     def project_with_jacobian(self, points_cam_m: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Project points and return the analytic Jacobian of the pixels w.r.t. the points.
+        """Return :meth:`project`'s pixels (N, 2) and their analytic Jacobian (N, 2, 3).
 
-        Parameters
-        ----------
-        points_cam_m
-            (N, 3) points in the camera optical frame, metres, z > 0.
-
-        Returns
-        -------
-        px: (N, 2) pixel coordinates.
-        jac: (N, 2, 3) d(px) / d(point) in px per metre.
-
+        The Jacobian is d(px) / d(point) in px per metre, for (N, 3) camera-frame points
+        ``points_cam_m`` with z > 0.
         """
         points = self.to_projection_frame(points_cam_m)
         k2 = self.k[:2, :2]

@@ -18,9 +18,10 @@ articulated ICP).
 
 import numpy as np
 
-from hand_mesh_ros.core.fitting.kinematics_jacobian import (KeypointKinematics,
-                                                            rodrigues_right_jacobian)
+from hand_mesh_ros.core.fitting.kinematics_jacobian import KeypointKinematics
 from hand_mesh_ros.core.fitting.tailor_terms import PoseConstraints
+from hand_mesh_ros.core.hand.rotations import (axis_angle_to_matrix_terms,
+                                               right_jacobian_from_terms)
 
 #: Spacing of the thinned surface points on the rest hand, metres.
 SPACING_M = 0.006
@@ -132,7 +133,8 @@ class HandSurface:
         Rotation-vector component i of bone f turns its descendants about column i.
         """
         frames = posed.frames[self._level_index[self.free_bones]]
-        right = rodrigues_right_jacobian(np.asarray(pose_aa)[self.free_bones])[1]
+        right = right_jacobian_from_terms(
+            axis_angle_to_matrix_terms(np.asarray(pose_aa)[self.free_bones])[1])
         return frames[:, :, :3] @ right, frames[:, :, 3]
 
     def plane_jacobian(self, points_rel, normals, index, axes, origins):

@@ -1,0 +1,1 @@
+"""Fitting a hand to its evidence: root recovery, the tailor, gates, uncertainty."""

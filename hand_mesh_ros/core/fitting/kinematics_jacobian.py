@@ -18,55 +18,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hand_mesh_ros.core.hand import skinning
+from hand_mesh_ros.core.hand import rotations, skinning
+# The tailor folds bone rotations with this name.
 
-#: Added to rotation angles so that the closed forms stay finite at zero (radians).
-_TINY_ANGLE_RAD = 1e-30
 #: Bone weights of a surface keypoint below this are dropped (they move it < 1 um).
 _MIN_BONE_WEIGHT = 1e-6
-_EYE = np.eye(3)
-#: ``v @ _SKEW_BASIS`` is the row-major flattened cross-product matrix of ``v``.
-_SKEW_BASIS = np.array([[0, 0, 0, 0, 0, -1, 0, 1, 0],
-                        [0, 0, 1, 0, 0, 0, -1, 0, 0],
-                        [0, -1, 0, 1, 0, 0, 0, 0, 0]], dtype=np.float64)
-
-
-def rodrigues_right_jacobian(aa):
-    """Return rotations ``R`` (N, 3, 3) and right Jacobians ``J_r`` (N, 3, 3) of ``aa`` (N, 3).
-
-    ``dR/dv_i = R [J_r(v) e_i]_x``; ``R = I + a [v]_x + b [v]_x^2`` and
-    ``J_r = I - b [v]_x + c [v]_x^2`` with ``a = sin(t) / t``, ``b = 2 sin(t/2)^2 / t^2`` (no
-    cancellation near zero) and ``c = (t - sin t) / t^3``, whose round-off near zero is
-    harmless because it multiplies ``[v]_x^2 = O(t^2)``.
-    """
-    rot, terms = _rotation_terms(aa)
-    return rot, _right_jacobian(terms)
-
-
-def rodrigues(aa):
-    """Return the rotations (N, 3, 3) of rotation vectors ``aa`` (N, 3), as in the above."""
-    return _rotation_terms(aa)[0]
-
-
-def _rotation_terms(aa):
-    """Return the rotations (N, 3, 3) of ``aa`` (N, 3) and what their ``J_r`` is built from."""
-    aa = np.asarray(aa, dtype=np.float64)
-    t = np.sqrt(np.einsum('ni,ni->n', aa, aa)) + _TINY_ANGLE_RAD
-    sin = np.sin(t)
-    inv_t = 1.0 / t
-    half = np.sin(0.5 * t) * inv_t
-    coef_b = (2.0 * half * half)[:, None, None]
-    k = _skew_rows(aa)
-    k2 = k @ k
-    rot = _EYE + (sin * inv_t)[:, None, None] * k + coef_b * k2
-    return rot, (t, sin, inv_t, coef_b, k, k2)
-
-
-def _right_jacobian(terms):
-    """Return the right Jacobians (N, 3, 3) from :func:`_rotation_terms`' terms."""
-    t, sin, inv_t, coef_b, k, k2 = terms
-    coef_c = ((t - sin) * inv_t * inv_t * inv_t)[:, None, None]
-    return _EYE - coef_b * k + coef_c * k2
 
 
 class PosedKeypoints(NamedTuple):
@@ -77,11 +33,6 @@ class PosedKeypoints(NamedTuple):
     points: np.ndarray  # (P, 3) virtual points
     rotation_terms: tuple  # what the local rotations' right Jacobians are built from
     moved: np.ndarray  # (P, 3, 1 + S) virtual points and d point / d beta
-
-
-def _skew_rows(v):
-    """Return the cross-product matrices (..., 3, 3) of vectors ``v`` (..., 3)."""
-    return (v @ _SKEW_BASIS).reshape(v.shape[:-1] + (3, 3))
 
 
 class KeypointKinematics:
@@ -131,7 +82,6 @@ class KeypointKinematics:
         self._ext_local[:, :3, 4:] = self.local_offset_basis
         self._ext_local[:, 3, 3] = 1.0
         self._ext_local[:, 4:, 4:] = np.eye(n_shapes)
-        self._level_parents = [(level, parents[level]) for level in self.levels[1:]]
         self._build_level_order()
         # Points in their bone's rest frame, relative to its origin: q0 + q_basis . beta.
         rest_rot_t = self.rest_rot_t[self.point_bone]
@@ -254,7 +204,7 @@ class KeypointKinematics:
         Its ``keypoints`` (21, 3) equal :meth:`evaluate`'s; :meth:`jacobians` completes it
         when asked.
         """
-        rot_local, terms = _rotation_terms(pose_aa)
+        rot_local, terms = rotations.axis_angle_to_matrix_terms(pose_aa)
         # Extended local transforms [[rel R, offset, d offset / d beta], [0, 1, 0], [0, 0, I]]:
         # chaining them carries the joint positions and their shape derivatives together.
         # Bones in level order (``_level_order``): each level is one slice.
@@ -294,12 +244,12 @@ class KeypointKinematics:
         free = self.free_bones
         n_free = len(free)
         free_frames = frames[self._free_lm]
-        right = _right_jacobian(posed.rotation_terms)
+        right = rotations.right_jacobian_from_terms(posed.rotation_terms)
         axes = free_frames[:, :, :3] @ right[free]  # (F, 3, 3): column i = world axis i
         flat_axes = np.swapaxes(axes, 0, 1).reshape(3, 3 * n_free)
         # a x (X - o) = -[X]_x a + [o]_x a for every point, free bone and axis component.
-        moving = (_skew_rows(points).reshape(-1, 3) @ flat_axes).reshape(-1, 3, 3 * n_free)
-        origin = np.swapaxes(_skew_rows(free_frames[:, :, 3]) @ axes, 0, 1)  # (3, F, 3)
+        moving = (rotations.skew(points).reshape(-1, 3) @ flat_axes).reshape(-1, 3, 3 * n_free)
+        origin = np.swapaxes(rotations.skew(free_frames[:, :, 3]) @ axes, 0, 1)  # (3, F, 3)
         dpoint = (origin.reshape(1, 3, 3 * n_free) - moving)
         dpoint *= self._point_mask
         if self._kp_identity:
@@ -309,16 +259,3 @@ class KeypointKinematics:
         jac_pose = np.einsum('kp,pan->kan', self.keypoint_matrix, dpoint)
         jac_shape = np.einsum('kp,pas->kas', self.keypoint_matrix, moved[:, :, 1:])
         return jac_pose, jac_shape
-
-    def joint_positions(self, pose_aa, shape):
-        """Return posed joint origins (J, 3), wrist at the origin (no Jacobian)."""
-        rot_local, _ = rodrigues_right_jacobian(pose_aa)
-        rot = np.empty((self.n_bones, 3, 3))
-        trans = np.zeros((self.n_bones, 3))
-        local_offset = self.local_offset0 + self.local_offset_basis @ shape
-        root = self.levels[0]
-        rot[root] = self.rel_rot[root] @ rot_local[root]
-        for level, par in self._level_parents:
-            rot[level] = rot[par] @ self.rel_rot[level] @ rot_local[level]
-            trans[level] = trans[par] + np.einsum('lab,lb->la', rot[par], local_offset[level])
-        return trans

@@ -1,10 +1,9 @@
 """Plausibility gates: drop a hand that no real hand in front of the camera could be.
 
 A hand that passed the network, root recovery and the tailor is still checked before it is
-published (cause 3 of issue 11: a fit that ran off to 864 m, or a 3D hand that disagrees with
-its own 2D keypoints by 88 px, was published). Every gate is scale-free: pixel errors are
-divided by the hand's size in pixels, so the same scene at another resolution passes or fails
-the same way.
+published: a fit can run off far beyond the working range, and a 3D hand can disagree with its
+own 2D keypoints. Every gate is scale-free: pixel errors are divided by the hand's size in
+pixels, so the same scene at another resolution passes or fails the same way.
 
 The gates, in the order they are checked (the first failure names the reason):
 
@@ -30,15 +29,14 @@ mean focal length divided by the wrist's depth (pose-independent, unlike a 2D ex
 shrinks when the hand is seen edge-on).
 """
 
-from dataclasses import dataclass
 import math
 
 import numpy as np
 
-#: MediaPipe keypoint tree: parent of each keypoint (-1 for the wrist).
-KEYPOINT_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
-#: Keypoints whose distance defines the hand size of the pixel normalisation.
-SIZE_KEYPOINTS = (0, 9)
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
+from hand_mesh_ros.core.hand.hand_size import PALM_CHAIN as SIZE_KEYPOINTS
+from hand_mesh_ros.core.hand.topology import KEYPOINT_PARENTS
+
 #: Rejection reasons, in checking order.
 REASONS = ('implausible_depth', 'implausible_bones', 'inconsistent_3d_2d',
            'implausible_reprojection', 'implausible_speed')
@@ -77,56 +75,14 @@ def hand_size_px(joints_m, focal_px):
 def mean_relative_error(keypoints_px, observed_px, size_px):
     """Return the mean distance (21, 2) <-> (21, 2) in hand sizes (inf without a size).
 
-    Rows where ``observed_px`` is not finite are ignored.
+    Rows that are not finite in either are ignored.
     """
-    if not size_px > 0.0:
+    observed = np.asarray(observed_px, dtype=np.float64)
+    keypoints = np.asarray(keypoints_px, dtype=np.float64)
+    used = np.isfinite(observed).all(axis=1) & np.isfinite(keypoints).all(axis=1)
+    if not (size_px > 0.0 and used.any()):
         return math.inf
-    diff = np.asarray(keypoints_px, dtype=np.float64) - np.asarray(observed_px, np.float64)
-    dist = np.linalg.norm(diff, axis=1)
-    dist = dist[np.isfinite(dist)]
-    return float(np.mean(dist)) / size_px if dist.size else math.inf
-
-
-@dataclass
-class _Published:
-    root_m: np.ndarray
-    timestamp_s: float
-
-
-class TrackContinuity:
-    """The last published wrist position of each track, for the speed gate."""
-
-    def __init__(self):
-        """Start with no track."""
-        self._last = {}
-
-    def speed_mps(self, track_id, root_m, timestamp_s, max_gap_s):
-        """Return the wrist speed since the track's last published hand, or None.
-
-        None when the track has no published hand yet, or it is older than ``max_gap_s`` (or
-        not older than 0 s).
-        """
-        last = self._last.get(track_id)
-        if last is None:
-            return None
-        dt = float(timestamp_s) - last.timestamp_s
-        if not 0.0 < dt <= max_gap_s:
-            return None
-        return float(np.linalg.norm(np.asarray(root_m, dtype=np.float64) - last.root_m)) / dt
-
-    def publish(self, track_id, root_m, timestamp_s):
-        """Remember a published hand of ``track_id``."""
-        self._last[track_id] = _Published(np.array(root_m, dtype=np.float64),
-                                          float(timestamp_s))
-
-    def forget_except(self, track_ids):
-        """Drop every track not in ``track_ids``."""
-        for track_id in set(self._last) - set(track_ids):
-            del self._last[track_id]
-
-    def reset(self):
-        """Drop every track."""
-        self._last.clear()
+    return mean_reprojection_error_px(keypoints, observed, used) / size_px
 
 
 def check_plausibility(*, joints_m, keypoints_px, observed_px, network_joints_rel_m,
@@ -164,6 +120,7 @@ def check_plausibility(*, joints_m, keypoints_px, observed_px, network_joints_re
         'depth_m': depth_m, 'hand_size_px': size_px,
         'bone_ratio_min': float(min(network_ratios.min(), ratios.min())),
         'bone_ratio_max': float(max(network_ratios.max(), ratios.max())),
+        'network_bone_ratio_min': float(network_ratios.min()),
         'network_error': (None if network_error_px is None
                           else float(network_error_px) / size_px if size_px > 0.0
                           else math.inf),

@@ -20,14 +20,10 @@ import numpy as np
 
 from hand_mesh_ros.core.camera.camera import CameraMode, DEFAULT_HFOV_DEG, nominal_pinhole
 from hand_mesh_ros.core.errors import RootRecoveryError
+from hand_mesh_ros.core.fitting.least_squares import robust_levenberg_marquardt, row_norms
 
 #: Median of the norm of a 2D isotropic Gaussian residual, in units of its per-axis sigma.
 _RAYLEIGH_MEDIAN = math.sqrt(2.0 * math.log(2.0))
-#: Loss thresholds in units of the estimated per-axis keypoint noise sigma.
-_HUBER_K = 2.0
-_CAUCHY_K = 2.5
-#: Relative step size below which Levenberg-Marquardt stops (1e-10 m at 1 m).
-_STEP_TOL = 1e-10
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,71 +59,6 @@ class RootResult:
     converged: bool = True
 
 
-def _loss(e, robust, scale):
-    """Return the robust cost rho(e) and IRLS weight psi(e)/e for residual norms ``e``."""
-    if robust is None:
-        return 0.5 * e * e, np.ones_like(e)
-    if robust == 'huber':
-        delta = _HUBER_K * scale
-        inside = e <= delta
-        rho = np.where(inside, 0.5 * e * e, delta * (e - 0.5 * delta))
-        return rho, np.where(inside, 1.0, delta / np.maximum(e, 1e-300))
-    c = _CAUCHY_K * scale
-    q = (e / c) ** 2
-    return 0.5 * c * c * np.log1p(q), 1.0 / (1.0 + q)
-
-
-def _levenberg_marquardt(residual_fn, params, weights, robust, scale, feasible,
-                         max_iterations):
-    """Minimise sum_j w_j rho(|r_j(p)|) over the 3 parameters ``params``.
-
-    ``residual_fn(p)`` returns residuals (M, 2) and their Jacobian (M, 2, 3).
-    Returns (params, iterations, converged).
-    """
-    resid, jac = residual_fn(params)
-    rho, irls = _loss(_row_norms(resid), robust, scale)
-    cost = float((weights * rho).sum())
-    lam = 1e-4
-    for iteration in range(1, max_iterations + 1):
-        sqrt_omega = np.sqrt(weights * irls)[:, None]
-        jac_w = (jac * sqrt_omega[:, :, None]).reshape(-1, 3)
-        hess = jac_w.T @ jac_w
-        grad = jac_w.T @ (resid * sqrt_omega).reshape(-1)
-        hess_diag = hess.diagonal()
-        diag = np.maximum(hess_diag, 1e-12 * max(1.0, float(hess_diag.max())))
-        params_norm = math.sqrt(float(params @ params))
-        accepted = False
-        for _ in range(12):
-            damped = hess.copy()
-            damped.flat[::4] += lam * diag
-            try:
-                step = -np.linalg.solve(damped, grad)
-            except np.linalg.LinAlgError:
-                lam *= 10.0
-                continue
-            if math.sqrt(float(step @ step)) <= _STEP_TOL * (1.0 + params_norm):
-                return params, iteration, True  # the (IRLS) Gauss-Newton step vanished
-            candidate = params + step
-            if feasible(candidate):
-                new_resid, new_jac = residual_fn(candidate)
-                new_rho, new_irls = _loss(_row_norms(new_resid), robust, scale)
-                new_cost = float((weights * new_rho).sum())
-                if np.isfinite(new_cost) and new_cost <= cost:
-                    accepted = True
-                    break
-            lam *= 10.0
-        if not accepted:
-            return params, iteration, True  # no decrease possible: at a minimum
-        params, resid, jac, irls, cost = candidate, new_resid, new_jac, new_irls, new_cost
-        lam = max(lam / 10.0, 1e-9)
-    return params, max_iterations, False
-
-
-def _row_norms(vectors):
-    """Return the Euclidean norms (M,) of the rows of ``vectors`` (M, 2)."""
-    return np.sqrt(np.einsum('ma,ma->m', vectors, vectors))
-
-
 def _estimate_sigma(e, weights, floor):
     """Return a robust per-axis noise sigma from residual norms ``e`` (median based)."""
     used = e[weights > 0.0]
@@ -138,20 +69,20 @@ def _robust_fit(residual_fn, params, weights, robust, feasible, *, noise_sigma_p
                 min_sigma_px, inlier_threshold_sigma, max_iterations, min_keypoints):
     """Run the (robust) refinement; return (params, inliers, sigma, iterations, converged)."""
     if robust is None:
-        params, its, converged = _levenberg_marquardt(
+        params, its, converged = robust_levenberg_marquardt(
             residual_fn, params, weights, None, 1.0, feasible, max_iterations)
         return params, weights > 0.0, 0.0, its, converged
     # Round 1: robust loss on every keypoint, its scale from the starting residuals.
-    e = _row_norms(residual_fn(params)[0])
+    e = row_norms(residual_fn(params)[0])
     sigma = noise_sigma_px or _estimate_sigma(e, weights, min_sigma_px)
-    params, total, converged = _levenberg_marquardt(
+    params, total, converged = robust_levenberg_marquardt(
         residual_fn, params, weights, robust, sigma, feasible, max_iterations)
     # Round 2: re-estimate the scale, reject outliers, refine on the inliers.
-    e = _row_norms(residual_fn(params)[0])
+    e = row_norms(residual_fn(params)[0])
     sigma = noise_sigma_px or _estimate_sigma(e, weights, min_sigma_px)
     inliers = (weights > 0.0) & (e <= inlier_threshold_sigma * sigma)
     if np.count_nonzero(inliers) >= min_keypoints:
-        params, its, converged = _levenberg_marquardt(
+        params, its, converged = robust_levenberg_marquardt(
             residual_fn, params, weights * inliers, robust, sigma, feasible, max_iterations)
         total += its
     else:
@@ -261,7 +192,7 @@ def _initialize(design, target, weights, robust, feasible_batch, errors_batch, o
     medians[~np.isfinite(medians)] = np.inf
     best = int(np.argmin(medians))
     if not np.isfinite(medians[best]):
-        raise RootRecoveryError('no candidate reprojects finitely', reason='not_finite')
+        raise RootRecoveryError('no candidate reprojects finitely', reason='non_finite')
     sigma = options['noise_sigma_px'] or max(options['min_sigma_px'],
                                              medians[best] / _RAYLEIGH_MEDIAN)
     inliers = np.zeros_like(used)
@@ -276,11 +207,11 @@ def _initialize(design, target, weights, robust, feasible_batch, errors_batch, o
 def _finish(params, kp, valid, inliers, residual_fn, sigma, its, converged, mode, **extra):
     """Assemble a :class:`RootResult` from the refined parameters."""
     residuals = np.zeros(kp.shape[0])
-    residuals[valid] = _row_norms(residual_fn(params)[0])
+    residuals[valid] = row_norms(residual_fn(params)[0])
     inlier_mask = np.zeros(kp.shape[0], dtype=bool)
     inlier_mask[valid] = inliers
     if not np.all(np.isfinite(residuals)):
-        raise RootRecoveryError('non-finite reprojection residuals', reason='not_finite')
+        raise RootRecoveryError('non-finite reprojection residuals', reason='non_finite')
     return RootResult(
         translation_m=extra.pop('translation_m'), residuals_px=residuals,
         mean_reprojection_error_px=float(np.mean(residuals[inlier_mask])),
@@ -361,9 +292,16 @@ def recover_root(keypoints_px, joints_rel_m, camera, *, weights=None, robust='hu
     if camera is None:
         return _recover_weak_perspective(kp, joints, w, valid, robust, image_size, hfov_deg,
                                          (min_depth_m, max_depth_m), options)
+    return _recover_perspective(kp, joints, w, valid, robust, camera,
+                                (min_depth_m, max_depth_m), options)
+
+
+def _recover_perspective(kp, joints, w, valid, robust, camera, depth_range_m, options):
+    """Solve the linear ray equations for T, then refine it through the full camera model."""
+    min_depth_m, max_depth_m = depth_range_m
     rays = camera.undistort_pixels(kp)
     valid = valid & np.isfinite(rays).all(axis=1)
-    if np.count_nonzero(valid) < min_keypoints:
+    if np.count_nonzero(valid) < options['min_keypoints']:
         raise RootRecoveryError('too few keypoints can be undistorted',
                                 reason='too_few_keypoints')
     u, joints_v, rays_v, w_v = kp[valid], joints[valid], rays[valid], w[valid]
@@ -442,7 +380,7 @@ def _recover_weak_perspective(kp, joints, w, valid, robust, image_size, hfov_deg
     scale, offset = float(params[0]), params[1:].copy()
     translation = np.append((offset - centre_px) / scale, focal_px / scale)
     if not np.all(np.isfinite(translation)):
-        raise RootRecoveryError('weak-perspective solution is not finite', reason='not_finite')
+        raise RootRecoveryError('weak-perspective solution is not finite', reason='non_finite')
     return _finish(params, kp, valid, inliers, residual_fn, sigma, its, converged,
                    CameraMode.WEAK_PERSPECTIVE, translation_m=translation,
                    scale_px_per_m=scale, offset_px=offset)

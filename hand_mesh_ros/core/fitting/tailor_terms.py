@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import math
 
 import numpy as np
-from scipy.linalg import lapack
 
 from hand_mesh_ros.core.camera.camera import CameraMode, DEFAULT_HFOV_DEG, nominal_pinhole
 from hand_mesh_ros.core.errors import TailorError
+from hand_mesh_ros.core.fitting.least_squares import damped_step
 from hand_mesh_ros.core.hand.rotations import matrix_to_axis_angle
 from hand_mesh_ros.core.hand.topology import KEYPOINT_PARENTS
+
 #: OpenBLAS multi-threads a GEMM from m * n * k >= 2^18 (4 x SMP_THRESHOLD_MIN).
 _BLAS_SINGLE_THREAD_MNK = 1 << 18
 #: Child and parent keypoints of the 20 bones of the keypoint tree.
@@ -103,14 +104,6 @@ def gram_matrix(rows):
         part = rows[start:start + block]
         out += part.T @ part
     return out
-
-
-def mean_pixel_error(px, obs, kp_w):
-    """Return the mean distance (px) of (21, 2) ``px`` to ``obs`` where ``kp_w`` > 0."""
-    diff = px - obs
-    dist = np.sqrt(np.einsum('ka,ka->k', diff, diff))
-    used = kp_w > 0.0
-    return float(dist @ used) / float(np.count_nonzero(used))
 
 
 def bone_length_scale(model_keypoints, observed_keypoints, valid=None):
@@ -275,13 +268,10 @@ def levenberg_marquardt(evaluate, linearise, x, current, normal, max_iterations,
     normal_at_x = True
     for iterations in range(1, max_iterations + 1):
         cost = current.cost
-        damped = np.array(hess, order='F')  # LAPACK's layout: no second copy
-        damped.flat[::len(x) + 1] += lam * np.maximum(hess.diagonal(), 1e-9) + 1e-12
-        step, info = lapack.dposv(damped, grad, overwrite_a=1)[1:]
-        if info != 0 or not np.isfinite(step).all():
+        step = damped_step(hess, grad, lam, 1e-9, ridge=1e-12)
+        if step is None:
             lam *= 10.0
             continue
-        step = -step
         candidate = x + step
         new = evaluate(candidate)
         if math.isfinite(new.cost) and new.cost <= cost:

@@ -1,0 +1,1 @@
+"""The hand: topology, hand size, anatomy, the skinned hand model and its rotations."""

@@ -16,18 +16,17 @@ given as fractions of hand length (:data:`SEGMENT_RATIOS`), and whose thumb CMC 
 lengths distal of the distal wrist crease and 0.196 hand breadths radial of the third
 metacarpal's axis.
 
-Hand size is **hand length**: distal wrist crease to the tip of the middle finger, hand flat
-and straight, as anthropometric surveys measure it. Its population prior (both sexes) is from
-
-    Gordon CC et al. 2012 Anthropometric Survey of U.S. Army Personnel (ANSUR II): Methods and
-    Summary Statistics. NATICK/TR-15/007, 2014 (measurement "hand length").
-
-Everything here is numpy only and has no side effects at import.
+Segment lengths scale with hand length, the one hand size
+(:mod:`hand_mesh_ros.core.hand.hand_size`). Everything here is numpy only and has no side
+effects at import.
 """
 
 import math
 
 import numpy as np
+
+from hand_mesh_ros.core.hand.hand_size import chain_length
+from hand_mesh_ros.core.hand.topology import FINGER_CHAINS, FINGER_NAMES, NUM_KEYPOINTS, WRIST
 
 #: Segment lengths / hand length (Buchholz et al. 1992, table of kinematic segment lengths):
 #: thumb metacarpal, proximal, distal; fingers metacarpal, proximal, middle, distal.
@@ -51,49 +50,17 @@ BASE_JOINT_LOCATION = {
 #: Hand breadth / hand length of adults, used only to turn the radio-ulnar offsets above into
 #: lengths (ANSUR II means: breadth ~0.46 of length for men, ~0.44 for women).
 BREADTH_PER_LENGTH = 0.45
-#: ANSUR II hand length, mm: (mean, standard deviation) for men and women.
-HAND_LENGTH_MM = {'men': (194.0, 9.0), 'women': (181.0, 9.0)}
 #: MediaPipe keypoint indices of each digit, proximal to distal (base joint ... tip).
-DIGIT_KEYPOINTS = {
-    'thumb': (1, 2, 3, 4),
-    'index': (5, 6, 7, 8),
-    'middle': (9, 10, 11, 12),
-    'ring': (13, 14, 15, 16),
-    'pinky': (17, 18, 19, 20),
-}
-#: The 20 bones of the published skeleton, as (parent keypoint, child keypoint).
-SKELETON_BONES = tuple(pair for keys in DIGIT_KEYPOINTS.values()
-                       for pair in zip((0,) + keys[:-1], keys))
-#: Keypoints along which hand length is measured (wrist, middle MCP, PIP, DIP, tip).
-HAND_LENGTH_CHAIN = (0, 9, 10, 11, 12)
-
-
-def population_hand_length_prior_m():
-    """Return (mean, standard deviation) of adult hand length in metres, both sexes.
-
-    The equal mixture of the men's and women's normal distributions of :data:`HAND_LENGTH_MM`
-    (its mean and standard deviation, which include the difference between the sexes).
-    """
-    means = np.array([m for m, _ in HAND_LENGTH_MM.values()])
-    sds = np.array([s for _, s in HAND_LENGTH_MM.values()])
-    mean = float(means.mean())
-    var = float(np.mean(sds ** 2 + means ** 2) - mean ** 2)
-    return mean * 1e-3, math.sqrt(var) * 1e-3
-
-
-def chain_length(points, chain=HAND_LENGTH_CHAIN):
-    """Return the summed segment lengths along ``chain`` of points (..., 21, 3)."""
-    pts = np.asarray(points, dtype=np.float64)[..., list(chain), :]
-    return np.linalg.norm(np.diff(pts, axis=-2), axis=-1).sum(axis=-1)
+DIGIT_KEYPOINTS = dict(zip(FINGER_NAMES, FINGER_CHAINS))
 
 
 def reference_bone_lengths(hand_length_m):
     """Return the 20 bone lengths (20,) Buchholz et al. predict for ``hand_length_m``.
 
-    Order: :data:`SKELETON_BONES`. Wrist -> thumb CMC and wrist -> finger MCP are the
-    distances of the joint centres from the wrist-crease centre (axial and radio-ulnar
-    offsets, hand breadth = :data:`BREADTH_PER_LENGTH` hand lengths); the others are the
-    segment lengths.
+    Order: :data:`~hand_mesh_ros.core.hand.topology.BONE_PAIRS`. Wrist -> thumb CMC and
+    wrist -> finger MCP are the distances of the joint centres from the wrist-crease centre
+    (axial and radio-ulnar offsets, hand breadth = :data:`BREADTH_PER_LENGTH` hand lengths);
+    the others are the segment lengths.
     """
     out = []
     for digit in DIGIT_KEYPOINTS:
@@ -135,9 +102,9 @@ def joint_centre_weights(rest_keypoints):
     """
     kp = np.asarray(rest_keypoints, dtype=np.float64)
     length = float(chain_length(kp))
-    weights = np.eye(21)
+    weights = np.eye(NUM_KEYPOINTS)
     for digit, keys in DIGIT_KEYPOINTS.items():
-        chain = [keys[3], keys[2], keys[1], keys[0], 0]  # tip back to the wrist
+        chain = list(keys[::-1]) + [WRIST]  # tip back to the wrist
         segments = SEGMENT_RATIOS[digit][::-1]  # distal first
         joints = keys[2::-1]  # DIP, PIP, MCP (thumb: IP, MCP, CMC)
         back = 0.0
@@ -145,17 +112,17 @@ def joint_centre_weights(rest_keypoints):
         for j in range(n_phalanx):
             back += segments[j] * length
             i, a = _point_back_along(kp[chain], back)
-            row = np.zeros(21)
+            row = np.zeros(NUM_KEYPOINTS)
             row[chain[i]] += 1.0 - a
             row[chain[i + 1]] += a
             weights[joints[j]] = row
         if digit == 'thumb':
             axial, radial = BASE_JOINT_LOCATION['thumb']
             dist = math.hypot(axial, radial * BREADTH_PER_LENGTH) * length
-            frac = dist / max(float(np.linalg.norm(kp[keys[0]] - kp[0])), 1e-12)
-            row = np.zeros(21)
+            frac = dist / max(float(np.linalg.norm(kp[keys[0]] - kp[WRIST])), 1e-12)
+            row = np.zeros(NUM_KEYPOINTS)
             row[keys[0]] = frac
-            row[0] = 1.0 - frac
+            row[WRIST] = 1.0 - frac
             weights[keys[0]] = row
     return weights
 
@@ -176,5 +143,5 @@ def metacarpal_base_weights(rest_keypoints, joint_weights):
             continue
         frac = SEGMENT_RATIOS[digit][0] * length / max(
             float(np.linalg.norm(centres[keys[0]])), 1e-12)
-        rows.append((1.0 - frac) * joint_weights[keys[0]] + frac * np.eye(21)[0])
+        rows.append((1.0 - frac) * joint_weights[keys[0]] + frac * np.eye(NUM_KEYPOINTS)[WRIST])
     return np.stack(rows)

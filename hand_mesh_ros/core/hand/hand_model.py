@@ -77,21 +77,23 @@ class HandModel:
         """Store the model arrays (float64 copies) and precompute the tree levels."""
         if native_side not in SIDES:
             raise ValueError('native_side must be one of %r' % (SIDES,))
-        self.template_vertices_m = np.array(template_vertices_m, dtype=np.float64)
-        self.faces = np.array(faces, dtype=np.int64)
-        self.skin_weights = np.array(skin_weights, dtype=np.float64)
-        self.parents = np.array(parents, dtype=np.int64)
-        self.rest_joints_m = np.array(rest_joints_m, dtype=np.float64)
-        self.rest_bone_rotations = np.array(rest_bone_rotations, dtype=np.float64)
+        arrays = {
+            np.float64: {'template_vertices_m': template_vertices_m,
+                         'skin_weights': skin_weights, 'rest_joints_m': rest_joints_m,
+                         'rest_bone_rotations': rest_bone_rotations,
+                         'shape_vertex_basis_m': shape_vertex_basis_m,
+                         'shape_joint_basis_m': shape_joint_basis_m,
+                         'keypoint_vertex_weight': keypoint_vertex_weight,
+                         'joint_limits_min_rad': joint_limits_min_rad,
+                         'joint_limits_max_rad': joint_limits_max_rad},
+            np.int64: {'faces': faces, 'parents': parents,
+                       'keypoint_joint_index': keypoint_joint_index,
+                       'keypoint_vertex_index': keypoint_vertex_index}}
+        for dtype, named in arrays.items():
+            for name, value in named.items():
+                setattr(self, name, np.array(value, dtype=dtype))
         self.bone_names = tuple(str(n) for n in bone_names)
         self.shape_names = tuple(str(n) for n in shape_names)
-        self.shape_vertex_basis_m = np.array(shape_vertex_basis_m, dtype=np.float64)
-        self.shape_joint_basis_m = np.array(shape_joint_basis_m, dtype=np.float64)
-        self.keypoint_joint_index = np.array(keypoint_joint_index, dtype=np.int64)
-        self.keypoint_vertex_index = np.array(keypoint_vertex_index, dtype=np.int64)
-        self.keypoint_vertex_weight = np.array(keypoint_vertex_weight, dtype=np.float64)
-        self.joint_limits_min_rad = np.array(joint_limits_min_rad, dtype=np.float64)
-        self.joint_limits_max_rad = np.array(joint_limits_max_rad, dtype=np.float64)
         self.native_side = native_side
         self.pose_basis_m = (None if pose_basis_m is None
                              else np.array(pose_basis_m, dtype=np.float64))

@@ -1,11 +1,20 @@
 """One hand size: hand length (wrist crease to middle fingertip, flat hand), metres.
 
-:class:`HandLength` measures it on the hand model (summed rest segments wrist -> middle MCP ->
-PIP -> DIP -> tip, so a flexed rest pose measures as straight) and solves for the size shape
-coefficient giving a target length. :class:`SizeEstimate` is one track's belief about its
-hand's length: the population prior of :mod:`hand_mesh_ros.core.hand.anatomy` (or a user's known
-length), the network's per-frame size observations and metric observations (e.g. from depth),
-fused as independent Gaussians.
+Hand length is what anthropometric surveys measure: distal wrist crease to the tip of the
+middle finger, hand flat and straight. On 21 keypoints it is the summed segments wrist ->
+middle MCP -> PIP -> DIP -> tip (:func:`hand_length_m`), so a flexed hand measures as
+straight. Its population prior (both sexes, :func:`population_hand_length_prior_m`) is from
+
+    Gordon CC et al. 2012 Anthropometric Survey of U.S. Army Personnel (ANSUR II): Methods and
+    Summary Statistics. NATICK/TR-15/007, 2014 (measurement "hand length").
+
+:class:`HandLength` measures it on the hand model and solves for the size shape coefficient
+giving a target length. :class:`SizeEstimate` is one track's belief about its hand's length:
+the population prior (or a user's known length), the network's per-frame size observations
+and metric observations (e.g. from depth), fused as independent Gaussians. The palm
+(:data:`PALM_CHAIN`, wrist -> middle MCP) is the pose-independent part of the hand length:
+the scale of the plausibility gates' pixel errors and the segment the tailor holds within a
+frame.
 """
 
 from dataclasses import dataclass
@@ -14,8 +23,14 @@ import math
 
 import numpy as np
 
-from hand_mesh_ros.core.hand.anatomy import HAND_LENGTH_CHAIN, population_hand_length_prior_m
+from hand_mesh_ros.core.hand.topology import FINGER_CHAINS, MIDDLE_MCP, WRIST
 
+#: Keypoints along which hand length is measured (wrist, middle MCP, PIP, DIP, tip).
+HAND_LENGTH_CHAIN = (WRIST,) + FINGER_CHAINS[2]
+#: The palm: wrist -> middle-finger MCP, the first segment of :data:`HAND_LENGTH_CHAIN`.
+PALM_CHAIN = (WRIST, MIDDLE_MCP)
+#: ANSUR II hand length, mm: (mean, standard deviation) for men and women.
+HAND_LENGTH_MM = {'men': (194.0, 9.0), 'women': (181.0, 9.0)}
 #: Relative error of the network's size that does not average out over frames (a monocular
 #: network sees no metric size; about the population's relative spread).
 NETWORK_BIAS_REL = 0.06
@@ -28,9 +43,37 @@ MEMORY_FRAMES = 300
 
 
 @functools.lru_cache(maxsize=1)
-def _population_prior():
-    """Return the population prior (mean, sd), metres (computed once)."""
-    return population_hand_length_prior_m()
+def population_hand_length_prior_m():
+    """Return (mean, standard deviation) of adult hand length in metres, both sexes.
+
+    The equal mixture of the men's and women's normal distributions of :data:`HAND_LENGTH_MM`
+    (its mean and standard deviation, which include the difference between the sexes).
+    """
+    means = np.array([m for m, _ in HAND_LENGTH_MM.values()])
+    sds = np.array([s for _, s in HAND_LENGTH_MM.values()])
+    mean = float(means.mean())
+    var = float(np.mean(sds ** 2 + means ** 2) - mean ** 2)
+    return mean * 1e-3, math.sqrt(var) * 1e-3
+
+
+def population_length_rel_spread():
+    """Return the population's relative spread of hand length (sd / mean, about 0.059)."""
+    mean, sd = population_hand_length_prior_m()
+    return sd / mean
+
+
+def chain_length(points, chain=HAND_LENGTH_CHAIN):
+    """Return the summed segment lengths along ``chain`` of points (..., 21, 3)."""
+    pts = np.asarray(points, dtype=np.float64)[..., list(chain), :]
+    return np.linalg.norm(np.diff(pts, axis=-2), axis=-1).sum(axis=-1)
+
+
+def hand_length_m(keypoints_m):
+    """Return the hand length (...,) in metres of keypoints (..., 21, 3) in metres.
+
+    The summed segments of :data:`HAND_LENGTH_CHAIN`.
+    """
+    return chain_length(keypoints_m, HAND_LENGTH_CHAIN)
 
 
 class HandLength:
@@ -116,7 +159,7 @@ class SizeEstimate:
         if known_length_m > 0.0:
             mean0, sd0 = float(known_length_m), USER_LENGTH_SIGMA_M
         else:
-            mean0, sd0 = _population_prior()
+            mean0, sd0 = population_hand_length_prior_m()
         precision = 1.0 / sd0 ** 2
         weighted = precision * mean0
         if self.network_frames > 0:

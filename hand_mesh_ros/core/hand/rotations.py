@@ -1,10 +1,12 @@
-"""Batched rotation helpers in numpy: axis-angle (Rodrigues), its derivative and its inverse.
+"""Batched rotation helpers in numpy: axis-angle (Rodrigues), its derivatives, its inverse.
 
 All functions accept any leading batch shape ``(...)`` and never modify their inputs.
 Axis-angle vectors ``aa`` have shape ``(..., 3)``: direction = rotation axis, norm = angle in
 radians (right-hand rule). Rotation matrices have shape ``(..., 3, 3)`` and act on column
 vectors (``x' = R @ x``).
 """
+
+import math
 
 import numpy as np
 
@@ -15,42 +17,67 @@ SMALL_ANGLE_RAD = 1e-6
 MIRROR_X = np.diag([-1.0, 1.0, 1.0])
 
 
+#: Added to rotation angles so that the closed forms stay finite at zero (radians).
+_TINY_ANGLE_RAD = 1e-30
+_EYE = np.eye(3)
+#: ``v @ _SKEW_BASIS`` is the row-major flattened cross-product matrix of ``v``.
+_SKEW_BASIS = np.array([[0, 0, 0, 0, 0, -1, 0, 1, 0],
+                        [0, 0, 1, 0, 0, 0, -1, 0, 0],
+                        [0, -1, 0, 1, 0, 0, 0, 0, 0]], dtype=np.float64)
+
+
 def skew(v):
     """Return the cross-product matrices ``[v]_x`` (..., 3, 3) of vectors ``v`` (..., 3)."""
     v = np.asarray(v, dtype=np.float64)
-    out = np.zeros(v.shape[:-1] + (3, 3), dtype=np.float64)
-    out[..., 0, 1] = -v[..., 2]
-    out[..., 0, 2] = v[..., 1]
-    out[..., 1, 0] = v[..., 2]
-    out[..., 1, 2] = -v[..., 0]
-    out[..., 2, 0] = -v[..., 1]
-    out[..., 2, 1] = v[..., 0]
-    return out
+    return (v @ _SKEW_BASIS).reshape(v.shape[:-1] + (3, 3))
 
 
-def _rodrigues_coefficients(theta):
-    """Return ``sin(t)/t`` and ``(1 - cos(t))/t^2`` (...,) with series near zero."""
-    small = theta < SMALL_ANGLE_RAD
-    safe = np.where(small, 1.0, theta)
-    t2 = theta * theta
-    a = np.where(small, 1.0 - t2 / 6.0, np.sin(safe) / safe)
-    b = np.where(small, 0.5 - t2 / 24.0, (1.0 - np.cos(safe)) / (safe * safe))
-    return a, b
+def rotation_about_z(angle_rad):
+    """Return the rotation matrix (3, 3) of ``angle_rad`` about the z axis (right-hand rule).
+
+    Its upper-left (2, 2) block rotates image-plane vectors by the same angle.
+    """
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def axis_angle_to_matrix_terms(aa):
+    """Return rotations (..., 3, 3) of ``aa`` (..., 3) and what their ``J_r`` is built from.
+
+    Rodrigues' formula ``R = I + a [v]_x + b [v]_x^2`` with ``t = |v|``, ``a = sin(t) / t``
+    and ``b = 2 sin(t/2)^2 / t^2`` (no cancellation near zero); exact to float64 round-off
+    for every angle, including zero. The terms go to :func:`right_jacobian_from_terms`.
+    """
+    aa = np.asarray(aa, dtype=np.float64)
+    t = np.sqrt(np.einsum('...i,...i->...', aa, aa)) + _TINY_ANGLE_RAD
+    sin = np.sin(t)
+    inv_t = 1.0 / t
+    half = np.sin(0.5 * t) * inv_t
+    coef_b = (2.0 * half * half)[..., None, None]
+    k = skew(aa)
+    k2 = k @ k
+    rot = _EYE + (sin * inv_t)[..., None, None] * k + coef_b * k2
+    return rot, (t, sin, inv_t, coef_b, k, k2)
+
+
+def right_jacobian_from_terms(terms):
+    """Return the right Jacobians (..., 3, 3) from :func:`axis_angle_to_matrix_terms`' terms.
+
+    ``dR/dv_i = R [J_r(v) e_i]_x`` with ``J_r = I - b [v]_x + c [v]_x^2`` and
+    ``c = (t - sin t) / t^3``, whose round-off near zero is harmless because it multiplies
+    ``[v]_x^2 = O(t^2)``.
+    """
+    t, sin, inv_t, coef_b, k, k2 = terms
+    coef_c = ((t - sin) * inv_t * inv_t * inv_t)[..., None, None]
+    return _EYE - coef_b * k + coef_c * k2
 
 
 def axis_angle_to_matrix(aa):
     """Return rotation matrices (..., 3, 3) for axis-angle vectors ``aa`` (..., 3).
 
-    Rodrigues' formula ``R = I + a [w]_x + b [w]_x^2`` with ``a = sin(t)/t``,
-    ``b = (1 - cos(t))/t^2`` and ``t = |w|``; exact to float64 round-off for every angle,
-    including zero.
+    Rodrigues' formula, as in :func:`axis_angle_to_matrix_terms`.
     """
-    aa = np.asarray(aa, dtype=np.float64)
-    theta = np.linalg.norm(aa, axis=-1)
-    a, b = _rodrigues_coefficients(theta)
-    k = skew(aa)
-    eye = np.broadcast_to(np.eye(3), k.shape)
-    return eye + a[..., None, None] * k + b[..., None, None] * (k @ k)
+    return axis_angle_to_matrix_terms(aa)[0]
 
 
 def axis_angle_to_matrix_jacobian(aa):

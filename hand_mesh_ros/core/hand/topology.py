@@ -22,6 +22,7 @@ FINGER_CHAINS = tuple(tuple(range(1 + 4 * f, 5 + 4 * f)) for f in range(len(FING
 FINGERTIPS = tuple((name, chain[-1]) for name, chain in zip(FINGER_NAMES, FINGER_CHAINS))
 #: The MCP joints of the four fingers (the palm's distal edge).
 PALM_MCPS = tuple(chain[0] for chain in FINGER_CHAINS[1:])
+INDEX_MCP, MIDDLE_MCP, RING_MCP, PINKY_MCP = PALM_MCPS
 
 #: Parent of each keypoint in the kinematic tree (-1 for the wrist): every finger's base
 #: hangs from the wrist, every other keypoint from the previous one of its finger.

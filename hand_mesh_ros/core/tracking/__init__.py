@@ -1,0 +1,1 @@
+"""Finding and following hands: palm detection, landmark crops and the tracker."""

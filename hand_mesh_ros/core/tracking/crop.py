@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from hand_mesh_ros.core.hand.rotations import rotation_about_z
+
 
 @dataclass(frozen=True)
 class RotatedRect:
@@ -28,8 +30,7 @@ class RotatedRect:
         """Return the four corners, (4, 2) float64, clockwise from the local top-left."""
         half = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
         local = half * np.array([self.width_px, self.height_px])
-        c, s = np.cos(self.rotation_rad), np.sin(self.rotation_rad)
-        rot = np.array([[c, -s], [s, c]])
+        rot = rotation_about_z(self.rotation_rad)[:2, :2]
         return local @ rot.T + np.array([self.center_x_px, self.center_y_px])
 
     def area_px2(self):
@@ -49,11 +50,9 @@ def transform_rect(rect, scale_x=1.0, scale_y=1.0, shift_x=0.0, shift_y=0.0, squ
     uses the longer side (pixels, so the image aspect ratio is already accounted for); the
     scale is applied last.
     """
-    c, s = np.cos(rect.rotation_rad), np.sin(rect.rotation_rad)
-    dx = rect.width_px * shift_x
-    dy = rect.height_px * shift_y
-    center_x = rect.center_x_px + dx * c - dy * s
-    center_y = rect.center_y_px + dx * s + dy * c
+    rot = rotation_about_z(rect.rotation_rad)[:2, :2]
+    shift = rot @ [rect.width_px * shift_x, rect.height_px * shift_y]
+    center_x, center_y = rect.center_x_px + shift[0], rect.center_y_px + shift[1]
     width, height = rect.width_px, rect.height_px
     if square_long:
         width = height = max(width, height)
@@ -95,11 +94,10 @@ def crop_transform(rect, crop_size_px):
     The rect should be square (MediaPipe's hand ROIs are); a non-square rect is stretched.
     """
     size = float(crop_size_px)
-    c, s = np.cos(rect.rotation_rad), np.sin(rect.rotation_rad)
     sx = rect.width_px / size
     sy = rect.height_px / size
     # image = centre + R @ diag(sx, sy) @ (crop - size / 2)
-    linear = np.array([[c, -s], [s, c]]) @ np.diag([sx, sy])
+    linear = rotation_about_z(rect.rotation_rad)[:2, :2] @ np.diag([sx, sy])
     offset = np.array([rect.center_x_px, rect.center_y_px]) - linear @ np.array([size, size]) / 2
     crop_to_image = np.hstack([linear, offset[:, None]])
     inv_linear = np.linalg.inv(linear)

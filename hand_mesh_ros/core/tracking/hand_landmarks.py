@@ -19,21 +19,22 @@ x/y axes are aligned with the image (x right, y down, z away from the camera, me
 frame MediaPipe publishes. They stay root-relative (no absolute translation).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
+from hand_mesh_ros.core.hand.rotations import rotation_about_z
+from hand_mesh_ros.core.hand.topology import (FINGER_CHAINS, INDEX_MCP, MIDDLE_MCP,
+                                              NUM_KEYPOINTS as NUM_LANDMARKS, RING_MCP, WRIST)
 from hand_mesh_ros.core.tracking.crop import (normalize_radians, RotatedRect, transform_rect,
                                               warp_crop)
+from hand_mesh_ros.core.tracking.mesh_outputs import decode_mesh_outputs, MeshOutputs
 
-NUM_LANDMARKS = 21
-WRIST = 0
-INDEX_MCP = 5
-MIDDLE_MCP = 9
-RING_MCP = 13
 # Landmarks MediaPipe uses to place the next crop: wrist, thumb CMC/MCP/IP, and the MCP and
 # PIP joints of the four fingers (finger tips are left out: they move fastest).
-ROI_LANDMARKS = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)
+ROI_LANDMARKS = (WRIST,) + FINGER_CHAINS[0][:3] + tuple(
+    k for chain in FINGER_CHAINS[1:] for k in chain[:2])
 LANDMARK_OUTPUTS = ('Identity', 'Identity_1', 'Identity_2', 'Identity_3')
 # MediaPipe divides the network's z by 0.4 (TensorsToLandmarks ``normalize_z``) to bring it to
 # the scale of x and y; the golden z of the sample video confirms it (ratio 2.5).
@@ -50,8 +51,8 @@ class HandLandmarks:
     metres, image-aligned axes; presence in [0, 1]; handedness_raw: the model's raw handedness
     output (MediaPipe's P("Left") in its mirrored convention); side: 'left' or 'right' for the
     caller's camera; handedness_score: probability of ``side``; roi and crop_transform: the
-    crop used; extra_outputs: this hand's slice of every further output of the session (e.g.
-    the mesh network's pose, shape and vertices), by output name.
+    crop used; mesh: the mesh network's lifted outputs for this crop (None for a landmark-only
+    model).
     """
 
     keypoints_px: np.ndarray
@@ -64,7 +65,7 @@ class HandLandmarks:
     handedness_score: float
     roi: RotatedRect
     crop_transform: object
-    extra_outputs: dict = field(default_factory=dict)
+    mesh: Optional[MeshOutputs] = None
 
 
 def side_from_score(handedness_raw, image_is_mirrored=False):
@@ -82,9 +83,7 @@ def side_from_score(handedness_raw, image_is_mirrored=False):
 
 def rotate_world_landmarks(world_crop_m, rotation_rad):
     """Rotate (21, 3) crop-aligned world landmarks about z by the crop's rotation."""
-    c, s = np.cos(rotation_rad), np.sin(rotation_rad)
-    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    return np.asarray(world_crop_m, dtype=np.float64) @ rot.T
+    return np.asarray(world_crop_m, dtype=np.float64) @ rotation_about_z(rotation_rad).T
 
 
 def landmarks_to_roi(keypoints_px, scale=2.0, shift_y=-0.1):
@@ -101,12 +100,12 @@ def landmarks_to_roi(keypoints_px, scale=2.0, shift_y=-0.1):
     rotation = normalize_radians(np.pi / 2 - np.arctan2(-(finger[1] - wrist[1]),
                                                         finger[0] - wrist[0]))
     subset = pts[list(ROI_LANDMARKS)]
-    c, s = np.cos(rotation), np.sin(rotation)
+    rot = rotation_about_z(rotation)[:2, :2]
     # Express points in the rect's local frame (inverse rotation), box them, map the centre back.
-    local = subset @ np.array([[c, -s], [s, c]])
+    local = subset @ rot
     lo, hi = local.min(axis=0), local.max(axis=0)
     centre_local = (lo + hi) / 2.0
-    centre = np.array([[c, -s], [s, c]]) @ centre_local
+    centre = rot @ centre_local
     box = RotatedRect(float(centre[0]), float(centre[1]), float(hi[0] - lo[0]),
                       float(hi[1] - lo[1]), rotation)
     return transform_rect(box, scale_x=scale, scale_y=scale, shift_y=shift_y, square_long=True)
@@ -119,11 +118,12 @@ def preprocess_hand_crop(rgb, roi, input_size_px):
 
 
 def decode_hand_landmarks(landmarks, presence, handedness, world, roi, transform,
-                          image_is_mirrored=False, extra_outputs=None):
+                          image_is_mirrored=False, mesh=None):
     """Decode one hand's raw outputs into a :class:`HandLandmarks` in raw-image pixels.
 
     landmarks, world: (63,) arrays; presence, handedness: scalars; ``transform`` is the
-    :class:`~hand_mesh_ros.core.tracking.crop.CropTransform` used for the crop.
+    :class:`~hand_mesh_ros.core.tracking.crop.CropTransform` used for the crop; ``mesh`` the
+    crop's :class:`MeshOutputs` or None.
     """
     crop_lm = np.asarray(landmarks, dtype=np.float64).reshape(NUM_LANDMARKS, 3)
     keypoints = transform.to_image(crop_lm[:, :2])
@@ -134,7 +134,7 @@ def decode_hand_landmarks(landmarks, presence, handedness, world, roi, transform
     side, side_score = side_from_score(score, image_is_mirrored)
     return HandLandmarks(keypoints, z, crop_lm, world_m,
                          float(np.asarray(presence).reshape(-1)[0]), score, side, side_score,
-                         roi, transform, dict(extra_outputs or {}))
+                         roi, transform, mesh)
 
 
 def _is_dynamic(dim):
@@ -188,10 +188,10 @@ class HandLandmarker:
                 chunk += [np.zeros_like(crops[0])] * (batch - used)
                 out = self._session.run({self._input_name: np.stack(chunk)})
                 raw += [self._slice(out, i) for i in range(used)]
-        return [decode_hand_landmarks(*values, roi, transform, self.image_is_mirrored, extra)
-                for (values, extra), roi, transform in zip(raw, rois, transforms)]
+        return [decode_hand_landmarks(*values, roi, transform, self.image_is_mirrored, mesh)
+                for (values, mesh), roi, transform in zip(raw, rois, transforms)]
 
     def _slice(self, out, i):
-        """Return (landmark outputs, {extra name: array}) of batch item ``i``."""
+        """Return (landmark outputs, MeshOutputs or None) of batch item ``i``."""
         return ([np.asarray(out[n])[i] for n in self._outputs],
-                {n: np.asarray(out[n])[i] for n in self._extra})
+                decode_mesh_outputs({n: np.asarray(out[n])[i] for n in self._extra}))

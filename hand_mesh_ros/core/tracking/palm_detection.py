@@ -74,8 +74,8 @@ class Letterbox:
 
     def to_raw(self, points_input_px):
         """Map (N, 2) model-input pixels to raw-image pixels."""
-        pts = np.asarray(points_input_px, dtype=np.float64)
-        return (pts - np.array([self.pad_x_px, self.pad_y_px])) / self.scale
+        padding_px = np.array([self.pad_x_px, self.pad_y_px])
+        return (np.asarray(points_input_px, dtype=np.float64) - padding_px) / self.scale
 
 
 def _resize_down(image, size_wh):

@@ -1,0 +1,1 @@
+"""Benchmarks: per-stage timings, the mesh network and tailor benches, peers and probes."""

@@ -26,8 +26,9 @@ from hand_mesh_ros.core.config import DepthConfig
 from hand_mesh_ros.core.depth.articulated_stage import ArticulatedDepthStage
 from hand_mesh_ros.core.depth.depth_stage import HandDepthFusion
 from hand_mesh_ros.core.fitting.tailor import HandTailor
-from hand_mesh_ros.core.hand.anatomy import population_hand_length_prior_m
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.hand.hand_size import population_hand_length_prior_m
+from hand_mesh_ros.core.track import MetricLength
 from hand_mesh_ros.tools.evaluation import depth_scenes, depth_synthesis
 
 
@@ -62,10 +63,9 @@ def time_pass(model, tailor, camera, cases, articulated, max_points):
     times, cpu, errors = [], [], []
     for case in cases:
         est = case.estimate
-        stage.forget(est.track_id)
         start, start_cpu = time.perf_counter(), time.process_time()
-        fused, _ = stage.apply(est, est.bone_transforms[0, :3, 3], case.depth_m, camera,
-                               camera, config, tailor)
+        fused, _ = stage.apply(est, case.depth_m, camera, camera, config, MetricLength(),
+                               tailor.size, tailor.free_bones)
         times.append((time.perf_counter() - start) * 1e3)
         cpu.append((time.process_time() - start_cpu) * 1e3)
         errors.append(1e3 * np.mean(np.linalg.norm(fused.joints_m - case.true_joints_m,

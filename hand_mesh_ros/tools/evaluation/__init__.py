@@ -1,0 +1,1 @@
+"""``hand-mesh eval``: accuracy, temporal and root-recovery figures, reports and plots."""

@@ -17,9 +17,10 @@ import math
 import cv2
 import numpy as np
 
-from hand_mesh_ros.core.fitting.kinematics_jacobian import rodrigues
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.tailor_terms import rotation_log
-from hand_mesh_ros.core.hand.anatomy import population_hand_length_prior_m
+from hand_mesh_ros.core.hand.hand_size import population_hand_length_prior_m
+from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix
 from hand_mesh_ros.core.types import HandEstimate
 from hand_mesh_ros.tools.evaluation import depth_synthesis
 
@@ -45,7 +46,7 @@ def perturb_pose(model, pose_aa, rng, finger_sigma_deg, global_deg):
     pose[fingers] = model.clamp_pose(pose)[fingers]
     axis = rng.normal(size=3)
     axis *= math.radians(global_deg) / np.linalg.norm(axis)
-    pose[0] = rotation_log(rodrigues(axis[None])[0] @ rodrigues(pose[:1])[0])
+    pose[0] = rotation_log(axis_angle_to_matrix(axis[None])[0] @ axis_angle_to_matrix(pose[:1])[0])
     return pose
 
 
@@ -142,8 +143,7 @@ def hand_estimate(model, pose_aa, shape, translation_m, camera, observed_px, sid
         bone_names=model.bone_names, pose_coefficients=np.asarray(pose_aa, dtype=np.float64),
         shape_coefficients=np.asarray(shape, dtype=np.float64), hand_model='anny',
         hand_length_m=hand_length_m,
-        reprojection_error_px=float(np.mean(np.linalg.norm(keypoints_px - observed_px,
-                                                           axis=1))),
+        reprojection_error_px=mean_reprojection_error_px(keypoints_px, observed_px),
         position_mode='full_intrinsics', confidence=0.5,
         position_covariance_m2=np.eye(3) * 1e-4, keypoints_m=out.keypoints + translation_m)
 

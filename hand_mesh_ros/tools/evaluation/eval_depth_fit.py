@@ -25,7 +25,8 @@ import numpy as np
 
 from hand_mesh_ros.core.config import DepthConfig
 from hand_mesh_ros.core.depth.depth_stage import HandDepthFusion
-from hand_mesh_ros.core.hand.anatomy import population_hand_length_prior_m
+from hand_mesh_ros.core.hand.hand_size import population_hand_length_prior_m
+from hand_mesh_ros.core.track import MetricLength, Track
 from hand_mesh_ros.tools.evaluation import depth_scenes, depth_synthesis
 from hand_mesh_ros.tools.evaluation.eval_depth import load_frames, make_camera, run_pass
 
@@ -53,7 +54,7 @@ def tailor_estimate(pipeline, case_id, case, camera):
     model = pipeline.hand_model
     net = est.keypoints_m - est.keypoints_m[0]
     refined = pipeline.tailor.refine(
-        case_id, case.observed_px, None, net, est.pose_coefficients, est.shape_coefficients,
+        Track(case_id), case.observed_px, net, est.pose_coefficients, est.shape_coefficients,
         est.keypoints_m[0] - model.forward(est.pose_coefficients, est.shape_coefficients,
                                            side=est.side).keypoints[0],
         camera, 0.0, est.side, temporal=False)
@@ -87,11 +88,10 @@ def evaluate_hand(pipeline, case_id, base, camera, rng, args, rays):
                              articulated=variant == 'articulated')
         stage = HandDepthFusion(pipeline.hand_model)
         start = time.perf_counter()
-        fused, fusion = stage.apply(estimate, estimate.bone_transforms[0, :3, 3],
-                                    case.depth_m, camera, camera, config, pipeline.tailor)
+        fused, fusion = stage.apply(estimate, case.depth_m, camera, camera, config,
+                                    MetricLength(), size, pipeline.tailor.free_bones)
         stage_ms[variant] = (time.perf_counter() - start) * 1e3
         errors[variant] = _errors_mm(fused.joints_m, case.true_joints_m)
-    pipeline.tailor.forget(case_id)
     return errors, stage_ms['articulated'] - stage_ms['fused'], fusion.fused
 
 

@@ -15,7 +15,6 @@ keypoints and the exact root-relative 3D joints with:
 Run ``python -m hand_mesh_ros.tools.evaluation.eval_root [--json]``.
 """
 
-import argparse
 import json
 import math
 
@@ -26,6 +25,7 @@ from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.errors import HandMeshError
 from hand_mesh_ros.core.fitting.root_recovery import recover_root
 from hand_mesh_ros.paths import data_dir
+from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser, print_figures
 
 NOISE_PX = (0.5, 1.0, 2.0, 4.0)
 DISTANCES_M = (0.3, 0.6, 1.0, 1.5)
@@ -144,15 +144,12 @@ def format_table(table):
 
 def main(argv=None):
     """Print the root-error table; with ``--json`` also one JSON object as the last line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = figures_parser('hand-mesh eval root', __doc__)
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--trials', type=int, default=200, help='trials per table cell')
-    parser.add_argument('--json', action='store_true', help='print one JSON object last')
     args = parser.parse_args(argv)
-    table = root_error_table(seed=args.seed, n_trials=args.trials)
-    print(format_table(table))
-    if args.json:
-        print(json.dumps(table))
+    print_figures(root_error_table(seed=args.seed, n_trials=args.trials), args.json,
+                  format_table)
     return 0
 
 

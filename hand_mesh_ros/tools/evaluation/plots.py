@@ -229,63 +229,75 @@ def render_plots(report, out_dir):
     """
     out_dir = Path(out_dir)
     paths = {}
-    video = report.get('video')
-    if video:
-        errors = video['error_px_per_frame']
-        frames = np.arange(video['frames'])
-        paths['error_over_time'] = line_plot(
-            out_dir / 'error_over_time.png',
-            [('network keypoints', frames, errors['network']),
-             ('refined model (temporal)', frames, errors['refined']),
-             ('model, no temporal terms', frames, errors['per_frame'])],
-            '2D error vs MediaPipe golden keypoints, ASL video', 'frame',
-            'mean keypoint error (px)')
-        curves = [(label, video['pck'][key]['curve_thresholds_px'], video['pck'][key]['curve'])
-                  for label, key in (('network keypoints', 'network'),)
-                  if video['pck'].get(key)]
-        curves += [(label, video[key]['pck']['curve_thresholds_px'], video[key]['pck']['curve'])
-                   for label, key in (('refined model (temporal)', 'refined'),
-                                      ('model, no temporal terms', 'per_frame'))
-                   if video[key].get('pck')]
-        if curves:
-            paths['pck_curve'] = line_plot(out_dir / 'pck_curve.png', curves,
-                                           '2D PCK vs MediaPipe golden keypoints, ASL video',
-                                           'threshold (px)', 'fraction of keypoints',
-                                           legend_lower=True)
-        groups = [(label, video[key]['acc_per_frame_mm'])
-                  for label, key in (('no temporal terms', 'per_frame'),
-                                     ('refined (temporal)', 'refined'))
-                  if video[key].get('acc_per_frame_mm')]
-        if groups:
-            top = max(float(np.percentile(np.concatenate([g for _, g in groups]), 98)), 1.0)
-            paths['accel_histogram'] = histogram_plot(
-                out_dir / 'accel_histogram.png', groups, np.linspace(0.0, top, 31),
-                'Joint acceleration per frame (MobRecon Acc), ASL video',
-                'mean |x[t+1] - 2x[t] + x[t-1]| over 21 joints, mm/frame^2 (> %.1f: last bin)'
-                % top)
-        # Means, not medians: the palm detector runs on few frames, so its median is 0.
-        stages = {k: v for k, v in video['mean_stage_ms'].items()
-                  if v > 0.0 and k != 'detect_track_total'}
-        if stages:
-            names = sorted(stages, key=stages.get, reverse=True)
-            paths['stage_latency'] = bar_plot(
-                out_dir / 'stage_latency.png', names + ['whole frame'],
-                [stages[n] for n in names] + [video['mean_frame_ms']],
-                'Mean per-stage latency per frame, ASL video', 'ms', total_last=True)
-    table = report.get('root')
-    if table:
-        distance = 0.6 if 0.6 in table['distance_m'] else table['distance_m'][0]
-        noise = 1.0 if 1.0 in table['noise_px'] else table['noise_px'][0]
-        paths['root_error_vs_noise'] = line_plot(
-            out_dir / 'root_error_vs_noise.png', _root_series(table, 'noise_px', 'distance_m',
-                                                              distance),
-            'Root error vs keypoint noise at %.1f m (median of %d trials)'
-            % (distance, table['n_trials']), 'keypoint noise (px, std)', 'root error (mm)',
-            log_y=True, markers=True)
-        paths['root_error_vs_distance'] = line_plot(
-            out_dir / 'root_error_vs_distance.png', _root_series(table, 'distance_m',
-                                                                 'noise_px', noise),
-            'Root error vs distance at %.1f px noise (median of %d trials)'
-            % (noise, table['n_trials']), 'distance (m)', 'root error (mm)',
-            log_y=True, markers=True)
+    if report.get('video'):
+        paths.update(_video_plots(report['video'], out_dir))
+    if report.get('root'):
+        paths.update(_root_plots(report['root'], out_dir))
+    return paths
+
+
+def _video_plots(video, out_dir):
+    """Write the ASL video's plots (errors, PCK, acceleration, latency); return {name: path}."""
+    paths = {}
+    errors = video['error_px_per_frame']
+    frames = np.arange(video['frames'])
+    paths['error_over_time'] = line_plot(
+        out_dir / 'error_over_time.png',
+        [('network keypoints', frames, errors['network']),
+         ('refined model (temporal)', frames, errors['refined']),
+         ('model, no temporal terms', frames, errors['per_frame'])],
+        '2D error vs MediaPipe golden keypoints, ASL video', 'frame',
+        'mean keypoint error (px)')
+    curves = [(label, video['pck'][key]['curve_thresholds_px'], video['pck'][key]['curve'])
+              for label, key in (('network keypoints', 'network'),)
+              if video['pck'].get(key)]
+    curves += [(label, video[key]['pck']['curve_thresholds_px'], video[key]['pck']['curve'])
+               for label, key in (('refined model (temporal)', 'refined'),
+                                  ('model, no temporal terms', 'per_frame'))
+               if video[key].get('pck')]
+    if curves:
+        paths['pck_curve'] = line_plot(out_dir / 'pck_curve.png', curves,
+                                       '2D PCK vs MediaPipe golden keypoints, ASL video',
+                                       'threshold (px)', 'fraction of keypoints',
+                                       legend_lower=True)
+    groups = [(label, video[key]['acc_per_frame_mm'])
+              for label, key in (('no temporal terms', 'per_frame'),
+                                 ('refined (temporal)', 'refined'))
+              if video[key].get('acc_per_frame_mm')]
+    if groups:
+        top = max(float(np.percentile(np.concatenate([g for _, g in groups]), 98)), 1.0)
+        paths['accel_histogram'] = histogram_plot(
+            out_dir / 'accel_histogram.png', groups, np.linspace(0.0, top, 31),
+            'Joint acceleration per frame (MobRecon Acc), ASL video',
+            'mean |x[t+1] - 2x[t] + x[t-1]| over 21 joints, mm/frame^2 (> %.1f: last bin)'
+            % top)
+    # Means, not medians: the palm detector runs on few frames, so its median is 0.
+    stages = {k: v for k, v in video['mean_stage_ms'].items()
+              if v > 0.0 and k != 'detect_track_total'}
+    if stages:
+        names = sorted(stages, key=stages.get, reverse=True)
+        paths['stage_latency'] = bar_plot(
+            out_dir / 'stage_latency.png', names + ['whole frame'],
+            [stages[n] for n in names] + [video['mean_frame_ms']],
+            'Mean per-stage latency per frame, ASL video', 'ms', total_last=True)
+    return paths
+
+
+def _root_plots(table, out_dir):
+    """Write the root-error plots (vs noise, vs distance); return {name: path}."""
+    paths = {}
+    distance = 0.6 if 0.6 in table['distance_m'] else table['distance_m'][0]
+    noise = 1.0 if 1.0 in table['noise_px'] else table['noise_px'][0]
+    paths['root_error_vs_noise'] = line_plot(
+        out_dir / 'root_error_vs_noise.png', _root_series(table, 'noise_px', 'distance_m',
+                                                          distance),
+        'Root error vs keypoint noise at %.1f m (median of %d trials)'
+        % (distance, table['n_trials']), 'keypoint noise (px, std)', 'root error (mm)',
+        log_y=True, markers=True)
+    paths['root_error_vs_distance'] = line_plot(
+        out_dir / 'root_error_vs_distance.png', _root_series(table, 'distance_m',
+                                                             'noise_px', noise),
+        'Root error vs distance at %.1f px noise (median of %d trials)'
+        % (noise, table['n_trials']), 'distance (m)', 'root error (mm)',
+        log_y=True, markers=True)
     return paths

@@ -29,6 +29,7 @@ import traceback
 
 import numpy as np
 
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools.evaluation import mesh_metrics
 
@@ -66,13 +67,13 @@ def _track(pipeline, max_frames, gold_2d):
             timings.setdefault(stage, []).append(float(value))
         if not result.hands:
             continue
-        errors = [np.linalg.norm(h.observed_keypoints_px - gold_2d[index], axis=1).mean()
+        errors = [mean_reprojection_error_px(h.observed_keypoints_px, gold_2d[index])
                   for h in result.hands]
         hand = result.hands[int(np.argmin(errors))]
         observed[index] = hand.observed_keypoints_px
         model_px[index] = hand.keypoints_px
         # The reference is MediaPipe's world landmarks: compare the landmark convention.
-        joints[index] = hand.joints_m if hand.keypoints_m is None else hand.keypoints_m
+        joints[index] = hand.keypoints_m
     return {'observed_px': observed, 'model_px': model_px, 'joints_m': joints,
             'timings_ms': timings, 'wall_ms': wall_ms}
 

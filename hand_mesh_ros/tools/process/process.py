@@ -30,9 +30,11 @@ import time
 
 import numpy as np
 
+from hand_mesh_ros.core.camera.decision import decide_camera
 from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.errors import HandMeshError
 from hand_mesh_ros.core.types import Frame
+from hand_mesh_ros.ros.messages import finite_hands
 from hand_mesh_ros.tools.export_mesh import FORMATS as MESH_FORMATS
 
 
@@ -82,8 +84,60 @@ class Progress:
             sys.stderr.write('\n')
 
 
-def _stage_medians(timings):
-    return {stage: round(float(np.median(values)), 3) for stage, values in timings.items()}
+class RunTally:
+    """What a run counts frame by frame, for ``summary.json``."""
+
+    def __init__(self):
+        """Start with nothing counted."""
+        self.frames = self.with_hand = self.hands = 0
+        self.errors, self.rejected, self.modes, self.depth = (Counter(), Counter(), Counter(),
+                                                              Counter())
+        self.track_ids = set()
+        self.timings_ms = {}
+
+    def add(self, result, hands, non_finite):
+        """Count one processed frame: its FrameResult and its ``hands`` (the finite ones)."""
+        self.frames += 1
+        self.with_hand += bool(hands)
+        self.hands += len(hands)
+        self.rejected.update(result.rejected or {})
+        self.rejected['non_finite'] += non_finite
+        self.modes[result.position_mode] += 1
+        self.depth[result.depth.label or 'none'] += 1
+        self.track_ids.update(hand.track_id for hand in hands)
+        for stage, value in result.timings_ms.items():
+            self.timings_ms.setdefault(stage, []).append(float(value))
+
+    def figures(self, wall_s):
+        """Return the summary figures of the run (``wall_s``: its duration in seconds)."""
+        return {
+            'frames_processed': self.frames, 'frames_with_hand': self.with_hand,
+            'hands': self.hands,
+            'detection_rate': self.with_hand / self.frames if self.frames else 0.0,
+            'track_ids': sorted(int(t) for t in self.track_ids),
+            'position_modes': dict(self.modes), 'pipeline_errors': dict(self.errors),
+            'depth_frames': dict(self.depth),
+            'rejected_hands': {k: v for k, v in self.rejected.items() if v},
+            'median_stage_ms': {stage: round(float(np.median(values)), 3)
+                                for stage, values in self.timings_ms.items()},
+            'wall_s': round(wall_s, 3),
+            'frames_per_s': round(self.frames / wall_s, 3) if wall_s > 0 else None}
+
+
+def run_summary(source, writer, tally, statuses, wall_s, interrupted, mesh_exporter=None):
+    """Return the summary dict of a finished run (what ``summary.json`` holds)."""
+    summary = {'input': source.describe(), 'out_dir': str(writer.out_dir)}
+    summary.update(tally.figures(wall_s))
+    summary.update({
+        'camera_info_status': dict(statuses),
+        'unreadable_images': dict(getattr(source, 'skipped', {})),
+        'interrupted': interrupted, 'topics': writer.topic_counts,
+        'outputs': {'bag': str(writer.bag_path), 'jsonl': str(writer.jsonl_path),
+                    'csv': str(writer.csv_path),
+                    'video': str(writer.video_path) if writer.video_path else None,
+                    'video_frames': writer.video_frames,
+                    'meshes': mesh_exporter.summary() if mesh_exporter else None}})
+    return summary
 
 
 def process_source(source, pipeline, writer, progress=None, log=None, should_stop=None,
@@ -93,7 +147,8 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
     Args:
         source: a :class:`~hand_mesh_ros.tools.process.process_inputs.BagSource` or
             ``VideoSource``.
-        pipeline: an object with ``process(Frame) -> FrameResult`` and ``camera_for(Frame)``.
+        pipeline: an object with ``process(Frame) -> FrameResult`` and ``config`` (a
+            PipelineConfig; its ``camera`` section decides frames without a camera model).
         writer: a :class:`~hand_mesh_ros.tools.process.process_outputs.ResultWriter` (closed here).
         progress: a :class:`Progress` or None.
         log: callable(message) for one-time notes, or None.
@@ -106,10 +161,8 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
 
     """
     log = log or (lambda message: None)
-    frames = with_hand = hands_total = 0
-    errors, rejected, modes, statuses = Counter(), Counter(), Counter(), Counter()
-    depth_status = Counter()
-    track_ids, timings = set(), {}
+    camera_cfg = pipeline.config.camera
+    tally, statuses = RunTally(), Counter()
     interrupted = False
     start = time.monotonic()
     noted = set()
@@ -118,10 +171,15 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
             if should_stop is not None and should_stop():
                 interrupted = True
                 break
+            height, width = item.rgb.shape[:2]
+            decision = decide_camera(width, height, item.camera, camera_cfg.fallback_mode,
+                                     camera_cfg.assumed_hfov_deg)
             frame = Frame(rgb=item.rgb, stamp_ns=item.stamp_ns, frame_id=item.frame_id,
-                          camera=item.camera, depth=getattr(item, 'depth', None))
+                          camera=decision.camera, depth=getattr(item, 'depth', None),
+                          position_mode=decision.mode.value,
+                          assumed_hfov_deg=decision.hfov_deg)
             statuses[item.camera_status] += 1
-            camera, mode = pipeline.camera_for(frame)
+            camera, mode = decision.camera, decision.mode.value
             if mode != 'full_intrinsics' and mode not in noted:
                 noted.add(mode)
                 log('camera: %s mode (camera_info %s); 3D positions scale with the assumed '
@@ -129,24 +187,15 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
             try:
                 result = pipeline.process(frame)
             except HandMeshError as exc:
-                errors[getattr(exc, 'reason', type(exc).__name__)] += 1
+                tally.errors[getattr(exc, 'reason', type(exc).__name__)] += 1
                 if progress is not None:
                     progress.update(0)
                 continue
-            hands = [hand for hand in result.hands if hand.is_finite()]
-            rejected.update(result.rejected or {})
-            rejected['not_finite'] += len(result.hands) - len(hands)
+            hands, non_finite = finite_hands(result.hands)
             writer.write(index, result, hands, item.rgb, camera)
             if mesh_exporter is not None:
                 mesh_exporter.write(index, hands)
-            frames += 1
-            with_hand += bool(hands)
-            hands_total += len(hands)
-            modes[result.position_mode] += 1
-            depth_status[getattr(result, 'depth_status', '') or 'none'] += 1
-            track_ids.update(hand.track_id for hand in hands)
-            for stage, value in result.timings_ms.items():
-                timings.setdefault(stage, []).append(float(value))
+            tally.add(result, hands, non_finite)
             if progress is not None:
                 progress.update(len(hands))
     except KeyboardInterrupt:
@@ -155,24 +204,8 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
         if progress is not None:
             progress.close()
         writer.close()
-    wall_s = time.monotonic() - start
-    summary = {
-        'input': source.describe(), 'out_dir': str(writer.out_dir),
-        'frames_processed': frames, 'frames_with_hand': with_hand, 'hands': hands_total,
-        'detection_rate': with_hand / frames if frames else 0.0,
-        'track_ids': sorted(int(t) for t in track_ids), 'position_modes': dict(modes),
-        'camera_info_status': dict(statuses), 'pipeline_errors': dict(errors),
-        'depth_frames': dict(depth_status),
-        'unreadable_images': dict(getattr(source, 'skipped', {})),
-        'rejected_hands': {k: v for k, v in rejected.items() if v},
-        'median_stage_ms': _stage_medians(timings), 'wall_s': round(wall_s, 3),
-        'frames_per_s': round(frames / wall_s, 3) if wall_s > 0 else None,
-        'interrupted': interrupted, 'topics': writer.topic_counts,
-        'outputs': {'bag': str(writer.bag_path), 'jsonl': str(writer.jsonl_path),
-                    'csv': str(writer.csv_path),
-                    'video': str(writer.video_path) if writer.video_path else None,
-                    'video_frames': writer.video_frames,
-                    'meshes': mesh_exporter.summary() if mesh_exporter else None}}
+    summary = run_summary(source, writer, tally, statuses, time.monotonic() - start,
+                          interrupted, mesh_exporter)
     (Path(writer.out_dir) / 'summary.json').write_text(json.dumps(summary, indent=1) + '\n')
     return summary
 

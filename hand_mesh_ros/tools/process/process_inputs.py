@@ -127,9 +127,9 @@ class DepthStream:
     def __init__(self, path, topic, tolerance_s=DEPTH_TOLERANCE_S):
         """Open the depth topic of the bag at ``path``."""
         from hand_mesh_ros.ros.bag_io import read_bag
-        from hand_mesh_ros.ros.depth_input import DepthPairer
+        from hand_mesh_ros.ros.depth_input import DepthInput
         self._messages = read_bag(path, [topic])
-        self._pairer = DepthPairer(capacity=8)
+        self._depth = DepthInput(capacity=8)
         self._tolerance_s = tolerance_s
         self._last_ns = None
 
@@ -137,8 +137,7 @@ class DepthStream:
         """Return (H, W) float32 metres paired with ``stamp_ns``, or None."""
         from rclpy.serialization import deserialize_message
         from hand_mesh_ros.ros.bag_io import message_class
-        from hand_mesh_ros.ros.camera_info import stamp_to_ns
-        from hand_mesh_ros.ros.depth_input import depth_to_m
+        from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
         limit = stamp_ns + int(self._tolerance_s * 1e9)
         while self._messages is not None and (self._last_ns is None or self._last_ns <= limit):
             item = next(self._messages, None)
@@ -147,9 +146,9 @@ class DepthStream:
                 break
             msg = deserialize_message(item[3], message_class(item[1]))
             self._last_ns = stamp_to_ns(msg.header.stamp)
-            self._pairer.add(msg)
-        msg = self._pairer.find(stamp_ns, self._tolerance_s)
-        return None if msg is None else depth_to_m(msg)
+            self._depth.add_image(msg)
+        paired = self._depth.paired(stamp_ns, self._tolerance_s)
+        return None if paired is None else paired[0]
 
     def close(self):
         """Close the bag reader."""
@@ -163,7 +162,8 @@ class CameraInfoPairing:
 
     def __init__(self, messages, fallback_mode='assumed_fov', assumed_hfov_deg=DEFAULT_HFOV_DEG):
         """Index ``messages`` (sensor_msgs/CameraInfo) by their header stamps."""
-        from hand_mesh_ros.ros.camera_info import CameraResolver, stamp_to_ns
+        from hand_mesh_ros.ros.camera_info import CameraResolver
+        from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
         by_stamp = {stamp_to_ns(m.header.stamp): m for m in messages}
         self._stamps = sorted(by_stamp)
         self._messages = [by_stamp[s] for s in self._stamps]
@@ -254,7 +254,7 @@ class BagSource:
         from hand_mesh_ros.core.errors import ImageConversionError
         from hand_mesh_ros.ros import image_conversion
         from hand_mesh_ros.ros.bag_io import read_bag
-        from hand_mesh_ros.ros.camera_info import stamp_to_ns
+        from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
         produced = 0
         for _, _, _, cdr in read_bag(self.path, [self.image_topic]):
             if self.max_frames is not None and produced >= self.max_frames:

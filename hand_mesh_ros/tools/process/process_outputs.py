@@ -3,11 +3,12 @@
 Files written under the output directory:
 
 - ``results/``: rosbag2 (MCAP by default, or sqlite3) with the node's output topics, built
-  by the ROS layer's message builders: ``/hand/poses`` (HandPoseArray) and ``/hand/mesh``
-  (HandMeshArray), one message per processed image (empty arrays when no hand is seen);
-  ``/tf`` (tf2_msgs/TFMessage) per image with hands; ``/hand/markers`` (MarkerArray) per
-  image with hands and once more to delete markers of hands that disappeared. The bag
-  timestamp of each message is the image stamp.
+  by the node's own :class:`~hand_mesh_ros.ros.outputs.OutputBuilder` (one for the run, so
+  TF frame names stay the same for a track's life, as the node publishes them):
+  ``/hand/poses`` (HandPoseArray) and ``/hand/mesh`` (HandMeshArray), one message per
+  processed image (empty arrays when no hand is seen); ``/tf`` (tf2_msgs/TFMessage) per image
+  with hands; ``/hand/markers`` (MarkerArray) per image with hands and once more to delete
+  markers of hands that disappeared. The bag timestamp of each message is the image stamp.
 - ``hands.jsonl``: one JSON object per processed image (stamp, hands with joints, keypoints,
   root, scores; per-stage timings; rejected hands).
 - ``hands.csv``: one row per hand and image: stamp, track, side, root xyz, 21 joints xyz
@@ -15,20 +16,18 @@ Files written under the output directory:
 - ``overlay.mp4``: the input images with the hands drawn (the node's debug image).
 """
 
+from contextlib import ExitStack
 import csv
 import json
 from pathlib import Path
 
 import numpy as np
 
-from hand_mesh_ros.ros import messages, tf_frames
-from hand_mesh_ros.ros.markers import MarkerBuilder
+from hand_mesh_ros.ros import messages
+from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OUTPUT_TYPES, OutputBuilder
 
-TOPIC_POSES = '/hand/poses'
-TOPIC_MESH = '/hand/mesh'
-TOPIC_MARKERS = '/hand/markers'
-TOPIC_TF = '/tf'
-MARKER_TYPE = 'visualization_msgs/msg/MarkerArray'
+#: The node's outputs written to the bag (the debug image goes to ``overlay.mp4``).
+BAG_OUTPUTS = ('poses', 'mesh', 'tf', 'markers')
 N_JOINTS = 21
 #: Row-major wrist position covariance columns of hands.csv (m^2, camera optical frame).
 COVARIANCE_COLUMNS = ['cov_%s%s_m2' % (a, b) for a in 'xyz' for b in 'xyz']
@@ -79,6 +78,11 @@ def csv_row(stamp_ns, hand):
             + ['%.4g' % v for v in np.asarray(hand.position_covariance_m2).ravel()])
 
 
+def bag_topic(output):
+    """Return the bag topic of a node output: its name without a namespace (``/hand/poses``)."""
+    return '/' + OUTPUT_TOPICS[output].lstrip('/')
+
+
 class ResultWriter:
     """Write every output of one run; :meth:`close` leaves valid files (also after Ctrl-C)."""
 
@@ -90,7 +94,6 @@ class ResultWriter:
 
         """
         from hand_mesh_ros.ros.bag_io import BagWriter
-        from hand_mesh_ros.ros.marker_serialization import self_test
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.bag_path = self.out_dir / 'results'
@@ -101,14 +104,14 @@ class ResultWriter:
         self.csv_path = self.out_dir / 'hands.csv'
         self.video_path = self.out_dir / 'overlay.mp4' if video else None
         self.fps = float(fps) if fps else 25.0
-        self.tf_prefix = tf_prefix
+        self._closing = ExitStack()   # closes what was opened, last opened first
         self._bag = BagWriter(self.bag_path, storage=storage)
-        self._jsonl = open(self.jsonl_path, 'w')
-        self._csv_file = open(self.csv_path, 'w', newline='')
-        self._csv = csv.writer(self._csv_file)
+        self._closing.callback(self._bag.close)
+        self._jsonl = self._closing.enter_context(open(self.jsonl_path, 'w'))
+        self._csv = csv.writer(self._closing.enter_context(open(self.csv_path, 'w', newline='')))
         self._csv.writerow(csv_header())
-        self._markers = MarkerBuilder()
-        self._fast_markers = self_test()
+        self._closing.callback(self._close_video)
+        self._outputs = OutputBuilder(tf_prefix=tf_prefix)
         self._video = None
         self._video_size = None
         self.video_frames = 0
@@ -125,30 +128,26 @@ class ResultWriter:
 
         """
         stamp_ns = int(result.stamp_ns)
-        header = messages.make_header(stamp_ns, result.frame_id)
-        self._bag.write_message(TOPIC_POSES, messages.pose_array_msg(header, hands), stamp_ns)
-        self._bag.write_message(TOPIC_MESH, messages.mesh_array_msg(header, hands), stamp_ns)
-        if hands:
-            self._bag.write_message(TOPIC_TF, tf_frames.tf_message(hands, header,
-                                                                   self.tf_prefix), stamp_ns)
-        if hands or self._markers.has_live_markers:
-            if self._fast_markers:
-                self._bag.write(TOPIC_MARKERS, MARKER_TYPE, stamp_ns,
-                                self._markers.build_serialized(header, hands))
-            else:
-                self._bag.write_message(TOPIC_MARKERS, self._markers.build(header, hands),
-                                        stamp_ns)
+        self._write_bag(stamp_ns, result.frame_id, hands)
         record = {'frame': int(index), 'stamp_ns': stamp_ns, 'frame_id': result.frame_id,
                   'image_size': list(result.image_size), 'position_mode': result.position_mode,
                   'hands': [hand_record(h) for h in hands],
                   'timings_ms': {k: round(float(v), 3) for k, v in result.timings_ms.items()},
                   'rejected': dict(result.rejected),
-                  'depth': getattr(result, 'depth_status', '')}
+                  'depth': result.depth.label}
         self._jsonl.write(json.dumps(record) + '\n')
         for hand in hands:
             self._csv.writerow(csv_row(stamp_ns, hand))
         if self.video_path is not None:
             self._write_video(rgb, hands, camera)
+
+    def _write_bag(self, stamp_ns, frame_id, hands):
+        """Write the node's messages of one image to the bag at the image stamp."""
+        from rclpy.serialization import serialize_message
+        header = messages.make_header(stamp_ns, frame_id)
+        for output, message in self._outputs.build(header, hands, BAG_OUTPUTS):
+            cdr = message if isinstance(message, bytes) else serialize_message(message)
+            self._bag.write(bag_topic(output), OUTPUT_TYPES[output], stamp_ns, cdr)
 
     def _write_video(self, rgb, hands, camera):
         import cv2
@@ -166,25 +165,16 @@ class ResultWriter:
         self._video.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
         self.video_frames += 1
 
+    def _close_video(self):
+        if self._video is not None:
+            self._video.release()
+            self._video = None
+
     @property
     def topic_counts(self):
         """Return {topic: messages written}."""
         return dict(self._bag.counts)
 
     def close(self):
-        """Close the bag, the text files and the video (safe to call twice)."""
-        self._bag.close()
-        for handle in (self._jsonl, self._csv_file):
-            if not handle.closed:
-                handle.close()
-        if self._video is not None:
-            self._video.release()
-            self._video = None
-
-    def __enter__(self):
-        """Return self."""
-        return self
-
-    def __exit__(self, *exc):
-        """Close every output, also when an exception (e.g. Ctrl-C) ends the block."""
-        self.close()
+        """Close the video, the text files and the bag (safe to call twice)."""
+        self._closing.close()

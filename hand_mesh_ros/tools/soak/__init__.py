@@ -1,0 +1,1 @@
+"""Long-running soak tests of the node: overload and many-frame runs."""
