@@ -35,6 +35,7 @@ from scipy.linalg import lapack
 
 from hand_mesh_ros.core.depth.depth_fusion import depth_sigma_m
 from hand_mesh_ros.core.depth.surface_correspondence import match_points, visible_points
+from hand_mesh_ros.core.fitting.tailor_steps import side_mirror
 from hand_mesh_ros.core.fitting.tailor_terms import gram_matrix
 from hand_mesh_ros.core.fitting.uncertainty import last_block_covariance
 
@@ -140,7 +141,7 @@ class _Fit:
         self.kin = surface.kinematics
         self.shape = shape
         self.camera = camera
-        self.mirror = np.array([-1.0 if side != surface.model.native_side else 1.0, 1.0, 1.0])
+        self.mirror = side_mirror(side, surface.model.native_side)
         self.rest = surface.rest_points(shape)
         self.n_pose = surface.n_pose
         self.n = self.n_pose + 4

@@ -18,6 +18,7 @@ from hand_mesh_ros.core.depth.articulated_fit import fit_hand_to_depth
 from hand_mesh_ros.core.depth.surface_correspondence import MAX_POINTS, segment_hand_points
 from hand_mesh_ros.core.depth.surface_model import HandSurface
 from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
+from hand_mesh_ros.core.fitting.tailor_steps import side_mirror
 from hand_mesh_ros.core.fitting.uncertainty import combine_covariances_m2, hand_confidence
 from hand_mesh_ros.core.types import POSITION_DEPTH_FUSED
 
@@ -57,8 +58,7 @@ class ArticulatedDepthStage:
         surface = self.surface(free_bones)
         pose = np.asarray(estimate.pose_coefficients, dtype=np.float64)
         shape = np.asarray(estimate.shape_coefficients, dtype=np.float64)
-        mirror = np.array([-1.0 if estimate.side != self.hand_model.native_side else 1.0,
-                           1.0, 1.0])
+        mirror = side_mirror(estimate.side, self.hand_model.native_side)
         # The model's origin in the camera frame: the landmarks minus their posed offsets.
         landmarks = (estimate.keypoints_m if estimate.keypoints_m is not None
                      else estimate.joints_m)
