@@ -93,6 +93,7 @@ class DepthConfig:
     min_depth_m: float = 0.1            # depth values outside [min, max] are no data
     max_depth_m: float = 4.0
     noise_coeff_per_m: float = 0.005    # sensor noise sigma_z = c * z^2 (D435-like)
+    articulated: bool = True            # fit pose, size and position to the depth surface
 
 
 @dataclass(frozen=True)

@@ -220,14 +220,19 @@ class HandMeshPipeline:
         return frame.depth, depth_camera
 
     def _fuse_depth(self, estimate, track, depth, decision, result):
-        """Return ``estimate`` fused with the frame's depth where it can be."""
+        """Return ``estimate`` fused with the frame's depth where it can be.
+
+        The fused hand's pose (re-posed by the articulated depth fit) seeds the track's next
+        frame.
+        """
         start = time.perf_counter()
         estimate, fusion = self.depth_fusion.apply(
             estimate, depth[0], depth[1], decision.camera, self.config.depth,
-            track.metric_length, self.tailor.size)
+            track.metric_length, self.tailor.size, self.tailor.free_bones)
         result.timings_ms['depth_fusion'] += (time.perf_counter() - start) * 1e3
         if fusion.fused:
             result.depth = DepthOutcome(DepthStatus.FUSED)
+            track.seed_pose(estimate.pose_coefficients)
         return estimate
 
     def reset(self) -> None:

@@ -288,6 +288,9 @@ PARAMETERS = (
           min_value=0.0, max_value=100.0),
     _pipe('depth.noise_coeff_per_m', 'Depth sensor noise model: sigma_z = c * z^2, c in 1/m '
           '(about 0.005 for a RealSense D435).', min_value=1.0e-6, max_value=1.0),
+    _pipe('depth.articulated', "Fit each hand's pose (global rotation and joint angles), size "
+          'and position to the visible depth surface after fusing its distance; false = '
+          'distance and size only.'),
     # --- node input ---
     ParamSpec('input.compressed', False, 'Subscribe to image/compressed '
               '(sensor_msgs/CompressedImage) instead of image.', read_only=True),

@@ -24,6 +24,9 @@ EVALUATIONS = {
                    'border, occluded: every MediaPipe hand published or why not'),
     'depth': ('hand_mesh_ros.tools.evaluation.eval_depth',
               'RGB-D fusion: real colour + synthetic degraded depth, root and size vs RGB-only'),
+    'depth-fit': ('hand_mesh_ros.tools.evaluation.eval_depth_fit',
+                  'articulated depth fit on perturbed RGB-D scenes: wrist and joint errors vs '
+                  'colour only and distance fusion'),
     'report': ('hand_mesh_ros.tools.evaluation.report',
                'keypoints, root, mesh, jitter and the video fit in one JSON report with PNG '
                'plots (--quick, --out DIR, --only)'),
