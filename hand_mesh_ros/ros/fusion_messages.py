@@ -3,8 +3,9 @@
 A fused HandPose reuses the per-camera message: its header names the fusion frame and the
 common stamp, ``track_id`` is the fused id, every position, orientation and the covariance
 are in the fusion frame. The articulation-level fields (``keypoints_px``,
-``reprojection_error_px``, ``hand_model``, ``shape_coefficients``, ``hand_length_m``) are
-those of the best-conditioned camera whose articulation the fused hand carries.
+``reprojection_error_px``, ``hand_model``, ``shape_coefficients``, ``hand_length_m``,
+``shape_source``) are those of the best-conditioned camera whose articulation the fused hand
+carries.
 
 TF of a fused hand: ``<prefix>_<side>[<n>]_wrist`` (parent: the fusion frame, the fused wrist
 pose) and one frame per other keypoint, ``<prefix>_<side>[<n>]_<keypoint>`` (e.g.
@@ -27,7 +28,7 @@ _MODES = {value: mode for mode, value in POSITION_STATUS.items()}
 QUATERNION_NORM_TOLERANCE = 1e-3
 #: The message-level extras carried from a camera's HandPose to the fused one.
 Details = namedtuple('Details', 'hand_model shape_coefficients hand_length_m keypoints_px '
-                     'reprojection_error_px')
+                     'reprojection_error_px shape_source')
 #: What HandFrameNames needs of a hand.
 _Named = namedtuple('_Named', 'track_id side')
 
@@ -63,7 +64,7 @@ def observation_from_msg(camera, msg, header):
         pose_coefficients=pose.reshape(-1, 3) if pose.size % 3 == 0 else np.zeros((0, 3)),
         details=Details(str(msg.hand_model), np.asarray(msg.shape_coefficients),
                         float(msg.hand_length_m), np.asarray(msg.keypoints_px),
-                        float(msg.reprojection_error_px))), ''
+                        float(msg.reprojection_error_px), int(msg.shape_source))), ''
 
 
 def fused_hand_is_finite(hand):
@@ -99,6 +100,7 @@ def fused_pose_msg(hand, header):
         if len(details.keypoints_px) == 2 * NUM_KEYPOINTS:
             msg.keypoints_px = np.asarray(details.keypoints_px, np.float32).tolist()
         msg.reprojection_error_px = details.reprojection_error_px
+        msg.shape_source = details.shape_source
     return msg
 
 

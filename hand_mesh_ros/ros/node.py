@@ -311,13 +311,18 @@ class HandMeshNode(Node):
             return None
 
     def _published_hands(self, result):
-        """Return the result's finite hands; count the non-finite and the rejected ones."""
+        """Return the result's finite hands; count the non-finite and the rejected ones.
+
+        The finite hands are counted by shape source.
+        """
         hands, non_finite = messages.finite_hands(result.hands)
         if non_finite:
             self._stats.count(self._stats.rejected_hands, 'non_finite', non_finite)
             self._warn('non_finite_hand', '%d hand(s) with NaN/inf dropped' % non_finite)
         for reason, count in (result.rejected or {}).items():
             self._stats.count(self._stats.rejected_hands, reason, count)
+        for hand in hands:
+            self._stats.count(self._stats.shape_sources, hand.shape_source)
         return hands
 
     def _count_depth(self, depth):

@@ -136,8 +136,9 @@ PARAMETERS = (
     _pipe('tailor.w_reprojection', 'Weight of the 2D keypoint reprojection term (per mm^2 '
           "at the hand's depth: pixel error * depth / focal length; Huber beyond "
           'tailor.robust_scale_mm).', **_W),
-    _pipe('tailor.w_joints3d', "Weight of the network's root-relative 3D joints (per mm^2).",
-          **_W),
+    _pipe('tailor.w_joints3d', "Weight of the network's root-relative 3D joints (per mm^2) "
+          'where they explain their own 2D keypoints; it falls to 0 as their 2D error '
+          'grows from half of gates.max_network_error to all of it.', **_W),
     _pipe('tailor.w_pose_prior', "Weight pulling the pose towards the network's pose "
           '(per rad^2).', **_W),
     _pipe('tailor.w_temporal_pose', "Weight pulling the pose towards the track's previous "
@@ -167,14 +168,21 @@ PARAMETERS = (
           min_value=0.0, max_value=100.0),
     _pipe('gates.max_depth_m', 'Farthest wrist depth published (working range), metres.',
           min_value=0.01, max_value=100.0),
-    _pipe('gates.min_bone_ratio', "Shortest bone allowed, as a fraction of the hand model's "
-          'mean hand (network 3D and published joints).', **_FRACTION),
-    _pipe('gates.max_bone_ratio', "Longest bone allowed, as a multiple of the hand model's "
-          'mean hand.', min_value=1.0, max_value=100.0),
+    _pipe('gates.min_bone_ratio', 'Shortest bone of the published hand, as a fraction of '
+          "the hand model's mean hand; and smallest size of the network's 3D hand, as a "
+          'fraction of the published hand.', **_FRACTION),
+    _pipe('gates.max_bone_ratio', 'Longest bone of the published hand, as a multiple of the '
+          "hand model's mean hand; and largest size of the network's 3D hand, as a multiple "
+          'of the published hand.', min_value=1.0, max_value=100.0),
     _pipe('gates.max_network_error', "Largest mean 2D error of the network's 3D joints at "
           'the recovered root, in hand sizes (wrist to middle MCP in px).',
           min_value=0.0, max_value=1.0e6),
     _pipe('gates.max_reprojection_error', "Largest mean 2D error of the published hand's "
+          'keypoints, in hand sizes.', min_value=0.0, max_value=1.0e6),
+    _pipe('gates.refit_from_2d', 'Refit a hand whose network 3D fails the gates (it cannot '
+          'explain its own 2D, or its fit runs too far) from its 2D keypoints alone, and '
+          'publish it when a plausible hand explains them; false = drop it.'),
+    _pipe('gates.max_refit_error', 'Largest mean 2D error of a hand refitted from its 2D '
           'keypoints, in hand sizes.', min_value=0.0, max_value=1.0e6),
     _pipe('gates.max_speed_mps', "Fastest wrist speed since the track's last published "
           'hand, m/s.', min_value=0.0, max_value=1.0e6),
@@ -189,6 +197,9 @@ PARAMETERS = (
           min_value=0.0, max_value=100.0),
     _pipe('depth.noise_coeff_per_m', 'Depth sensor noise model: sigma_z = c * z^2, c in 1/m '
           '(about 0.005 for a RealSense D435).', min_value=1.0e-6, max_value=1.0),
+    _pipe('depth.articulated', "Fit each hand's pose (global rotation and joint angles), size "
+          'and position to the visible depth surface after fusing its distance; false = '
+          'distance and size only.'),
     # --- node input ---
     ParamSpec('input.compressed', False, 'Subscribe to image/compressed '
               '(sensor_msgs/CompressedImage) instead of image.', read_only=True),

@@ -6,6 +6,9 @@ depth image is paired with the frame (``Frame.depth``). The maths is in
 :class:`HandEstimate` (position, size, covariance) and feeds the track's metric hand length
 (``Track.metric_length``, which the tailor reads too) so frames without depth stay metric.
 The fused position's covariance combines the fit's and the depth's (information form).
+With ``depth.articulated`` the fused hand is then fitted to its depth surface
+(:class:`~hand_mesh_ros.core.depth.articulated_stage.ArticulatedDepthStage`): pose, size and
+position, its covariance combined with the colour fit's the same way.
 """
 
 from dataclasses import replace
@@ -15,6 +18,7 @@ import numpy as np
 
 from hand_mesh_ros.core.camera.camera import CameraMode
 from hand_mesh_ros.core.depth import depth_fusion
+from hand_mesh_ros.core.depth.articulated_stage import ArticulatedDepthStage
 from hand_mesh_ros.core.errors import InputError
 from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.uncertainty import combine_covariances_m2, hand_confidence
@@ -78,8 +82,10 @@ class HandDepthFusion:
     def __init__(self, hand_model):
         """Use ``hand_model``."""
         self.hand_model = hand_model
+        self.articulated = ArticulatedDepthStage(hand_model)
 
-    def apply(self, estimate, depth_m, depth_camera, camera, config, metric_length, size):
+    def apply(self, estimate, depth_m, depth_camera, camera, config, metric_length, size,
+              free_bones):
         """Return (estimate, DepthFusionResult): ``estimate`` fused when the depth allows.
 
         Args:
@@ -93,6 +99,8 @@ class HandDepthFusion:
             size: the hand-length measure
                 (:class:`~hand_mesh_ros.core.hand.hand_size.HandLength`: ``length_m(shape)``,
                 ``with_length(shape, length_m)``).
+            free_bones: (F,) the bones whose rotations the articulated fit changes (the
+                tailor's ``free_bones``).
 
         """
         shape = np.asarray(estimate.shape_coefficients, dtype=np.float64)
@@ -117,6 +125,10 @@ class HandDepthFusion:
                                             result.covariance_m2)
         fused = scaled_estimate(estimate, wrist_m, result.translation_m, result.scale,
                                 camera, covariance, shape)
+        if config.articulated:
+            fused = self.articulated.apply(
+                fused, depth_m, depth_camera, camera, config, free_bones, size,
+                estimate.position_covariance_m2)[0]
         return fused, result
 
 

@@ -159,9 +159,8 @@ class HandTailor:
                init_pose_aa: np.ndarray, init_shape: np.ndarray,
                init_translation_m: np.ndarray, camera: Optional[CameraModel],
                timestamp_s: float, side: str, *,
-               image_size: Optional[Sequence[int]] = None,
-               hfov_deg: float = DEFAULT_HFOV_DEG,
-               temporal: Optional[bool] = None,
+               image_size: Optional[Sequence[int]] = None, hfov_deg: float = DEFAULT_HFOV_DEG,
+               temporal: Optional[bool] = None, joints3d_trust: float = 1.0,
                max_depth_m: float = 10.0) -> TailorResult:
         """Refine one hand in one frame; use and (if temporal) update ``track.fit``.
 
@@ -178,6 +177,7 @@ class HandTailor:
             image_size: (width, height) px, used only without a camera model.
             hfov_deg: horizontal FOV of the nominal camera, used only without a camera model.
             temporal: override ``config.temporal`` for this call.
+            joints3d_trust: in [0, 1]: the 3D joints weigh ``config.w_joints3d`` times it.
             max_depth_m: a hand whose root would lie farther (at the start, after the scale
                 step, or at the end) is refused with reason 'too_far'.
 
@@ -204,7 +204,7 @@ class HandTailor:
         t_start = scaled.rescale_translation(t0)
         check_depth(t_start, max_depth_m, 'the scaled start')
         problem, starts = self._problem(projector, obs, kp_w, scaled, mirror, pose0, t_start,
-                                        state, timestamp_s)
+                                        state, timestamp_s, joints3d_trust)
         x, current, before = self._start(problem, starts, init_points, t0)
         young = scaled.observed_m is not None and (state is None
                                                    or state.size_frames < _YOUNG_FRAMES)
@@ -227,8 +227,11 @@ class HandTailor:
         return pose
 
     def _problem(self, projector, obs, kp_w, scaled, mirror, pose0, t_start, state,
-                 timestamp_s):
-        """Return (TailorProblem, starts [network start, track prediction start])."""
+                 timestamp_s, joints3d_trust):
+        """Return (TailorProblem, starts [network start, track prediction start]).
+
+        The network's 3D joints weigh ``config.w_joints3d * joints3d_trust``.
+        """
         cfg = self.config
         # Scale-free 2D residuals: pixels times depth / focal length = millimetres at the
         # hand's depth (fixed for the frame), so the same scene at any resolution costs the
@@ -258,7 +261,8 @@ class HandTailor:
             projector=projector, obs=obs, kp_w=kp_w, net=scaled.net, valid3d=scaled.valid3d,
             mirror=mirror, shape_fixed=scaled.shape_fixed,
             palm_target_m=self._palm.length_m(scaled.shape_fixed), prior_w=weights,
-            prior_centre=centre, size_m=scaled.length_m, mm_per_px=mm_per_px, config=cfg)
+            prior_centre=centre, size_m=scaled.length_m, mm_per_px=mm_per_px,
+            config=replace(cfg, w_joints3d=cfg.w_joints3d * float(joints3d_trust)))
         return problem, starts
 
     def _start(self, problem, starts, init_points, t0):

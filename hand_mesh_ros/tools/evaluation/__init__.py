@@ -1,4 +1,4 @@
-"""Evaluation: accuracy, temporal, root-recovery, gate and depth metrics, and reports.
+"""Evaluation: accuracy, temporal, root-recovery, gate, hard-hand and depth metrics, reports.
 
 ``hand-mesh eval <what>`` runs one of :data:`EVALUATIONS` (a module each, ``main(argv) -> int``).
 """
@@ -19,8 +19,14 @@ EVALUATIONS = {
                    'same scene at 0.5x / 2x / cropped with K transformed: root displacement'),
     'gates': ('hand_mesh_ros.tools.evaluation.eval_gates',
               'plausibility gates: real hands kept, injected runaways dropped, tailor on/off'),
+    'hard-hands': ('hand_mesh_ros.tools.evaluation.eval_hard_hands',
+                   'hard poses (call, rock, pointing, fists) whole, padded, close up, at the '
+                   'border, occluded: every MediaPipe hand published or why not'),
     'depth': ('hand_mesh_ros.tools.evaluation.eval_depth',
               'RGB-D fusion: real colour + synthetic degraded depth, root and size vs RGB-only'),
+    'depth-fit': ('hand_mesh_ros.tools.evaluation.eval_depth_fit',
+                  'articulated depth fit on perturbed RGB-D scenes: wrist and joint errors vs '
+                  'colour only and distance fusion'),
     'report': ('hand_mesh_ros.tools.evaluation.report',
                'keypoints, root, mesh, jitter and the video fit in one JSON report with PNG '
                'plots (--quick, --out DIR, --only)'),
