@@ -104,13 +104,15 @@ class FrameClashMonitor:
                       if seen >= oldest)
 
 
-def watch_tf(node, monitor, depth=100):
-    """Subscribe ``node`` to /tf, handing every message's transforms to ``monitor``.
+def watch_tf(node, depth=100):
+    """Subscribe ``node`` to /tf with a new FrameClashMonitor; return the monitor.
 
-    Returns the subscription (it counts as one reader of the node's own /tf publisher).
+    The subscription lives as long as ``node`` and counts as one reader of the node's own
+    /tf publisher.
     """
     from rclpy.qos import QoSProfile
     from tf2_msgs.msg import TFMessage
-    return node.create_subscription(TFMessage, '/tf',
-                                    lambda msg: monitor.observe(msg.transforms),
-                                    QoSProfile(depth=depth))
+    monitor = FrameClashMonitor()
+    node.create_subscription(TFMessage, '/tf', lambda msg: monitor.observe(msg.transforms),
+                             QoSProfile(depth=depth))
+    return monitor

@@ -41,8 +41,7 @@ from hand_mesh_ros.core.types import DepthStatus, Frame
 from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
 from hand_mesh_ros.ros import frame_names, params_file_check, rectified_input
-from hand_mesh_ros.ros import image_conversion
-from hand_mesh_ros.ros import messages, parameters, string_rules
+from hand_mesh_ros.ros import image_conversion, messages, parameters, string_rules
 from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
 from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
@@ -101,7 +100,6 @@ class HandMeshNode(Node):
         self._outputs = OutputBuilder(tf_prefix=values['output.tf_prefix'],
                                       marker_lifetime_s=values['output.marker_lifetime_s'],
                                       namespace=self.get_namespace())
-        self._frame_clashes = frame_names.FrameClashMonitor()
         self._last_report = None
         self._depth = depth_input.DepthInput(capacity=values['input.camera_info_cache_size'])
         self._depth_seen = False
@@ -154,7 +152,7 @@ class HandMeshNode(Node):
             'markers': self.create_publisher(MarkerArray, OUTPUT_TOPICS['markers'], reliable),
             'debug_image': self.create_publisher(Image, OUTPUT_TOPICS['debug_image'],
                                                  QoSProfile(depth=1))}
-        self._tf_sub = frame_names.watch_tf(self, self._frame_clashes)
+        self._frame_clashes = frame_names.watch_tf(self)
         self._diag_pub = self.create_publisher(DiagnosticArray, OUTPUT_TOPICS['diagnostics'],
                                                QoSProfile(depth=10))
 
@@ -311,10 +309,7 @@ class HandMeshNode(Node):
             return None
 
     def _published_hands(self, result):
-        """Return the result's finite hands; count the non-finite and the rejected ones.
-
-        The finite hands are counted by shape source.
-        """
+        """Return the result's finite hands; count them by shape source, and the others."""
         hands, non_finite = messages.finite_hands(result.hands)
         if non_finite:
             self._stats.count(self._stats.rejected_hands, 'non_finite', non_finite)
