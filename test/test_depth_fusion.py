@@ -8,10 +8,13 @@ import pytest
 from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import DepthConfig, TailorConfig
 from hand_mesh_ros.core.depth import depth_fusion
-from hand_mesh_ros.core.depth.depth_stage import check_depth, HandDepthFusion, rest_hand_length_m
+from hand_mesh_ros.core.depth.depth_stage import (check_depth_image, HandDepthFusion,
+                                                  rest_hand_length_m)
 from hand_mesh_ros.core.errors import InputError
+from hand_mesh_ros.core.fitting import uncertainty
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.track import MetricLength, Track
 from hand_mesh_ros.core.types import HandEstimate, POSITION_MODES
 from hand_mesh_ros.tools.evaluation import depth_synthesis
 
@@ -151,19 +154,19 @@ def test_check_depth_refuses_what_it_cannot_use():
     camera = _camera()
     rgb_shape = (480, 640, 3)
     depth = np.ones((480, 640), np.float32)
-    assert check_depth(depth, None, rgb_shape, camera, 'full_intrinsics') is camera
+    assert check_depth_image(depth, None, rgb_shape, camera, 'full_intrinsics') is camera
     with pytest.raises(InputError) as err:
-        check_depth(np.ones((240, 320), np.float32), None, rgb_shape, camera,
-                    'full_intrinsics')
+        check_depth_image(np.ones((240, 320), np.float32), None, rgb_shape, camera,
+                          'full_intrinsics')
     assert err.value.reason == 'depth_size_mismatch'
     small = _camera(320, 240, FOCAL / 2)
-    assert check_depth(np.ones((240, 320), np.float32), small, rgb_shape, camera,
-                       'full_intrinsics') is small
+    assert check_depth_image(np.ones((240, 320), np.float32), small, rgb_shape, camera,
+                             'full_intrinsics') is small
     with pytest.raises(InputError) as err:
-        check_depth(depth, None, rgb_shape, camera, 'assumed_fov')
+        check_depth_image(depth, None, rgb_shape, camera, 'assumed_fov')
     assert err.value.reason == 'depth_needs_camera_info'
     with pytest.raises(InputError) as err:
-        check_depth(depth.astype(np.uint16), None, rgb_shape, camera, 'full_intrinsics')
+        check_depth_image(depth.astype(np.uint16), None, rgb_shape, camera, 'full_intrinsics')
     assert err.value.reason == 'depth_bad_array'
     assert 'depth_fused' in POSITION_MODES
 
@@ -185,30 +188,30 @@ def test_tailor_keeps_the_observed_metric_length(model):
     shape = model.zero_shape()
     rel = joints - joints[0]
     px = camera.project(joints)
-    first = tailor.refine(7, px, None, rel, pose, shape, t, camera, 0.0, 'right')
+    track = Track(7)
+    first = tailor.refine(track, px, rel, pose, shape, t, camera, 0.0, 'right')
     length = tailor.size.length_m(first.shape)
-    tailor.observe_hand_length(7, 1.1 * length, 0.001)
-    second = tailor.refine(7, px, None, rel, first.pose_aa, first.shape, t, camera, 0.04,
+    track.metric_length.observe(1.1 * length, 0.001)
+    second = tailor.refine(track, px, rel, first.pose_aa, first.shape, t, camera, 0.04,
                            'right')
     assert second.hand_length_m == pytest.approx(1.1 * length, rel=0.01)
     # Depth follows the larger size (the temporal prior slows the move over a frame).
     assert second.translation_m[2] > first.translation_m[2] + 0.015
-    tailor.forget(7)
-    third = tailor.refine(7, px, None, rel, pose, shape, t, camera, 0.08, 'right')
+    track.reset()
+    third = tailor.refine(track, px, rel, pose, shape, t, camera, 0.08, 'right')
     assert third.hand_length_m == pytest.approx(length, rel=0.01)
 
 
 def test_track_size_converges_and_is_forgotten(model):
-    tracks = depth_fusion.DepthSizeTracks()
+    track = Track(1)
     rng = np.random.default_rng(0)
     for _ in range(30):
-        tracks.observe(1, 0.19 + rng.normal(0.0, 0.006), 0.006)
-    length, sigma = tracks.get(1)
+        track.metric_length.observe(0.19 + rng.normal(0.0, 0.006), 0.006)
+    length, sigma = track.metric_length.belief()
     assert abs(length - 0.19) < 0.004 and sigma < 0.002
-    tracks.forget(1)
-    assert tracks.get(1) is None
-    stage = HandDepthFusion(model)
-    assert stage.lengths.get(1) is None
+    track.reset()
+    assert track.metric_length.belief() is None
+    assert Track(2).metric_length.belief() is None
     assert DepthConfig().enabled
 
 
@@ -228,23 +231,8 @@ def test_densest_ratio_ignores_a_majority_of_background():
     assert abs(depth_fusion.densest_ratio(both) - 1.6) < 0.01
 
 
-class RecordingTailor:
-    """The tailor's size direction, and a record of observe_hand_length calls."""
-
-    def __init__(self, tailor):
-        self.size = tailor.size
-        self.observed = []
-
-    def observe_hand_length(self, track_id, length_m, sigma_m):
-        self.observed.append((track_id, length_m, sigma_m))
-
-
-def test_an_outlying_length_is_not_fed_to_the_track(model):
-    """After a track's length is known, one frame's wildly different depth fit is gated."""
-    joints, verts, t, depth, camera = _scene(model, 1.1)
-    stage = HandDepthFusion(model)
-    tailor = RecordingTailor(HandTailor(model))
-
+def _fitted_estimate(model, joints, verts, t, camera, covariance_m2):
+    """Return a HandEstimate of the fitted hand of ``_scene`` with ``covariance_m2``."""
     _, _, _, _, pose = _hand(model, 0)
     out = model.forward(pose, model.zero_shape(), side='right')
     bones = np.array(out.bone_frames)
@@ -257,20 +245,50 @@ def test_an_outlying_length_is_not_fed_to_the_track(model):
         'pose_coefficients': pose, 'shape_coefficients': model.zero_shape(),
         'hand_model': 'anny', 'hand_scale_m': 0.1, 'hand_length_m': 0.1,
         'reprojection_error_px': 0.0, 'position_mode': 'full_intrinsics', 'confidence': 0.5,
-        'position_covariance_m2': np.eye(3), 'keypoints_m': joints}
+        'position_covariance_m2': covariance_m2, 'keypoints_m': joints}
     names = [f.name for f in dataclasses.fields(HandEstimate)]
-    est = HandEstimate(**{name: values[name] for name in names})
+    return HandEstimate(**{name: values[name] for name in names})
+
+
+def test_an_outlying_length_is_not_fed_to_the_track(model):
+    """After a track's length is known, one frame's wildly different depth fit is gated."""
+    joints, verts, t, depth, camera = _scene(model, 1.1)
+    stage = HandDepthFusion(model)
+    tailor = HandTailor(model)
+    est = _fitted_estimate(model, joints, verts, t, camera, np.eye(3))
+    names = [f.name for f in dataclasses.fields(HandEstimate)]
     length = tailor.size.length_m(est.shape_coefficients)
-    stage.lengths.observe(3, 0.8 * length, 0.002)
-    fused, result = stage.apply(est, t, depth, camera, camera, DepthConfig(), tailor)
+    metric = MetricLength()
+    metric.observe(0.8 * length, 0.002)
+    fused, result = stage.apply(est, depth, camera, camera, DepthConfig(), metric, tailor.size)
     assert result.fused and fused.position_mode == 'depth_fused'
-    assert stage.lengths.get(3)[0] == pytest.approx(0.8 * length)
-    assert tailor.observed == []
+    assert metric.belief()[0] == pytest.approx(0.8 * length)
+    assert metric.belief()[1] == pytest.approx(0.002)      # nothing fed to the track
     # Without that wrong history the same frame is fed (and the scale is the true one).
-    fresh = HandDepthFusion(model)
-    fused, result = fresh.apply(est, t, depth, camera, camera, DepthConfig(), tailor)
-    assert fresh.lengths.get(3)[0] == pytest.approx(1.1 * length, rel=0.02)
-    assert len(tailor.observed) == 1 and tailor.observed[0][0] == 3
+    fresh = MetricLength()
+    fused, result = stage.apply(est, depth, camera, camera, DepthConfig(), fresh, tailor.size)
+    assert fresh.belief()[0] == pytest.approx(1.1 * length, rel=0.02)
     size_field = 'hand_length_m' if 'hand_length_m' in names else 'hand_scale_m'
     assert getattr(fused, size_field) == pytest.approx(0.1 * result.scale)
     assert 1e3 * np.linalg.norm(fused.joints_m[0] - 1.1 * t) < 6.0
+
+
+def test_fused_covariance_combines_the_fit_and_the_depth(model):
+    """The fused wrist covariance combines the fit's and the depth's (information form).
+
+    It is no larger than either in any direction and keeps the fit's lateral certainty (the
+    camera terms) instead of replacing it with the depth's.
+    """
+    joints, verts, t, depth, camera = _scene(model, 1.1)
+    fit_cov = np.diag([1e-8, 2e-8, 1e-2])   # sure across the ray, unsure along it
+    est = _fitted_estimate(model, joints, verts, t, camera, fit_cov)
+    fused, result = HandDepthFusion(model).apply(est, depth, camera, camera, DepthConfig(),
+                                                 MetricLength(), HandTailor(model).size)
+    assert result.fused
+    combined = fused.position_covariance_m2
+    for other in (fit_cov, result.covariance_m2):
+        assert np.linalg.eigvalsh(other - combined).min() > -1e-12
+    assert combined[0, 0] <= fit_cov[0, 0] and combined[1, 1] <= fit_cov[1, 1]
+    assert combined[0, 0] > 0.5 * fit_cov[0, 0] and combined[1, 1] > 0.5 * fit_cov[1, 1]
+    assert combined[2, 2] <= result.covariance_m2[2, 2]
+    assert fused.confidence >= uncertainty.hand_confidence(1.0, result.covariance_m2)

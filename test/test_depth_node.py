@@ -18,9 +18,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from hand_mesh_ros.core.camera.camera import CameraMode  # noqa: E402,I100
-from hand_mesh_ros.core.depth.depth_stage import check_depth  # noqa: E402
+from hand_mesh_ros.core.depth.depth_stage import check_depth_image  # noqa: E402
 from hand_mesh_ros.core.errors import InputError  # noqa: E402
-from hand_mesh_ros.core.types import FrameResult  # noqa: E402
+from hand_mesh_ros.core.types import DepthOutcome, DepthStatus, FrameResult  # noqa: E402
 from hand_mesh_ros.ros.image_conversion import rgb_to_image  # noqa: E402
 from hand_mesh_ros.ros.node import HandMeshNode  # noqa: E402
 
@@ -28,7 +28,7 @@ WIDTH, HEIGHT, FX = 320, 240, 300.0
 
 
 class RecordingPipeline:
-    """Records frames; reports the depth status the real pipeline would (check_depth)."""
+    """Records frames; reports the depth outcome the real pipeline would (check_depth_image)."""
 
     backend_name = 'test-data'
 
@@ -38,17 +38,17 @@ class RecordingPipeline:
 
     def process(self, frame):
         self.frames.append(frame)
-        status = ''
+        depth = DepthOutcome()
         if frame.depth is not None:
             mode = frame.camera.mode.value if frame.camera is not None else 'assumed_fov'
             try:
-                check_depth(frame.depth, frame.depth_camera, frame.rgb.shape, frame.camera,
-                            mode)
-                status = 'not_fused'
+                check_depth_image(frame.depth, frame.depth_camera, frame.rgb.shape,
+                                  frame.camera, mode)
+                depth = DepthOutcome(DepthStatus.NOT_FUSED)
             except InputError as exc:
-                status = exc.reason
+                depth = DepthOutcome(DepthStatus.REFUSED, exc.reason)
         return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
-                           image_size=(WIDTH, HEIGHT), depth_status=status)
+                           image_size=(WIDTH, HEIGHT), depth=depth)
 
     def update_config(self, config):
         self.config = config

@@ -30,13 +30,13 @@ def runs():
                                              dropout=(WITH_DEPTH, len(video)))
         fused, timing = eval_depth.run_pass(pipeline, video, camera, depths)
         statuses = [pipeline.process(Frame(rgb=video[0][1], stamp_ns=10 ** 12,
-                                           camera=camera, depth=depths[0])).depth_status]
+                                           camera=camera, depth=depths[0])).depth.label]
         pipeline.update_config(config.with_values({'depth.enabled': False}))
         disabled, _ = eval_depth.run_pass(pipeline, video, camera, depths)
         pipeline.update_config(config)
         small = np.zeros((height // 2, width // 2), np.float32)
         statuses.append(pipeline.process(Frame(rgb=video[0][1], stamp_ns=2 * 10 ** 12,
-                                               camera=camera, depth=small)).depth_status)
+                                               camera=camera, depth=small)).depth.label)
         assumed = pipeline.process(Frame(rgb=video[0][1], stamp_ns=3 * 10 ** 12,
                                          depth=depths[0]))
     finally:
@@ -85,7 +85,7 @@ def test_disabled_or_refused_depth_changes_nothing(runs):
             assert not hb['fused']
             np.testing.assert_allclose(ha['wrist'], hb['wrist'], atol=1e-9)
     assert runs['statuses'][1] == 'depth_size_mismatch'
-    assert runs['assumed'].depth_status == 'depth_needs_camera_info'
+    assert runs['assumed'].depth.label == 'depth_needs_camera_info'
     assert all(h.position_mode == 'assumed_fov' for h in runs['assumed'].hands)
 
 

@@ -11,6 +11,7 @@ from hand_mesh_ros.core.fitting import uncertainty
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand import anatomy, hand_size, topology
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.track import Track
 
 
 @pytest.fixture(scope='module')
@@ -86,12 +87,12 @@ def _scene(model, tailor, seed=3):
 def test_unknown_hand_uses_the_prior_and_a_known_length_sets_the_depth(model):
     tailor = HandTailor(model, TailorConfig(temporal=False))
     prior_mean, _ = hand_size.population_hand_length_prior_m()
-    assert tailor.hand_length_m('never seen')[0] == pytest.approx(prior_mean)
+    assert tailor.hand_length_m(Track(99))[0] == pytest.approx(prior_mean)
     camera, pose, shape, t, rel, px = _scene(model, tailor)
     depths = {}
     for length in (0.17, 0.21):
         tailor.config = replace(tailor.config, hand_length_m=length)
-        result = tailor.refine(1, px, None, rel, pose, shape, t, camera, 0.0, 'right')
+        result = tailor.refine(Track(1), px, rel, pose, shape, t, camera, 0.0, 'right')
         # The stated length (sigma 3 mm) dominates the network's size (sigma ~6 %).
         assert result.hand_length_m == pytest.approx(length, abs=2e-3)
         depths[length] = (result.translation_m[2], result.hand_length_m)
@@ -104,31 +105,32 @@ def test_unknown_hand_uses_the_prior_and_a_known_length_sets_the_depth(model):
 def test_observe_hand_length_makes_later_frames_metric(model):
     tailor = HandTailor(model)
     camera, pose, shape, t, rel, px = _scene(model, tailor)
-    first = tailor.refine(5, px, None, rel, pose, shape, t, camera, 0.0, 'right')
+    track = Track(5)
+    first = tailor.refine(track, px, rel, pose, shape, t, camera, 0.0, 'right')
     for _ in range(3):
-        tailor.observe_hand_length(5, 0.205, 0.002)
-    mean, sigma = tailor.hand_length_m(5)
+        track.metric_length.observe(0.205, 0.002)
+    mean, sigma = tailor.hand_length_m(track)
     assert mean == pytest.approx(0.205, abs=1e-3) and sigma < 0.0015
     for frame in range(1, 15):  # the motion prior lets the depth follow over a few frames
-        later = tailor.refine(5, px, None, rel, pose, shape, t, camera, 0.04 * frame, 'right')
+        later = tailor.refine(track, px, rel, pose, shape, t, camera, 0.04 * frame, 'right')
     assert later.hand_length_m == pytest.approx(0.205, abs=1.5e-3)
     assert later.translation_m[2] > first.translation_m[2] * 1.05
     assert later.position_covariance_m2[2, 2] < 0.2 * first.position_covariance_m2[2, 2]
-    tailor.forget(5)
-    assert tailor.hand_length_m(5)[0] == pytest.approx(
+    track.reset()
+    assert tailor.hand_length_m(track)[0] == pytest.approx(
         hand_size.population_hand_length_prior_m()[0])
     for bad in ((0.0, 0.01), (0.2, 0.0), (float('nan'), 0.01), (0.2, float('inf'))):
         with pytest.raises(ValueError):
-            tailor.observe_hand_length(5, *bad)
+            track.metric_length.observe(*bad)
 
 
 def test_covariance_and_confidence_reflect_the_camera_mode(model):
     tailor = HandTailor(model, TailorConfig(temporal=False))
     camera, pose, shape, t, rel, px = _scene(model, tailor)
-    full = tailor.refine(1, px, None, rel, pose, shape, t, camera, 0.0, 'right')
+    full = tailor.refine(Track(1), px, rel, pose, shape, t, camera, 0.0, 'right')
     assumed = CameraModel.assumed_fov(640, 480, hfov_deg=56.0)
-    guessed = tailor.refine(1, px, None, rel, pose, shape, t, assumed, 0.0, 'right')
-    weak = tailor.refine(1, px, None, rel, pose, shape, t, None, 0.0, 'right',
+    guessed = tailor.refine(Track(1), px, rel, pose, shape, t, assumed, 0.0, 'right')
+    weak = tailor.refine(Track(1), px, rel, pose, shape, t, None, 0.0, 'right',
                          image_size=(640, 480))
     sd = {name: np.sqrt(np.diag(r.position_covariance_m2))
           for name, r in (('full', full), ('assumed', guessed), ('weak', weak))}
@@ -142,7 +144,7 @@ def test_covariance_and_confidence_reflect_the_camera_mode(model):
             for k, r in (('full', full), ('assumed', guessed), ('weak', weak))}
     assert conf['full'] > 0.5 > max(conf['assumed'], conf['weak'])
     tailor.config = replace(tailor.config, hand_length_m=0.19)
-    known = tailor.refine(1, px, None, rel, pose, shape, t, camera, 0.0, 'right')
+    known = tailor.refine(Track(1), px, rel, pose, shape, t, camera, 0.0, 'right')
     assert uncertainty.hand_confidence(1.0, known.position_covariance_m2) > conf['full']
 
 

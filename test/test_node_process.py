@@ -62,7 +62,7 @@ def synthetic_hand(track_id=1, side='right', bad=False):
         bone_names=MODEL.bone_names, pose_coefficients=pose,
         shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_length_m=0.19,
         confidence=0.5, position_covariance_m2=np.eye(3) * 1e-4,
-        reprojection_error_px=0.0, position_mode='full_intrinsics')
+        reprojection_error_px=0.0, position_mode='full_intrinsics', keypoints_m=landmarks)
 
 
 class TestPipeline:

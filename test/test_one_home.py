@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from hand_mesh_ros.core.camera.camera import (CameraMode, CameraModel, DEFAULT_HFOV_DEG,
-                                              fallback_camera, nominal_pinhole)
-from hand_mesh_ros.core.config import CameraConfig, PipelineConfig
+                                              fallback_camera, nominal_focal_px,
+                                              nominal_pinhole)
+from hand_mesh_ros.core.camera.decision import frame_camera_decision
+from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.errors import CameraModelError
 from hand_mesh_ros.core.fitting.tailor_terms import Projector
 from hand_mesh_ros.core.hand import topology
@@ -91,22 +93,49 @@ def test_fallback_camera_is_decided_in_one_place():
 
 def test_node_resolver_and_pipeline_agree_on_the_fallback():
     pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed: run bootstrap.sh')
-    from hand_mesh_ros.core.pipeline import HandMeshPipeline
     from hand_mesh_ros.ros.camera_info import CameraResolver
     rgb = np.zeros((480, 640, 3), np.uint8)
+    for mode, hfov in (('assumed_fov', 55.0), ('weak_perspective', 55.0),
+                       ('assumed_fov', 75.0)):
+        resolver = CameraResolver(fallback_mode=mode, assumed_hfov_deg=hfov)
+        resolution = resolver.resolve(123, 640, 480)
+        frame = Frame(rgb=rgb, stamp_ns=123, camera=resolution.camera,
+                      position_mode=resolution.mode, assumed_hfov_deg=resolution.hfov_deg)
+        decision = frame_camera_decision(640, 480, frame.camera, frame.position_mode,
+                                         frame.assumed_hfov_deg)
+        camera, pipeline_mode = decision.camera, decision.mode.value
+        assert resolution.mode == pipeline_mode == mode
+        assert resolution.camera is camera
+        assert decision.focal_px(640) == pytest.approx(nominal_pinhole((640, 480), hfov)[0])
+        if camera is not None:
+            assert camera.fx == pytest.approx(nominal_pinhole((640, 480), hfov)[0])
+
+
+def test_weak_perspective_uses_the_assumed_fov_everywhere():
+    """Root recovery, the tailor's projector and the gates take the frame's assumed FOV."""
+    from hand_mesh_ros.core.pipeline import HandMeshPipeline
+    rgb = cv2.cvtColor(cv2.imread(str(data_dir() / 'hands.jpg')), cv2.COLOR_BGR2RGB)
+    width = rgb.shape[1]
     pipeline = HandMeshPipeline(PipelineConfig())
     try:
-        for mode, hfov in (('assumed_fov', 55.0), ('weak_perspective', 55.0),
-                           ('assumed_fov', 75.0)):
-            config = replace(pipeline.config, camera=CameraConfig(mode, hfov))
-            pipeline.update_config(config)
-            resolver = CameraResolver(fallback_mode=mode, assumed_hfov_deg=hfov)
-            resolution = resolver.resolve(123, 640, 480)
-            camera, pipeline_mode = pipeline.camera_for(Frame(rgb=rgb, stamp_ns=123))
-            assert resolution.mode == pipeline_mode == mode
-            assert resolution.camera is camera
-            if camera is not None:
-                assert camera.fx == pytest.approx(nominal_pinhole((640, 480), hfov)[0])
+        depth_m, gate_depth_m = {}, {}
+        for hfov in (40.0, 90.0):
+            pipeline.reset()
+            result = pipeline.process(Frame(rgb=rgb, stamp_ns=0, position_mode='weak_perspective',
+                                            assumed_hfov_deg=hfov))
+            assert result.position_mode == 'weak_perspective'
+            assert len(result.hands) == 2
+            hands = sorted(result.hands, key=lambda hand: hand.observed_keypoints_px[0, 0])
+            depth_m[hfov] = np.array([hand.joints_m[0, 2] for hand in hands])
+            figures = sorted(result.gate_figures, key=lambda f: f['track_id'])
+            gate_depth_m[hfov] = sorted(f['depth_m'] for f in figures)
+            for hand in hands:   # the projector's nominal camera is the frame's
+                assert hand.reprojection_error_px < 0.05 * np.ptp(
+                    hand.observed_keypoints_px[:, 1])
+        focal_ratio = nominal_focal_px(width, 40.0) / nominal_focal_px(width, 90.0)
+        np.testing.assert_allclose(depth_m[40.0] / depth_m[90.0], focal_ratio, rtol=0.05)
+        np.testing.assert_allclose(np.divide(gate_depth_m[40.0], gate_depth_m[90.0]),
+                                   focal_ratio, rtol=0.05)
     finally:
         pipeline.close()
 

@@ -180,8 +180,9 @@ def check_one(mode, rgb, draw_camera, stamp_ns):
     try:
         camera = draw_camera(shape[1] if len(shape) > 1 else 1, shape[0])
         before = np.array(rgb, copy=True) if isinstance(rgb, np.ndarray) else None
+        fallback = None if camera is not None else built.config.camera.fallback_mode
         result = built.process(Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id='cam',
-                                     camera=camera))
+                                     camera=camera, position_mode=fallback))
     except HandMeshError as exc:
         return exc
     if before is not None:

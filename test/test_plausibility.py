@@ -7,9 +7,10 @@ from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import GatesConfig, TailorConfig
 from hand_mesh_ros.core.errors import TailorError
 from hand_mesh_ros.core.fitting.plausibility import (bone_length_ratios, check_plausibility,
-                                                     hand_size_px, REASONS, TrackContinuity)
+                                                     hand_size_px, REASONS)
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.track import Track, TrackBook
 
 FOCAL_PX = 600.0
 
@@ -112,15 +113,15 @@ def test_the_first_failing_gate_names_the_reason(model):
 
 
 def test_track_continuity_speed_within_the_gap_only():
-    continuity = TrackContinuity()
-    assert continuity.speed_mps(1, [0.0, 0.0, 0.5], 0.0, 0.5) is None
-    continuity.publish(1, [0.0, 0.0, 0.5], 0.0)
-    assert continuity.speed_mps(1, [0.0, 0.1, 0.5], 0.04, 0.5) == pytest.approx(2.5)
-    assert continuity.speed_mps(1, [0.0, 0.1, 0.5], 0.6, 0.5) is None  # too old
-    assert continuity.speed_mps(1, [0.0, 0.1, 0.5], 0.0, 0.5) is None  # same time
-    assert continuity.speed_mps(2, [0.0, 0.1, 0.5], 0.04, 0.5) is None
-    continuity.forget_except({2})
-    assert continuity.speed_mps(1, [0.0, 0.1, 0.5], 0.04, 0.5) is None
+    book = TrackBook()
+    assert book.get(1).speed_mps([0.0, 0.0, 0.5], 0.0, 0.5) is None
+    book.get(1).publish([0.0, 0.0, 0.5], 0.0)
+    assert book.get(1).speed_mps([0.0, 0.1, 0.5], 0.04, 0.5) == pytest.approx(2.5)
+    assert book.get(1).speed_mps([0.0, 0.1, 0.5], 0.6, 0.5) is None  # too old
+    assert book.get(1).speed_mps([0.0, 0.1, 0.5], 0.0, 0.5) is None  # same time
+    assert book.get(2).speed_mps([0.0, 0.1, 0.5], 0.04, 0.5) is None
+    book.keep_only({2})
+    assert book.get(1).speed_mps([0.0, 0.1, 0.5], 0.04, 0.5) is None
 
 
 def test_tailor_refuses_a_hand_beyond_its_depth_limit(model):
@@ -128,7 +129,7 @@ def test_tailor_refuses_a_hand_beyond_its_depth_limit(model):
     tailor = HandTailor(model, TailorConfig(temporal=False))
     pose = model.zero_pose()
     pose[0] = [np.pi, 0.0, 0.0]
-    args = (1, px, None, rel, pose, model.zero_shape(), joints[0], _camera(), 0.0, 'right')
+    args = (Track(1), px, rel, pose, model.zero_shape(), joints[0], _camera(), 0.0, 'right')
     assert np.all(np.isfinite(tailor.refine(*args, max_depth_m=3.0).translation_m))
     with pytest.raises(TailorError) as info:
         tailor.refine(*args, max_depth_m=1.0)

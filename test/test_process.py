@@ -127,7 +127,8 @@ class TestDataPipeline:
                 bone_names=MODEL.bone_names, pose_coefficients=np.zeros((MODEL.n_bones, 3)),
                 shape_coefficients=MODEL.zero_shape(), hand_model='anny', hand_length_m=0.19,
                 confidence=0.5, position_covariance_m2=np.eye(3) * 1e-4,
-                reprojection_error_px=1.41, position_mode=mode))
+                reprojection_error_px=1.41, position_mode=mode,
+                keypoints_m=out.keypoints @ rot.T + t))
         self.results.append(FrameResult(
             stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
             image_size=(frame.rgb.shape[1], frame.rgb.shape[0]), hands=hands,

@@ -13,6 +13,7 @@ from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.fitting.tailor_cost import TailorProblem
 from hand_mesh_ros.core.fitting.tailor_terms import Projector
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.track import Track, TrackBook
 from hand_mesh_ros.tools.evaluation import eval_jitter
 
 
@@ -103,7 +104,7 @@ def test_cost_gradient_matches_finite_differences(model, side):
     valid3d[0] = False
     n = tailor._n
     prior_w = rng.uniform(0.5, 2.0, size=n)
-    x0 = tailor._params(tailor.fold_pose(pose), shape, translation)
+    x0 = tailor.cost.pack(tailor.fold_pose(pose), shape, translation)
     problem = TailorProblem(
         projector=Projector(camera), obs=obs, kp_w=np.ones(21), net=net, valid3d=valid3d,
         mirror=mirror, shape_fixed=shape.copy(), palm_target_m=tailor._palm.length_m(shape) * 1.01,
@@ -140,7 +141,7 @@ def test_recovers_exact_synthetic_hands(model, distortion):
         init_pose = pose + rng.normal(scale=0.1, size=pose.shape)
         init_shape = shape + rng.normal(scale=0.3, size=shape.shape)
         init_t = translation + rng.normal(scale=0.01, size=3)
-        result = tailor.refine(trial, px, None, joints - joints[0], init_pose, init_shape,
+        result = tailor.refine(Track(trial), px, joints - joints[0], init_pose, init_shape,
                                init_t, camera, 0.0, side)
         assert result.reprojection_error_before_px > 5.0
         assert result.reprojection_error_after_px < 1.0
@@ -179,7 +180,7 @@ def test_limits_and_twist_pull_pose_back(model):
     index_middle = model.bone_names.index('index_middle')
     bad[index_middle] = [-0.6, 0.05, 0.3]  # bent backwards, twisted, bent sideways
     kwargs = {'iterations': 20, 'temporal': False, 'w_reprojection': 0.0, 'w_joints3d': 0.0}
-    args = (0, camera.project(joints), None, joints - joints[0], bad, shape, translation,
+    args = (Track(0), camera.project(joints), joints - joints[0], bad, shape, translation,
             camera, 0.0, 'right')
     free = HandTailor(model, TailorConfig(w_limits=0.0, w_twist=0.0, **kwargs)).refine(*args)
     np.testing.assert_allclose(free.pose_aa[index_middle], bad[index_middle], atol=1e-6)
@@ -219,20 +220,22 @@ def test_forget_clears_track(model):
     camera = _camera()
     pose, shape, translation = _random_hand(model, rng)
     joints = model.forward(pose, shape).keypoints + translation
-    args = (camera.project(joints), None, joints - joints[0], pose, shape, translation, camera)
+    args = (camera.project(joints), joints - joints[0], pose, shape, translation, camera)
     tailor = HandTailor(model)
-    tailor.refine(7, *args, 0.0, 'right')
-    tailor.refine(7, *args, 1 / 30, 'right')
-    assert tailor.has_track(7)
-    tailor.forget(7)
-    assert not tailor.has_track(7)
-    tailor.forget(7)  # unknown ids are fine
-    again = tailor.refine(7, *args, 2 / 30, 'right')
-    fresh = HandTailor(model).refine(7, *args, 2 / 30, 'right')
+    track = Track(7)
+    tailor.refine(track, *args, 0.0, 'right')
+    tailor.refine(track, *args, 1 / 30, 'right')
+    assert track.fit is not None
+    track.reset_fit()
+    assert track.fit is None
+    track.reset_fit()  # resetting twice is fine
+    again = tailor.refine(track, *args, 2 / 30, 'right')
+    fresh = HandTailor(model).refine(Track(7), *args, 2 / 30, 'right')
     np.testing.assert_array_equal(again.pose_aa, fresh.pose_aa)
     np.testing.assert_array_equal(again.translation_m, fresh.translation_m)
-    untracked = HandTailor(model).refine(8, *args, 0.0, 'right', temporal=False)
-    assert not untracked.temporal
+    untracked_track = Track(8)
+    untracked = HandTailor(model).refine(untracked_track, *args, 0.0, 'right', temporal=False)
+    assert not untracked.temporal and untracked_track.fit is None
 
 
 def test_weak_perspective_mode(model):
@@ -243,7 +246,7 @@ def test_weak_perspective_mode(model):
     px = camera.project(joints)
     tailor = HandTailor(model)
     init = pose + rng.normal(scale=0.05, size=pose.shape)
-    result = tailor.refine(1, px, np.full(21, 0.9), joints - joints[0], init, shape,
+    result = tailor.refine(Track(1), px, joints - joints[0], init, shape,
                            translation, None, 0.0, 'left', image_size=(640, 480))
     assert result.mode == CameraMode.WEAK_PERSPECTIVE
     arrays = (result.pose_aa, result.joints_m, result.keypoints_px, result.translation_m)
@@ -251,7 +254,7 @@ def test_weak_perspective_mode(model):
     assert result.reprojection_error_after_px < result.reprojection_error_before_px
     assert result.reprojection_error_after_px < 5.0
     with pytest.raises(CameraModelError, match='image_size'):
-        tailor.refine(2, px, None, joints - joints[0], init, shape, translation, None, 0.0,
+        tailor.refine(Track(2), px, joints - joints[0], init, shape, translation, None, 0.0,
                       'left')
 
 
@@ -276,16 +279,16 @@ def test_degenerate_inputs_raise_tailor_error(model):
     ]
     for kp, joints_rel, init_pose, init_t in cases:
         with pytest.raises(TailorError):
-            tailor.refine(3, kp, None, joints_rel, init_pose, shape, init_t, camera, 0.0,
+            tailor.refine(Track(3), kp, joints_rel, init_pose, shape, init_t, camera, 0.0,
                           'right')
     with pytest.raises(ValueError):
-        tailor.refine(3, px[:20], None, rel, pose, shape, translation, camera, 0.0, 'right')
-    # NaN 3D joints and zero weights are dropped, not propagated.
+        tailor.refine(Track(3), px[:20], rel, pose, shape, translation, camera, 0.0, 'right')
+    # NaN 3D joints and NaN keypoints are dropped, not propagated.
     rel_nan = rel.copy()
     rel_nan[3] = np.nan
-    weights = np.ones(21)
-    weights[4] = 0.0
-    result = tailor.refine(4, px, weights, rel_nan, pose, shape, translation, camera, 0.0,
+    px_nan = px.copy()
+    px_nan[4] = np.nan
+    result = tailor.refine(Track(4), px_nan, rel_nan, pose, shape, translation, camera, 0.0,
                            'right')
     assert np.all(np.isfinite(result.joints_m)) and result.reprojection_error_after_px < 1.0
 
@@ -294,6 +297,7 @@ def test_garbage_inputs_never_give_nan(model):
     rng = np.random.default_rng(8)
     camera = _camera()
     tailor = HandTailor(model)
+    tracks = TrackBook()
     for trial in range(20):
         kp = rng.uniform(-2000, 3000, size=(21, 2))
         rel = rng.normal(scale=rng.choice([1e-4, 0.05, 10.0]), size=(21, 3))
@@ -301,7 +305,7 @@ def test_garbage_inputs_never_give_nan(model):
         shape = rng.normal(scale=3.0, size=model.n_shapes)
         t = rng.normal(scale=1.0, size=3)
         try:
-            result = tailor.refine(trial % 3, kp, None, rel, pose, shape, t, camera,
+            result = tailor.refine(tracks.get(trial % 3), kp, rel, pose, shape, t, camera,
                                    trial * 0.03, 'left')
         except TailorError:
             continue
@@ -333,10 +337,11 @@ def test_root_rotation_charts_do_not_matter(model):
     np.testing.assert_allclose(model.forward(other, shape).keypoints + translation, joints,
                                atol=1e-12)
     steady, flipping = HandTailor(model), HandTailor(model)
+    steady_track, flipping_track = Track(1), Track(1)
     for frame in range(8):
         noisy = camera.project(joints) + rng.normal(scale=1.0, size=(21, 2))
-        args = (noisy, None, joints - joints[0])
+        args = (noisy, joints - joints[0])
         rest = (shape, translation, camera, frame / 30, 'right')
-        a = steady.refine(1, *args, pose, *rest)
-        b = flipping.refine(1, *args, other if frame % 2 else pose, *rest)
+        a = steady.refine(steady_track, *args, pose, *rest)
+        b = flipping.refine(flipping_track, *args, other if frame % 2 else pose, *rest)
         np.testing.assert_allclose(a.joints_m, b.joints_m, atol=1e-6)

@@ -17,7 +17,7 @@ class RootRecoveryError(HandMeshError):
     """The absolute root translation of a hand could not be recovered.
 
     ``reason`` is a short machine-readable code (for diagnostics counters), e.g.
-    ``'not_finite'``, ``'too_few_keypoints'``, ``'degenerate'``, ``'behind_camera'``,
+    ``'non_finite'``, ``'too_few_keypoints'``, ``'degenerate'``, ``'behind_camera'``,
     ``'too_far'``, ``'too_near'``.
     """
 

@@ -1,41 +1,32 @@
-"""One frame in, every hand out: tracking, mesh network, root recovery, tailor.
+"""One frame in, every hand out: tracking, mesh network, root recovery, tailor, gates, depth.
 
-The pipeline owns the inference sessions, the tracker, the hand model and the tailor. It is
-pure core code: the sessions are built by :mod:`hand_mesh_ros.inference` (imported lazily),
-and nothing here imports ROS.
+:meth:`HandMeshPipeline.process` reads top to bottom: check the image, take the frame's
+camera decision, track the hands, estimate and gate each hand (refitting once from scratch
+when a fit that used its track's state fails), fuse depth, return the
+:class:`~hand_mesh_ros.core.types.FrameResult`. The maths lives in
+:mod:`~hand_mesh_ros.core.hand_estimation`, the tracker, the tailor and the depth stage; the
+per-track state in :mod:`~hand_mesh_ros.core.track`. Pure core code: the sessions are built
+by :mod:`hand_mesh_ros.inference` (imported lazily), and nothing here imports ROS.
 """
 
-import math
-from pathlib import Path
 import time
 from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from hand_mesh_ros.core.camera.camera import (CameraMode, CameraModel, fallback_camera,
-                                              nominal_focal_px)
+from hand_mesh_ros.core import model_loading
+from hand_mesh_ros.core.camera.decision import CameraDecision, frame_camera_decision
 from hand_mesh_ros.core.config import PipelineConfig
-from hand_mesh_ros.core.depth.depth_stage import check_depth, DEPTH_FUSED, DEPTH_NOT_FUSED
-from hand_mesh_ros.core.depth.depth_stage import HandDepthFusion
-from hand_mesh_ros.core.errors import HandMeshError, InputError, TailorError
-from hand_mesh_ros.core.fitting.plausibility import check_plausibility, TrackContinuity
-from hand_mesh_ros.core.fitting.root_recovery import recover_root
+from hand_mesh_ros.core.depth.depth_stage import check_depth_image, HandDepthFusion
+from hand_mesh_ros.core.errors import InputError
 from hand_mesh_ros.core.fitting.tailor import HandTailor
-from hand_mesh_ros.core.fitting.tailor_terms import Projector, TailorResult
-from hand_mesh_ros.core.fitting.uncertainty import hand_confidence, position_covariance_m2
-from hand_mesh_ros.core.hand import rotations
-from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.hand_estimation import checked_hand
+from hand_mesh_ros.core.network_outputs import decode_network_hand
+from hand_mesh_ros.core.track import TrackBook
 from hand_mesh_ros.core.tracking.hand_tracking import HandTracker
-from hand_mesh_ros.core.types import Frame, FrameResult, HandEstimate
-from hand_mesh_ros.paths import models_dir as default_models_dir
+from hand_mesh_ros.core.types import DepthOutcome, DepthStatus, Frame, FrameResult
 
-#: Extra outputs of the mesh network graph (index 0: lifted as a right hand, 1: as a left).
-MESH_OUTPUTS = ('mesh_pose_aa', 'mesh_shape', 'mesh_keypoints')
-SIDE_INDEX = {'right': 0, 'left': 1}
 MIN_IMAGE_SIDE_PX = 32
-#: The tailor stops a fit that runs beyond this many times the gates' far depth ('too_far');
-#: between the two the gate drops it ('implausible_depth').
-TAILOR_DEPTH_FACTOR = 2.0
 
 
 def check_rgb(rgb: np.ndarray) -> None:
@@ -60,25 +51,6 @@ def camera_key(camera):
             tuple(np.asarray(camera.d, dtype=np.float64).ravel().tolist()))
 
 
-def _rot_z(angle_rad):
-    c, s = math.cos(angle_rad), math.sin(angle_rad)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def camera_root_pose(pose_aa, roi_rotation_rad, side):
-    """Return ``pose_aa`` with its root rotation expressed in the camera-aligned frame.
-
-    The network's lifting gives the root rotation in the crop's world frame; the crop is
-    rotated by ``roi_rotation_rad`` about the optical axis. A left hand is a mirrored right
-    model (x -> -x), for which a rotation about z by theta acts as one by -theta.
-    """
-    angle = roi_rotation_rad if side == 'right' else -roi_rotation_rad
-    pose = np.array(pose_aa, dtype=np.float64)
-    root = _rot_z(angle) @ rotations.axis_angle_to_matrix(pose[0])
-    pose[0] = rotations.matrix_to_axis_angle(root)
-    return pose
-
-
 class HandMeshPipeline:
     """Frames in, :class:`FrameResult` out (thread-compatible: one caller at a time)."""
 
@@ -98,85 +70,27 @@ class HandMeshPipeline:
 
         """
         self.config = config or PipelineConfig()
-        self._log = log or (lambda level, message: None)
-        model_cfg = self.config.model
+        log = log or (lambda level, message: None)
         loaded = sessions is None
         if loaded:
-            sessions = self._load_sessions(model_cfg)
+            sessions = model_loading.load_sessions(self.config.model,
+                                                   self.config.detection.max_hands, log)
         self.palm_session, self.mesh_session = sessions
-        missing = [n for n in MESH_OUTPUTS if n not in self.mesh_session.output_names]
-        if missing:
-            raise HandMeshError('%s is not a hand mesh network (missing outputs %s); run '
-                                '`hand-mesh setup-models`'
-                                % (getattr(self.mesh_session, 'model_path', '?'), missing))
+        model_loading.check_mesh_session(self.mesh_session)
         self.backend_name = getattr(self.mesh_session, 'backend_name', 'unknown')
-        self.hand_model = self._load_hand_model(model_cfg)
+        self.hand_model = model_loading.load_pipeline_hand_model(self.config.model)
         # The mean hand (zero shape) that the bone-length gate compares against.
         self._reference_joints = self.hand_model.forward(
             self.hand_model.zero_pose(), self.hand_model.zero_shape()).keypoints
-        self._continuity = TrackContinuity()
-        #: Figures of the plausibility gates of the last processed frame, one dict per hand.
-        self.last_gate_figures = []
         self.depth_fusion = HandDepthFusion(self.hand_model)
+        self.tracks = TrackBook()
         self.tracker = None
         self.tailor = None
-        self._tailor_tracks = set()
         self._camera_key = None
         self.update_config(self.config)
         if loaded:
-            self._check_palm_model()
-
-    def _load_sessions(self, model_cfg):
-        from hand_mesh_ros.inference import create_session
-        root = Path(model_cfg.models_dir) if model_cfg.models_dir else default_models_dir()
-        kwargs = {'backend': model_cfg.backend, 'num_threads': model_cfg.num_threads,
-                  'fp16': model_cfg.fp16, 'log': self._log}
-        # Engine profiles: the palm detector always runs one image; the mesh network one
-        # crop per hand, up to detection.max_hands at once (HandTracker splits beyond).
-        palm = create_session(root / ('palm_detection_%s.onnx' % model_cfg.variant),
-                              max_batch=1, **kwargs)
-        mesh = create_session(root / ('hand_mesh_%s.onnx' % model_cfg.variant),
-                              max_batch=self.config.detection.max_hands, **kwargs)
-        return palm, mesh
-
-    def _check_palm_model(self):
-        """Run the palm detector once on a blank image, so a wrong model fails at start-up.
-
-        Raises:
-            HandMeshError: the palm model does not have the palm detector's interface.
-
-        """
-        blank = np.zeros((4 * MIN_IMAGE_SIDE_PX, 4 * MIN_IMAGE_SIDE_PX, 3), np.uint8)
-        try:
-            self.tracker.palm_detector.detect(blank)
-        except Exception as exc:  # noqa: B902 - any failure means the model does not fit
-            raise HandMeshError('%s is not a usable palm detection model (%s: %s); run '
-                                '`hand-mesh setup-models`'
-                                % (getattr(self.palm_session, 'model_path', '?'),
-                                   type(exc).__name__, exc)) from exc
-
-    def _load_hand_model(self, model_cfg):
-        """Load the hand model; raise HandMeshError naming the file when it cannot be."""
-        path = None
-        if model_cfg.hand_model == 'mano':
-            if not model_cfg.mano_path:
-                raise HandMeshError("model.hand_model is 'mano' but model.mano_path is empty: "
-                                    'point it at your own MANO_RIGHT.pkl')
-            path = Path(model_cfg.mano_path)
-            if not path.is_file():
-                raise HandMeshError('MANO file not found: %s (model.mano_path)' % path)
-        elif model_cfg.models_dir:
-            # A custom models directory may hold its own hand model; else the package's.
-            candidate = Path(model_cfg.models_dir) / 'hand_model_right.npz'
-            path = candidate if candidate.is_file() else None
-        try:
-            return load_hand_model(path)
-        except HandMeshError:
-            raise
-        except Exception as exc:  # noqa: B902 - a corrupt file can fail in many ways
-            raise HandMeshError('cannot load the hand model %s: %s: %s'
-                                % (path or 'hand_model_right.npz (package models)',
-                                   type(exc).__name__, exc)) from exc
+            model_loading.check_palm_model(self.tracker.palm_detector, self.palm_session,
+                                           MIN_IMAGE_SIDE_PX)
 
     def update_config(self, config: PipelineConfig) -> None:
         """Apply a new configuration (detection and tailor settings take effect now)."""
@@ -194,18 +108,8 @@ class HandMeshPipeline:
                 self.tracker.continue_ids_from(previous)
         if self.tailor is None or self.config.tailor != config.tailor:
             self.tailor = HandTailor(self.hand_model, config.tailor)
-            self._tailor_tracks = set()
-            self.depth_fusion.reset()
+            self.tracks.reset_fits()
         self.config = config
-
-    def camera_for(self, frame: Frame) -> Tuple[Optional[CameraModel], str]:
-        """Return (camera model or None, position mode) for ``frame``."""
-        if frame.camera is not None:
-            return frame.camera, CameraMode(frame.camera.mode).value
-        height, width = frame.rgb.shape[:2]
-        camera, mode = fallback_camera(width, height, self.config.camera.fallback_mode,
-                                       self.config.camera.assumed_hfov_deg)
-        return camera, mode.value
 
     def process(self, frame: Frame) -> FrameResult:
         """Return the :class:`FrameResult` of one :class:`Frame`.
@@ -215,218 +119,109 @@ class HandMeshPipeline:
 
         """
         check_rgb(frame.rgb)
-        height, width = frame.rgb.shape[:2]
-        camera, mode = self.camera_for(frame)
-        if camera is not None:
-            camera.check_image_size(width, height)
-        key = camera_key(camera)
-        if key != self._camera_key:
-            # Positions under another camera model are not motion: restart every track's
-            # temporal state (motion prediction, pose prior), keep the tracks and their ids.
-            self._forget_lost_tracks(set())
-            self._camera_key = key
+        decision = self._camera_decision(frame)
         result = FrameResult(stamp_ns=int(frame.stamp_ns), frame_id=frame.frame_id,
-                             image_size=(width, height), position_mode=mode)
-        timestamp_s = frame.stamp_ns * 1e-9
-        start = time.perf_counter()
-        tracked = self.tracker.process(frame.rgb, timestamp_s)
-        result.timings_ms.update(self.tracker.last_timings_ms)
-        result.timings_ms['detect_track_total'] = (time.perf_counter() - start) * 1e3
-        root_ms = tailor_ms = depth_ms = 0.0
-        self.last_gate_figures = []
-        depth, depth_camera = self._frame_depth(frame, camera, mode, result)
+                             image_size=(frame.rgb.shape[1], frame.rgb.shape[0]),
+                             position_mode=decision.mode.value)
+        tracked = self._track_hands(frame, result)
+        depth = self._frame_depth(frame, decision, result)
         for hand in tracked:
-            # A fit that used the track's state and fails is refitted once from scratch (the
-            # state may be wrong, e.g. after a jump); a hand is dropped when that fails too.
-            retry = self.tailor.has_track(hand.track_id)
-            while True:
-                estimate, reason, stage_ms = self._estimate_checked(
-                    hand, camera, mode, (width, height), timestamp_s)
-                root_ms += stage_ms[0]
-                tailor_ms += stage_ms[1]
-                if reason is not None:
-                    self.tailor.forget(hand.track_id)
-                if reason is None or not retry:
-                    break
-                retry = False
-            if reason is not None:
-                result.rejected[reason] = result.rejected.get(reason, 0) + 1
-                continue
-            if depth is not None:
-                estimate, fusion = self.depth_fusion.apply(
-                    estimate, estimate.bone_transforms[0, :3, 3], depth, depth_camera, camera,
-                    self.config.depth, self.tailor)
-                depth_ms += self.depth_fusion.last_ms
-                if fusion.fused:
-                    result.depth_status = DEPTH_FUSED
-                else:
-                    result.depth_rejected[fusion.reason] = (
-                        result.depth_rejected.get(fusion.reason, 0) + 1)
-            self._continuity.publish(hand.track_id, estimate.joints_m[0], timestamp_s)
-            result.hands.append(estimate)
-        result.timings_ms['root_recovery'] = root_ms
-        result.timings_ms['tailor'] = tailor_ms
-        if depth is not None:
-            result.timings_ms['depth_fusion'] = depth_ms
-        self._forget_lost_tracks({h.track_id for h in tracked})
+            self._process_hand(hand, decision, depth, frame.stamp_ns * 1e-9, result)
+        self.tracks.keep_only(hand.track_id for hand in tracked)
         return result
 
-    def _estimate_checked(self, hand, camera, mode, image_size, timestamp_s):
-        """Return (HandEstimate or None, rejection reason or None, (root ms, tailor ms))."""
-        try:
-            estimate, stage_ms, network = self._estimate(hand, camera, mode, image_size,
-                                                         timestamp_s)
-        except HandMeshError as exc:
-            return None, getattr(exc, 'reason', type(exc).__name__), (0.0, 0.0)
-        if not estimate.is_finite():
-            return None, 'not_finite', stage_ms
-        reason = self._gate(hand, estimate, network, camera, image_size[0], timestamp_s)
-        return estimate, reason, stage_ms
+    def _camera_decision(self, frame) -> CameraDecision:
+        """Return the frame's camera decision; a new camera model restarts the tracks' state.
 
-    def _gate(self, hand, estimate, network, camera, width, timestamp_s):
-        """Return the reason why ``estimate`` is implausible, or None (core/plausibility).
-
-        ``network`` is (the network's root-relative joints (21, 3), their mean 2D error at
-        the recovered root in px).
+        Positions under another camera model are not motion: every track's temporal state
+        (motion prediction, pose prior, metric size, speed) restarts; tracks and ids stay.
         """
-        gates = self.config.gates
-        network_joints_rel_m, network_error_px = network
-        focal_px = (0.5 * (camera.fx + camera.fy) if camera is not None
-                    else nominal_focal_px(width))
-        # The gates judge the landmark-convention 3D (the points the network and the mean
-        # hand are in), not the published anatomical joint centres.
-        landmarks_m = (estimate.keypoints_m if estimate.keypoints_m is not None
-                       else estimate.joints_m)
-        reason, figures = check_plausibility(
-            joints_m=landmarks_m, keypoints_px=estimate.keypoints_px,
-            observed_px=estimate.observed_keypoints_px,
-            network_joints_rel_m=network_joints_rel_m,
-            network_error_px=network_error_px, reference_joints_m=self._reference_joints,
-            focal_px=focal_px,
-            speed_mps=self._continuity.speed_mps(hand.track_id, estimate.joints_m[0],
-                                                 timestamp_s, gates.max_gap_s),
-            min_depth_m=gates.min_depth_m, max_depth_m=gates.max_depth_m,
-            min_bone_ratio=gates.min_bone_ratio, max_bone_ratio=gates.max_bone_ratio,
-            max_network_error=gates.max_network_error,
-            max_reprojection_error=gates.max_reprojection_error,
-            max_speed_mps=gates.max_speed_mps)
-        figures.update(track_id=int(hand.track_id), rejected=reason)
-        self.last_gate_figures.append(figures)
-        return reason
+        height, width = frame.rgb.shape[:2]
+        try:
+            decision = frame_camera_decision(width, height, frame.camera, frame.position_mode,
+                                             frame.assumed_hfov_deg)
+        except ValueError as exc:
+            raise InputError(str(exc), reason='bad_camera_decision') from exc
+        if decision.camera is not None:
+            decision.camera.check_image_size(width, height)
+        key = camera_key(decision.camera)
+        if key != self._camera_key:
+            self.tracks.reset_all()
+            self._camera_key = key
+        return decision
 
-    def _frame_depth(self, frame, camera, mode, result):
-        """Return (depth (H, W) metres, its camera) of ``frame``, or (None, None).
+    def _track_hands(self, frame, result):
+        """Return the tracker's hands of ``frame``; record its stage times in ``result``."""
+        start = time.perf_counter()
+        tracked = self.tracker.track(frame.rgb, frame.stamp_ns * 1e-9)
+        result.timings_ms.update(tracked.timings_ms)
+        result.timings_ms['detect_track_total'] = (time.perf_counter() - start) * 1e3
+        result.timings_ms.update(root_recovery=0.0, tailor=0.0)
+        return tracked.hands
 
-        A depth image that cannot be used is refused (``result.depth_status`` says why) and
-        the frame is processed from colour alone.
+    def _process_hand(self, hand, decision, depth, timestamp_s, result):
+        """Estimate, gate and (with depth) fuse one tracked hand into ``result``."""
+        track = self.tracks.get(hand.track_id)
+        network = decode_network_hand(hand)
+        # A fit that used the track's state and fails is refitted once from scratch (the
+        # state may be wrong, e.g. after a jump); a hand is dropped when that fails too.
+        retry = track.fit is not None
+        while True:
+            outcome = checked_hand(
+                network, track, decision, result.image_size, timestamp_s, tailor=self.tailor,
+                hand_model=self.hand_model, config=self.config,
+                reference_joints_m=self._reference_joints)
+            result.timings_ms['root_recovery'] += outcome.root_ms
+            result.timings_ms['tailor'] += outcome.tailor_ms
+            if outcome.figures is not None:
+                result.gate_figures.append(outcome.figures)
+            if outcome.reason is not None:
+                track.reset_fit()
+            if outcome.reason is None or not retry:
+                break
+            retry = False
+        if outcome.reason is not None:
+            result.rejected[outcome.reason] = result.rejected.get(outcome.reason, 0) + 1
+            return
+        estimate = outcome.estimate
+        if depth is not None:
+            estimate = self._fuse_depth(estimate, track, depth, decision, result)
+        track.publish(estimate.joints_m[0], timestamp_s)
+        result.hands.append(estimate)
+
+    def _frame_depth(self, frame, decision, result):
+        """Return (depth (H, W) metres, its camera) of ``frame``, or None.
+
+        A depth image that cannot be used is refused (``result.depth`` says why) and the
+        frame is processed from colour alone.
         """
         if frame.depth is None or not self.config.depth.enabled:
-            return None, None
+            return None
         try:
-            depth_camera = check_depth(frame.depth, frame.depth_camera, frame.rgb.shape,
-                                       camera, mode)
+            depth_camera = check_depth_image(frame.depth, frame.depth_camera, frame.rgb.shape,
+                                             decision.camera, decision.mode)
         except InputError as exc:
-            result.depth_status = exc.reason
-            return None, None
-        result.depth_status = DEPTH_NOT_FUSED
+            result.depth = DepthOutcome(DepthStatus.REFUSED, exc.reason)
+            return None
+        result.depth = DepthOutcome(DepthStatus.NOT_FUSED)
+        result.timings_ms['depth_fusion'] = 0.0
         return frame.depth, depth_camera
 
-    def _forget_lost_tracks(self, current_ids):
-        """Drop the tailor's temporal state of tracks that are no longer tracked."""
-        for track_id in self._tailor_tracks - set(current_ids):
-            self.tailor.forget(track_id)
-            self.depth_fusion.forget(track_id)
-        self._tailor_tracks = set(current_ids)
-        self._continuity.forget_except(current_ids)
-
-    def _estimate(self, hand, camera, mode, image_size, timestamp_s):
-        """Return (HandEstimate, (root ms, tailor ms), network) for one tracked hand.
-
-        ``network`` is (the network's root-relative joints (21, 3), their mean 2D error in px
-        at the root recovered from them), for the plausibility gates.
-        """
-        side_index = SIDE_INDEX[hand.side]
-        extra = hand.extra_outputs
-        pose = camera_root_pose(np.asarray(extra['mesh_pose_aa'])[side_index],
-                                hand.roi.rotation_rad, hand.side)
-        shape = np.asarray(extra['mesh_shape'], dtype=np.float64)[side_index]
-        network_kp = np.asarray(extra['mesh_keypoints'], dtype=np.float64)[side_index]
-        # Root-relative 3D keypoints of the network's mesh, in camera-aligned axes.
-        joints_rel = (network_kp - network_kp[0]) @ _rot_z(hand.roi.rotation_rad).T
+    def _fuse_depth(self, estimate, track, depth, decision, result):
+        """Return ``estimate`` fused with the frame's depth where it can be."""
         start = time.perf_counter()
-        # Root recovery runs every frame: its residual tells whether the network's 3D can
-        # explain its own 2D keypoints (a gate). A new (or re-found) track starts from its
-        # robust solution; a tracked hand starts from the tailor's motion prediction, and
-        # plain least squares (5x faster) gives the same residual to ~1 %.
-        predicted = (self.tailor.predicted_translation(hand.track_id, timestamp_s)
-                     if self.config.tailor.enabled else None)
-        root = recover_root(hand.keypoints_px, joints_rel, camera, image_size=image_size,
-                            robust='huber' if predicted is None else None)
-        network_error_px = float(np.mean(root.residuals_px[root.valid_mask]))
-        root_ms = (time.perf_counter() - start) * 1e3
-        start = time.perf_counter()
-        if self.config.tailor.enabled:
-            translation = root.translation_m if predicted is None else predicted
-            refined = self.tailor.refine(
-                hand.track_id, hand.keypoints_px, None, joints_rel, pose, shape,
-                translation, camera, timestamp_s, hand.side, image_size=image_size,
-                max_depth_m=TAILOR_DEPTH_FACTOR * self.config.gates.max_depth_m)
-        else:
-            refined = self._unrefined(hand, pose, shape, root.translation_m, camera,
-                                      image_size)
-        tailor_ms = (time.perf_counter() - start) * 1e3
-        out = self.hand_model.forward(refined.pose_aa, refined.shape, side=hand.side)
-        translation = np.asarray(refined.translation_m, dtype=np.float64)
-        bones = np.array(out.bone_frames, dtype=np.float64)
-        bones[:, :3, 3] += translation
-        joints_m = out.joint_centres + translation
-        keypoints_px = (camera.project(out.keypoints + translation) if camera is not None
-                        else np.asarray(refined.keypoints_px, dtype=np.float64))
-        error_px = float(np.mean(np.linalg.norm(keypoints_px - hand.keypoints_px, axis=1)))
-        estimate = HandEstimate(
-            track_id=int(hand.track_id), side=hand.side,
-            side_score=float(hand.handedness_score), score=float(hand.presence),
-            keypoints_px=keypoints_px, observed_keypoints_px=np.asarray(hand.keypoints_px),
-            joints_m=joints_m, vertices_m=out.vertices + translation,
-            faces=np.asarray(out.faces, dtype=np.int32), bone_transforms=bones,
-            bone_parents=np.asarray(self.hand_model.parents),
-            bone_names=self.hand_model.bone_names,
-            pose_coefficients=np.asarray(refined.pose_aa, dtype=np.float64),
-            shape_coefficients=np.asarray(refined.shape, dtype=np.float64),
-            hand_model='mano' if self.config.model.hand_model == 'mano' else 'anny',
-            hand_length_m=float(refined.hand_length_m), reprojection_error_px=error_px,
-            position_mode=mode,
-            confidence=hand_confidence(hand.presence, refined.position_covariance_m2),
-            position_covariance_m2=np.asarray(refined.position_covariance_m2),
-            keypoints_m=out.keypoints + translation)
-        return estimate, (root_ms, tailor_ms), (joints_rel, network_error_px)
-
-    def _unrefined(self, hand, pose, shape, translation, camera, image_size):
-        """Return the network's hand at the recovered root, as the tailor would (disabled)."""
-        joints = self.hand_model.forward(pose, shape, side=hand.side).keypoints + translation
-        keypoints_px = None
-        if camera is None:
-            keypoints_px = Projector(None, image_size).project(joints, translation)[0]
-            if keypoints_px is None:
-                raise TailorError('the hand is behind the camera')
-        mode = CameraMode.WEAK_PERSPECTIVE if camera is None else CameraMode(camera.mode)
-        # No fit to take a covariance from: the hand-length prior and the camera mode only.
-        length_mean_m, length_sd_m = self.tailor.hand_length_m(hand.track_id)
-        covariance = position_covariance_m2(translation, np.zeros((3, 3)), length_mean_m,
-                                            length_sd_m, mode)
-        return TailorResult(
-            pose_aa=np.asarray(pose, dtype=np.float64), shape=shape,
-            translation_m=np.asarray(translation, dtype=np.float64),
-            keypoints_px=keypoints_px, joints_m=joints, reprojection_error_before_px=math.nan,
-            reprojection_error_after_px=math.nan,
-            hand_length_m=self.tailor.size.length_m(shape), hand_length_sigma_m=length_sd_m,
-            position_covariance_m2=covariance, iterations=0, converged=True, mode=mode,
-            temporal=False)
+        estimate, fusion = self.depth_fusion.apply(
+            estimate, depth[0], depth[1], decision.camera, self.config.depth,
+            track.metric_length, self.tailor.size)
+        result.timings_ms['depth_fusion'] += (time.perf_counter() - start) * 1e3
+        if fusion.fused:
+            result.depth = DepthOutcome(DepthStatus.FUSED)
+        return estimate
 
     def reset(self) -> None:
         """Forget every track (e.g. after a jump in time)."""
         self.tracker.reset()
-        self._forget_lost_tracks(set())
+        self.tracks.keep_only(())
 
     def close(self) -> None:
         """Release the inference sessions."""

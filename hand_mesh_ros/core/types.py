@@ -5,14 +5,16 @@ of the raw image. Keypoint order is MediaPipe's 21.
 """
 
 from dataclasses import dataclass, field
+import enum
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from hand_mesh_ros.core.camera.camera import CameraMode, CameraModel
+from hand_mesh_ros.core.camera.camera import CameraMode, CameraModel, DEFAULT_HFOV_DEG
 from hand_mesh_ros.core.hand.topology import SIDES
 
-__all__ = ['Frame', 'FrameResult', 'HandEstimate', 'POSITION_MODES', 'SIDES']
+__all__ = ['DepthOutcome', 'DepthStatus', 'Frame', 'FrameResult', 'HandEstimate',
+           'POSITION_MODES', 'SIDES']
 
 #: The values a ``position_mode`` may take: those of :class:`CameraMode`, and a position
 #: fused with a registered depth image (core/depth_stage).
@@ -33,6 +35,11 @@ class Frame:
             (same optical frame; 0 or NaN = no data), or None.
         depth_camera: the depth image's own ``CameraModel`` when its size differs from the
             colour image's; None = the colour camera (then the sizes must match).
+        position_mode: the camera decision's mode (a ``CameraMode`` value): None or the
+            camera's own mode with a camera; without one 'assumed_fov' (None means it too:
+            a centred pinhole of ``assumed_hfov_deg``) or 'weak_perspective' (the nominal
+            camera of ``assumed_hfov_deg``). See :mod:`hand_mesh_ros.core.camera.decision`.
+        assumed_hfov_deg: horizontal FOV of the camera assumed without a camera model.
 
     """
 
@@ -42,6 +49,8 @@ class Frame:
     camera: Optional[CameraModel] = None
     depth: Optional[np.ndarray] = None
     depth_camera: Optional[CameraModel] = None
+    position_mode: Optional[str] = None
+    assumed_hfov_deg: float = DEFAULT_HFOV_DEG
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ class HandEstimate:
         position_covariance_m2: (3, 3) covariance of the wrist position, camera optical
             frame, m^2 (fit, hand-size prior spread and the camera mode).
         keypoints_m: (21, 3) the model's landmark-convention keypoints in the camera frame
-            (the 3D of ``keypoints_px``; compare these with MediaPipe-convention 3D), or None.
+            (the 3D of ``keypoints_px``; compare these with MediaPipe-convention 3D).
 
     """
 
@@ -101,19 +110,45 @@ class HandEstimate:
     position_mode: str
     confidence: float
     position_covariance_m2: np.ndarray
-    keypoints_m: Optional[np.ndarray] = None
+    keypoints_m: np.ndarray
 
     def is_finite(self) -> bool:
         """Return True when every number of the estimate is finite."""
         arrays = (self.keypoints_px, self.observed_keypoints_px, self.joints_m,
                   self.vertices_m, self.bone_transforms, self.pose_coefficients,
-                  self.shape_coefficients, self.position_covariance_m2)
-        if self.keypoints_m is not None:
-            arrays += (self.keypoints_m,)
+                  self.shape_coefficients, self.position_covariance_m2, self.keypoints_m)
         scalars = (self.side_score, self.score, self.hand_length_m, self.reprojection_error_px,
                    self.confidence)
         return (all(np.all(np.isfinite(a)) for a in arrays)
                 and all(np.isfinite(s) for s in scalars))
+
+
+class DepthStatus(str, enum.Enum):
+    """What a frame's depth image did."""
+
+    NONE = ''                #: no depth image with the frame (or depth disabled)
+    FUSED = 'fused'          #: at least one hand fused with the depth
+    NOT_FUSED = 'not_fused'  #: depth usable, no hand fused
+    REFUSED = 'refused'      #: the depth image was not usable (``DepthOutcome.reason``)
+
+
+@dataclass(frozen=True)
+class DepthOutcome:
+    """A frame's depth outcome: its :class:`DepthStatus` and, when refused, why.
+
+    Attributes:
+        status: the :class:`DepthStatus`.
+        reason: why the depth was refused (e.g. 'depth_size_mismatch'); '' otherwise.
+
+    """
+
+    status: DepthStatus = DepthStatus.NONE
+    reason: str = ''
+
+    @property
+    def label(self) -> str:
+        """Return the one-word label of summaries: the reason if refused, else the status."""
+        return self.reason if self.status is DepthStatus.REFUSED else self.status.value
 
 
 @dataclass
@@ -126,12 +161,13 @@ class FrameResult:
         image_size: (width, height) of the raw image.
         hands: the hands that passed every check.
         position_mode: how 3D positions were obtained for this frame.
-        timings_ms: per-stage wall time in milliseconds.
+        timings_ms: per-stage wall time in milliseconds (tracker stages, root recovery,
+            tailor, depth fusion when depth came).
         rejected: counts of hands dropped by checks this frame, by reason.
-        depth_status: '' (no depth with the frame), 'fused' (at least one hand fused),
-            'not_fused' (depth usable, no hand fused) or the reason the depth was refused
-            (e.g. 'depth_size_mismatch').
-        depth_rejected: per hand not fused although depth came, the reason, counted.
+        gate_figures: per hand that reached the plausibility gates, their figures
+            (:func:`~hand_mesh_ros.core.fitting.plausibility.check_plausibility`) with
+            ``track_id`` and ``rejected`` (the reason, or None).
+        depth: the frame's :class:`DepthOutcome`.
 
     """
 
@@ -142,5 +178,5 @@ class FrameResult:
     position_mode: str = 'full_intrinsics'
     timings_ms: Dict[str, float] = field(default_factory=dict)
     rejected: Dict[str, int] = field(default_factory=dict)
-    depth_status: str = ''
-    depth_rejected: Dict[str, int] = field(default_factory=dict)
+    gate_figures: List[dict] = field(default_factory=list)
+    depth: DepthOutcome = DepthOutcome()

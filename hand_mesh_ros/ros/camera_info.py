@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import time
 from typing import Optional
 
-from hand_mesh_ros.core.camera.camera import CameraModel, DEFAULT_HFOV_DEG, fallback_camera
+from hand_mesh_ros.core.camera.camera import CameraModel, DEFAULT_HFOV_DEG
+from hand_mesh_ros.core.camera.decision import decide_camera
 from hand_mesh_ros.core.errors import CameraModelError
 
 #: CameraResolution.status values.
@@ -133,6 +134,7 @@ class CameraResolution:
         mode: 'full_intrinsics', 'assumed_fov' or 'weak_perspective'.
         status: one of the STATUS_* values.
         problem: a human-readable reason when the status is not 'ok', else ''.
+        hfov_deg: the FOV of the camera assumed without a model (``Frame.assumed_hfov_deg``).
 
     """
 
@@ -140,6 +142,7 @@ class CameraResolution:
     mode: str
     status: str
     problem: str = ''
+    hfov_deg: float = DEFAULT_HFOV_DEG
 
 
 class CameraResolver:
@@ -196,8 +199,10 @@ class CameraResolver:
 
     def fallback(self, width, height, status, problem):
         """Return the fallback CameraResolution for an image of ``width`` x ``height``."""
-        camera, mode = fallback_camera(width, height, self.fallback_mode, self.assumed_hfov_deg)
-        return CameraResolution(camera, mode.value, status, problem)
+        decision = decide_camera(width, height, None, self.fallback_mode,
+                                 self.assumed_hfov_deg)
+        return CameraResolution(decision.camera, decision.mode.value, status, problem,
+                                decision.hfov_deg)
 
     def resolve(self, stamp_ns, width, height, received_ns=None):
         """Return the CameraResolution for an image (stamp in ns, size in px).
@@ -226,7 +231,10 @@ class CameraResolver:
             camera.check_image_size(width, height)
         except CameraModelError as exc:
             return self.fallback(width, height, STATUS_SIZE_MISMATCH, str(exc))
+        decision = decide_camera(width, height, camera, hfov_deg=self.assumed_hfov_deg)
         if exact:
-            return CameraResolution(camera, camera.mode.value, STATUS_OK)
-        return CameraResolution(camera, camera.mode.value, STATUS_UNPAIRED,
-                                'no camera_info with the image stamp; latest one used')
+            return CameraResolution(camera, decision.mode.value, STATUS_OK,
+                                    hfov_deg=decision.hfov_deg)
+        return CameraResolution(camera, decision.mode.value, STATUS_UNPAIRED,
+                                'no camera_info with the image stamp; latest one used',
+                                decision.hfov_deg)

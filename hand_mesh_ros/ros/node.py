@@ -37,7 +37,7 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
-from hand_mesh_ros.core.types import Frame
+from hand_mesh_ros.core.types import DepthStatus, Frame
 from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_cdr
 from hand_mesh_ros.ros import image_conversion
@@ -214,14 +214,15 @@ class HandMeshNode(Node):
         self._apply_pending_config()
         depth, depth_camera = self._paired_depth(stamp_ns)
         frame = Frame(rgb=rgb, stamp_ns=stamp_ns, frame_id=frame_id, camera=resolution.camera,
-                      depth=depth, depth_camera=depth_camera)
+                      depth=depth, depth_camera=depth_camera, position_mode=resolution.mode,
+                      assumed_hfov_deg=resolution.hfov_deg)
         timer.end('convert')
         result = self._run_pipeline(frame)
         if result is None:
             return
         hands = self._published_hands(result)
         timer.end('pipeline')
-        self._count_depth(getattr(result, 'depth_status', ''))
+        self._count_depth(result.depth)
         outputs = self._build_outputs(stamp_ns, frame_id, hands, rgb, resolution.camera)
         timer.end('build')
         for publisher, message in outputs:
@@ -322,16 +323,16 @@ class HandMeshNode(Node):
             self._stats.count(self._stats.rejected_hands, reason, count)
         return hands
 
-    def _count_depth(self, status):
-        """Count a frame's depth outcome; a refused depth image is bad input (logged)."""
-        if status in ('fused', 'not_fused'):
-            self._stats.count(self._stats.counts, 'depth_' + status)
-            if status == 'fused' and not self._depth_seen:
+    def _count_depth(self, depth):
+        """Count a frame's DepthOutcome; a refused depth image is bad input (logged)."""
+        if depth.status in (DepthStatus.FUSED, DepthStatus.NOT_FUSED):
+            self._stats.count(self._stats.counts, 'depth_' + depth.status.value)
+            if depth.status is DepthStatus.FUSED and not self._depth_seen:
                 self._depth_seen = True
                 self._log.info('depth paired and fused: positions are depth-fused')
-        elif status:
-            self._bad_input(status, 'depth image refused (%s): colour only for this frame'
-                            % status)
+        elif depth.status is DepthStatus.REFUSED:
+            self._bad_input(depth.reason, 'depth image refused (%s): colour only for this '
+                            'frame' % depth.reason)
 
     def _build_outputs(self, stamp_ns, frame_id, hands, rgb, camera):
         """Return ``[(publisher, message)]``: every output of one image (``hands`` finite).

@@ -33,6 +33,7 @@ its own camera model), camera optical frame of the colour camera (registered dep
 """
 
 from dataclasses import dataclass
+import functools
 import math
 
 import numpy as np
@@ -205,81 +206,49 @@ def _solve(rows_a, rhs, prior_k, sigma_k):
     return cov @ grad, cov
 
 
-def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera, *,
-               focal_px, noise_coeff_per_m, min_depth_m, max_depth_m, prior_scale=1.0,
-               prior_scale_sigma=HAND_LENGTH_REL_SPREAD, keypoint_sigma_px=None,
-               iterations=3, min_samples=20):
-    """Fuse a registered depth image into one fitted hand; see the module docstring.
+def surface_depth_samples(verts, px, depth_image_m, length_m, noise_coeff_per_m,
+                          min_depth_m, max_depth_m):
+    """Return (vertex indices (N,), measured depths (N,)) of the visible, usable surface.
 
-    Args:
-        joints_m: (21, 3) the tailor's model keypoints, camera frame.
-        vertices_m: (V, 3) the fitted mesh's vertices, camera frame.
-        translation_m: (3,) the fitted wrist (root of ``joints_m`` and ``vertices_m``).
-        depth_image_m: (H, W) float depth in metres along z; 0 or NaN = no data.
-        depth_camera: a CameraModel of the depth image's pixels (registered: the colour
-            camera's optical frame; its own size and intrinsics).
-        focal_px: focal length of the colour image (weights the 2D term in its pixels).
-        noise_coeff_per_m: ``c`` of the sensor noise ``sigma_z = c z^2``.
-        min_depth_m, max_depth_m: valid range of the depth image.
-        prior_scale: expected size factor (the track's metric size / the fitted size).
-        prior_scale_sigma: its 1-sigma relative uncertainty.
-        keypoint_sigma_px: 2D sigma of the keypoints (default: relative to the hand's size).
-        iterations: reweighting iterations.
-        min_samples: fewer usable depth inliers than this leave the hand unfused.
-
-    Returns:
-        A :class:`DepthFusionResult` (finite numbers; ``fused`` False when not used).
-
+    ``verts`` (V, 3) are the fitted vertices, ``px`` (V, 2) their depth-image pixels.
     """
-    joints = np.asarray(joints_m, dtype=np.float64)
-    verts = np.asarray(vertices_m, dtype=np.float64)
-    t0 = np.asarray(translation_m, dtype=np.float64).reshape(3)
-    length = hand_length_m(joints)
-
-    def unfused(reason, n_samples=0, n_inliers=0):
-        sigma = HAND_LENGTH_REL_SPREAD
-        return DepthFusionResult(False, reason, t0.copy(), 1.0, np.full((3, 3), np.nan),
-                                 sigma, 1.0, sigma, n_samples, n_inliers)
-
-    if not (np.all(np.isfinite(joints)) and np.all(np.isfinite(verts)) and t0[2] > 0.0
-            and length > 0.0):
-        return unfused('bad_hand')
-    px = depth_camera.project(verts)
-    if not np.all(np.isfinite(px)):
-        return unfused('hand_outside_depth_image')
     extent_px = float(np.linalg.norm(np.ptp(px, axis=0)))
-    visible = visible_surface(px, verts[:, 2], extent_px, length)
-    index = np.flatnonzero(visible)
+    index = np.flatnonzero(visible_surface(px, verts[:, 2], extent_px, length_m))
     if len(index) > MAX_SAMPLES:
         index = index[np.linspace(0, len(index) - 1, MAX_SAMPLES).astype(np.int64)]
     z_model = verts[index, 2]
-    step = 4.0 * depth_sigma_m(z_model, noise_coeff_per_m) + 0.15 * length
+    step = 4.0 * depth_sigma_m(z_model, noise_coeff_per_m) + 0.15 * length_m
     depth = sample_depth(depth_image_m, px[index], min_depth_m, max_depth_m, step)
     good = np.isfinite(depth)
-    n_samples = int(good.sum())
-    if n_samples < min_samples:
-        return unfused('too_few_depth_samples', n_samples)
-    depth, rel = depth[good], verts[index[good]] - t0
+    return index[good], depth[good]
 
-    # Robust first estimate: the scale along the rays from the measured / fitted depth ratios:
-    # the nearest tight cluster holding a fifth of them (the background behind misplaced
-    # fingers may be most samples and tighter than the hand, but it is always behind it).
-    s0 = front_cluster_ratio(depth / z_model[good],
-                             FRONT_CLUSTER_WIDTH + 3.0 * noise_coeff_per_m * t0[2])
-    model_sigma = (MODEL_DEPTH_SIGMA_REL * length
+
+def initial_depth_weights(depth, z_model, rel, length_m, wrist_depth_m, noise_coeff_per_m):
+    """Return (0/1 weights (N,), sample sigmas (N,), robust scale along the rays).
+
+    The scale comes from the measured / fitted depth ratios: the nearest tight cluster
+    holding a fifth of them (the background behind misplaced fingers may be most samples and
+    tighter than the hand, but it is always behind it). ``rel`` (N, 3) are the samples'
+    vertices relative to the wrist.
+    """
+    s0 = front_cluster_ratio(depth / z_model,
+                             FRONT_CLUSTER_WIDTH + 3.0 * noise_coeff_per_m * wrist_depth_m)
+    model_sigma = (MODEL_DEPTH_SIGMA_REL * length_m
                    + MODEL_DEPTH_SIGMA_PER_M * np.linalg.norm(rel, axis=1))
     sigma_i = np.sqrt(depth_sigma_m(depth, noise_coeff_per_m) ** 2 + model_sigma ** 2)
-    resid = depth - s0 * z_model[good]
+    resid = depth - s0 * z_model
     mad = 1.4826 * float(np.median(np.abs(resid / sigma_i)))
     weights = (np.abs(resid / sigma_i) <= 3.0 * max(mad, 1.0)).astype(np.float64)
+    return weights, sigma_i, s0
 
-    # 2D rows: keep the rays of the tailor's 21 keypoints (pixels / sigma_px).
+
+def keypoint_ray_rows(joints, t0, pix_w):
+    """Return the (42, 4) rows keeping each keypoint on its ray, weighted by ``pix_w`` (21,).
+
+    Unknowns (t_x, t_y, t_z, k): ``X - a Z = 0`` and ``Y - b Z = 0`` for the hand ``t + k r``.
+    """
     kp_rel = joints - t0
     rays = joints[:, :2] / joints[:, 2:3]
-    if keypoint_sigma_px is None:
-        keypoint_sigma_px = KEYPOINT_SIGMA_REL * extent_px * focal_px / max(
-            depth_camera.fx, 1e-9)
-    pix_w = focal_px / (s0 * joints[:, 2] * keypoint_sigma_px)
     rows2d = np.zeros((42, 4))
     rows2d[0::2, 0] = 1.0
     rows2d[0::2, 2] = -rays[:, 0]
@@ -287,81 +256,125 @@ def fuse_depth(joints_m, vertices_m, translation_m, depth_image_m, depth_camera,
     rows2d[1::2, 1] = 1.0
     rows2d[1::2, 2] = -rays[:, 1]
     rows2d[1::2, 3] = kp_rel[:, 1] - rays[:, 1] * kp_rel[:, 2]
-    rows2d *= np.repeat(pix_w, 2)[:, None]
-    rows_d = np.zeros((len(depth), 4))
-    rows_d[:, 2] = 1.0
-    rows_d[:, 3] = rel[:, 2]
-    rows_d /= sigma_i[:, None]
-    rhs_d = depth / sigma_i
-    prior_sigma = max(float(prior_scale_sigma), 1e-4)
+    return rows2d * np.repeat(pix_w, 2)[:, None]
 
-    def weighted_system(weights):
-        # The depth rows count as at most INDEPENDENT_DEPTH_SAMPLES independent samples.
+
+class DepthSystem:
+    """The weighted linear system of the fusion: 2D ray rows plus depth rows (whitened)."""
+
+    def __init__(self, rows2d, depth, rel, sigma_i):
+        """Build the depth rows ``t_z + k r_z = depth`` divided by their sigmas."""
+        self.rows2d = rows2d
+        self.rows_d = np.zeros((len(depth), 4))
+        self.rows_d[:, 2] = 1.0
+        self.rows_d[:, 3] = rel[:, 2]
+        self.rows_d /= sigma_i[:, None]
+        self.rhs_d = depth / sigma_i
+
+    def weighted(self, weights):
+        """Return (rows, rhs) with the depth rows scaled by robust ``weights`` (N,).
+
+        The depth rows count as at most INDEPENDENT_DEPTH_SAMPLES independent samples.
+        """
         used = max(float(weights.sum()), 1.0)
         sw = np.sqrt(weights * min(1.0, INDEPENDENT_DEPTH_SAMPLES / used))
-        return (np.vstack([rows2d, rows_d * sw[:, None]]),
-                np.concatenate([np.zeros(42), rhs_d * sw]))
+        return (np.vstack([self.rows2d, self.rows_d * sw[:, None]]),
+                np.concatenate([np.zeros(len(self.rows2d)), self.rhs_d * sw]))
 
-    theta = None
-    for _ in range(max(int(iterations), 1)):
-        rows, rhs = weighted_system(weights)
-        theta, cov = _solve(rows, rhs, prior_scale, prior_sigma)
-        norm = (rhs_d - rows_d @ theta)
-        scale = max(1.4826 * float(np.median(np.abs(norm[weights > 0]))) if np.any(
-            weights > 0) else 1.0, 1.0)
+    def tukey_weights(self, theta, weights):
+        """Return Tukey biweights (N,) of the depth residuals at ``theta`` (4,)."""
+        norm = self.rhs_d - self.rows_d @ theta
+        used = weights > 0
+        scale = max(1.4826 * float(np.median(np.abs(norm[used]))) if np.any(used) else 1.0,
+                    1.0)
         u = norm / (TUKEY_C * scale)
-        weights = np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
+        return np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
+
+
+def fuse_depth(keypoints_m, vertices_m, translation_m, depth_image_m, depth_camera, *,
+               focal_px, noise_coeff_per_m, min_depth_m, max_depth_m, prior_scale=1.0,
+               prior_scale_sigma=HAND_LENGTH_REL_SPREAD, keypoint_sigma_px=None,
+               iterations=3, min_samples=20):
+    """Fuse a registered depth image into one fitted hand; see the module docstring.
+
+    Args:
+        keypoints_m: (21, 3) the tailor's landmark-convention keypoints, camera frame.
+        vertices_m: (V, 3) the fitted mesh's vertices, camera frame.
+        translation_m: (3,) the fitted wrist (root of ``keypoints_m`` and ``vertices_m``).
+        depth_image_m: (H, W) float depth in metres along z; 0 or NaN = no data.
+        depth_camera: a CameraModel of the depth image's pixels (registered: the colour
+            camera's optical frame; its own size and intrinsics).
+        focal_px: focal length of the colour image (weights the 2D term in its pixels).
+        noise_coeff_per_m: ``c`` of the sensor noise ``sigma_z = c z^2``.
+        min_depth_m, max_depth_m: valid range of the depth image.
+        prior_scale, prior_scale_sigma: expected size factor (the track's metric size / the
+            fitted size) and its 1-sigma relative uncertainty.
+        keypoint_sigma_px: 2D sigma of the keypoints (default: relative to the hand's size).
+        iterations, min_samples: reweighting iterations; fewer usable depth inliers than
+            ``min_samples`` leave the hand unfused.
+
+    Returns a :class:`DepthFusionResult` (finite numbers; ``fused`` False when not used).
+
+    """
+    joints = np.asarray(keypoints_m, dtype=np.float64)
+    verts = np.asarray(vertices_m, dtype=np.float64)
+    t0 = np.asarray(translation_m, dtype=np.float64).reshape(3)
+    length = hand_length_m(joints)
+    unfused = functools.partial(_unfused, t0)
+    if not (np.all(np.isfinite(joints)) and np.all(np.isfinite(verts)) and t0[2] > 0.0
+            and length > 0.0):
+        return unfused('bad_hand')
+    px = depth_camera.project(verts)
+    if not np.all(np.isfinite(px)):
+        return unfused('hand_outside_depth_image')
+    index, depth = surface_depth_samples(verts, px, depth_image_m, length, noise_coeff_per_m,
+                                         min_depth_m, max_depth_m)
+    n_samples = len(index)
+    if n_samples < min_samples:
+        return unfused('too_few_depth_samples', n_samples)
+    rel = verts[index] - t0
+    weights, sigma_i, s0 = initial_depth_weights(depth, verts[index, 2], rel, length, t0[2],
+                                                 noise_coeff_per_m)
+    if keypoint_sigma_px is None:   # relative to the hand's size in colour pixels
+        keypoint_sigma_px = (KEYPOINT_SIGMA_REL * float(np.linalg.norm(np.ptp(px, axis=0)))
+                             * focal_px / max(depth_camera.fx, 1e-9))
+    system = DepthSystem(
+        keypoint_ray_rows(joints, t0, focal_px / (s0 * joints[:, 2] * keypoint_sigma_px)),
+        depth, rel, sigma_i)
+    prior_sigma = max(float(prior_scale_sigma), 1e-4)
+    for _ in range(max(int(iterations), 1)):
+        theta, _ = _solve(*system.weighted(weights), prior_scale, prior_sigma)
+        weights = system.tukey_weights(theta, weights)
     n_inliers = int(np.sum(weights > 0.5))
     if n_inliers < min_samples:
         return unfused('too_few_depth_inliers', n_samples, n_inliers)
-    rows, rhs = weighted_system(weights)
-    theta, cov = _solve(rows, rhs, prior_scale, prior_sigma)
-    # The depth's own evidence on the size: the same rows with the population prior.
-    theta_obs, cov_obs = _solve(rows, rhs, 1.0, HAND_LENGTH_REL_SPREAD)
-    values = np.concatenate([theta, theta_obs, cov.ravel(), cov_obs.ravel()])
-    if not np.all(np.isfinite(values)):
-        return unfused('not_finite', n_samples, n_inliers)
+    reason, fused = _final_solve(system.weighted(weights), prior_scale, prior_sigma,
+                                 min_depth_m, max_depth_m, n_samples, n_inliers)
+    return unfused(reason, n_samples, n_inliers) if fused is None else fused
+
+
+def _unfused(t0, reason, n_samples=0, n_inliers=0):
+    """Return the DepthFusionResult of a hand left unfused (``reason``) at wrist ``t0``."""
+    sigma = HAND_LENGTH_REL_SPREAD
+    return DepthFusionResult(False, reason, t0.copy(), 1.0, np.full((3, 3), np.nan), sigma,
+                             1.0, sigma, n_samples, n_inliers)
+
+
+def _final_solve(system, prior_scale, prior_sigma, min_depth_m, max_depth_m, n_samples,
+                 n_inliers):
+    """Return ('', DepthFusionResult) of the weighted ``system`` (rows, rhs), or (reason, None).
+
+    The depth's own evidence on the size is the same rows with the population prior.
+    """
+    theta, cov = _solve(*system, prior_scale, prior_sigma)
+    theta_obs, cov_obs = _solve(*system, 1.0, HAND_LENGTH_REL_SPREAD)
+    if not np.all(np.isfinite(np.concatenate([theta, theta_obs, cov.ravel(),
+                                              cov_obs.ravel()]))):
+        return 'non_finite', None
     k = float(theta[3])
     if not (SCALE_RANGE[0] * prior_scale < k < SCALE_RANGE[1] * prior_scale
             and min_depth_m <= theta[2] <= max_depth_m):
-        return unfused('implausible_depth_fit', n_samples, n_inliers)
-    return DepthFusionResult(
+        return 'implausible_depth_fit', None
+    return '', DepthFusionResult(
         True, '', theta[:3].copy(), k, cov[:3, :3].copy(), math.sqrt(cov[3, 3]),
         float(theta_obs[3]), math.sqrt(cov_obs[3, 3]), n_samples, n_inliers)
-
-
-class DepthSizeTracks:
-    """Per track: the metric hand length observed in depth (inverse-variance running mean).
-
-    Evidence is capped (``max_frames`` observations' worth) so a track can follow a change.
-    """
-
-    def __init__(self, max_frames=300):
-        """Start with no track."""
-        self.max_frames = int(max_frames)
-        self._tracks = {}
-
-    def observe(self, track_id, length_m, sigma_m):
-        """Fuse one observation of a track's hand length; return (length, sigma) after it."""
-        var = max(float(sigma_m), 1e-6) ** 2
-        previous = self._tracks.get(track_id)
-        if previous is None:
-            self._tracks[track_id] = (float(length_m), var, var)
-        else:
-            mean, var_now, var_min = previous
-            var_min = min(var_min, var)
-            var_now = max(var_now, var_min / self.max_frames)
-            gain = var_now / (var_now + var)
-            mean += gain * (float(length_m) - mean)
-            self._tracks[track_id] = (mean, var_now * var / (var_now + var), var_min)
-        mean, var_now, _ = self._tracks[track_id]
-        return mean, math.sqrt(var_now)
-
-    def get(self, track_id):
-        """Return (length, sigma) of a track, or None when it was never seen in depth."""
-        entry = self._tracks.get(track_id)
-        return None if entry is None else (entry[0], math.sqrt(entry[1]))
-
-    def forget(self, track_id):
-        """Drop a track (no error if unknown)."""
-        self._tracks.pop(track_id, None)

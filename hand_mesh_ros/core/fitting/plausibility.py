@@ -30,7 +30,6 @@ mean focal length divided by the wrist's depth (pose-independent, unlike a 2D ex
 shrinks when the hand is seen edge-on).
 """
 
-from dataclasses import dataclass
 import math
 
 import numpy as np
@@ -84,48 +83,6 @@ def mean_relative_error(keypoints_px, observed_px, size_px):
     dist = np.linalg.norm(diff, axis=1)
     dist = dist[np.isfinite(dist)]
     return float(np.mean(dist)) / size_px if dist.size else math.inf
-
-
-@dataclass
-class _Published:
-    root_m: np.ndarray
-    timestamp_s: float
-
-
-class TrackContinuity:
-    """The last published wrist position of each track, for the speed gate."""
-
-    def __init__(self):
-        """Start with no track."""
-        self._last = {}
-
-    def speed_mps(self, track_id, root_m, timestamp_s, max_gap_s):
-        """Return the wrist speed since the track's last published hand, or None.
-
-        None when the track has no published hand yet, or it is older than ``max_gap_s`` (or
-        not older than 0 s).
-        """
-        last = self._last.get(track_id)
-        if last is None:
-            return None
-        dt = float(timestamp_s) - last.timestamp_s
-        if not 0.0 < dt <= max_gap_s:
-            return None
-        return float(np.linalg.norm(np.asarray(root_m, dtype=np.float64) - last.root_m)) / dt
-
-    def publish(self, track_id, root_m, timestamp_s):
-        """Remember a published hand of ``track_id``."""
-        self._last[track_id] = _Published(np.array(root_m, dtype=np.float64),
-                                          float(timestamp_s))
-
-    def forget_except(self, track_ids):
-        """Drop every track not in ``track_ids``."""
-        for track_id in set(self._last) - set(track_ids):
-            del self._last[track_id]
-
-    def reset(self):
-        """Drop every track."""
-        self._last.clear()
 
 
 def check_plausibility(*, joints_m, keypoints_px, observed_px, network_joints_rel_m,

@@ -192,7 +192,7 @@ def _initialize(design, target, weights, robust, feasible_batch, errors_batch, o
     medians[~np.isfinite(medians)] = np.inf
     best = int(np.argmin(medians))
     if not np.isfinite(medians[best]):
-        raise RootRecoveryError('no candidate reprojects finitely', reason='not_finite')
+        raise RootRecoveryError('no candidate reprojects finitely', reason='non_finite')
     sigma = options['noise_sigma_px'] or max(options['min_sigma_px'],
                                              medians[best] / _RAYLEIGH_MEDIAN)
     inliers = np.zeros_like(used)
@@ -211,7 +211,7 @@ def _finish(params, kp, valid, inliers, residual_fn, sigma, its, converged, mode
     inlier_mask = np.zeros(kp.shape[0], dtype=bool)
     inlier_mask[valid] = inliers
     if not np.all(np.isfinite(residuals)):
-        raise RootRecoveryError('non-finite reprojection residuals', reason='not_finite')
+        raise RootRecoveryError('non-finite reprojection residuals', reason='non_finite')
     return RootResult(
         translation_m=extra.pop('translation_m'), residuals_px=residuals,
         mean_reprojection_error_px=float(np.mean(residuals[inlier_mask])),
@@ -380,7 +380,7 @@ def _recover_weak_perspective(kp, joints, w, valid, robust, image_size, hfov_deg
     scale, offset = float(params[0]), params[1:].copy()
     translation = np.append((offset - centre_px) / scale, focal_px / scale)
     if not np.all(np.isfinite(translation)):
-        raise RootRecoveryError('weak-perspective solution is not finite', reason='not_finite')
+        raise RootRecoveryError('weak-perspective solution is not finite', reason='non_finite')
     return _finish(params, kp, valid, inliers, residual_fn, sigma, its, converged,
                    CameraMode.WEAK_PERSPECTIVE, translation_m=translation,
                    scale_px_per_m=scale, offset_px=offset)

@@ -6,13 +6,17 @@ through
 - the fit itself (2D keypoint noise through the Jacobian; the tailor's Gauss-Newton
   Hessian scaled by its residual variance), mostly across the viewing ray;
 - the hand's size: the same image with a hand ``(1 + e)`` times larger puts it ``(1 + e)``
-  times further along its ray, so the size's relative sigma becomes ``(s_L / L)^2 p p^T``;
-  where a metric depth is available its sigma replaces the size's along the ray;
+  times further along its ray, so the size's relative sigma becomes ``(s_L / L)^2 p p^T``
+  (``depth_sigma_m`` of :func:`wrist_covariance_m2` replaces it with a known depth sigma);
 - the camera: an assumed focal length scales depth only (``(s_f z)^2`` on z), an assumed
   principal point shifts x and y by ``s_c z`` (``s_c`` = principal-point sigma / focal).
 
 :data:`CAMERA_SIGMAS` holds ``(s_f, s_c)`` per position mode; they are inputs of
 :func:`wrist_covariance_m2`, not constants baked into it.
+
+A hand fused with a registered depth image combines this covariance with the depth fusion's
+in information form (:func:`combine_covariances_m2`): never larger than either, and the
+fit's camera terms stay.
 
 The confidence is the detector's hand score times the probability that the wrist lies
 within :data:`CONFIDENCE_RADIUS_M` of the published position under that covariance.
@@ -117,3 +121,16 @@ def position_covariance_m2(translation_m, fit_covariance_m2, length_m, length_sd
         getattr(mode, 'value', str(mode)), CAMERA_SIGMAS['weak_perspective'])
     return wrist_covariance_m2(translation_m, fit_covariance_m2,
                                length_sd_m / max(float(length_m), 1e-6), focal_sd, principal_sd)
+
+
+def combine_covariances_m2(first_m2, second_m2):
+    """Return the (3, 3) covariance of two independent estimates of one position combined.
+
+    Information form: ``(A^-1 + B^-1)^-1``; never larger than either (in every direction).
+    A direction one of them does not observe (a singular covariance is taken as infinitely
+    certain there, so pass a regular one) keeps the other's variance.
+    """
+    info = np.linalg.inv(np.asarray(first_m2, dtype=np.float64)) + np.linalg.inv(
+        np.asarray(second_m2, dtype=np.float64))
+    combined = np.linalg.inv(info)
+    return 0.5 * (combined + combined.T)

@@ -19,7 +19,8 @@ x/y axes are aligned with the image (x right, y down, z away from the camera, me
 frame MediaPipe publishes. They stay root-relative (no absolute translation).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from hand_mesh_ros.core.hand.topology import (FINGER_CHAINS, INDEX_MCP, MIDDLE_M
                                               NUM_KEYPOINTS as NUM_LANDMARKS, RING_MCP, WRIST)
 from hand_mesh_ros.core.tracking.crop import (normalize_radians, RotatedRect, transform_rect,
                                               warp_crop)
+from hand_mesh_ros.core.tracking.mesh_outputs import decode_mesh_outputs, MeshOutputs
 
 # Landmarks MediaPipe uses to place the next crop: wrist, thumb CMC/MCP/IP, and the MCP and
 # PIP joints of the four fingers (finger tips are left out: they move fastest).
@@ -48,8 +50,8 @@ class HandLandmarks:
     metres, image-aligned axes; presence in [0, 1]; handedness_raw: the model's raw handedness
     output (MediaPipe's P("Left") in its mirrored convention); side: 'left' or 'right' for the
     caller's camera; handedness_score: probability of ``side``; roi and crop_transform: the
-    crop used; extra_outputs: this hand's slice of every further output of the session (e.g.
-    the mesh network's pose, shape and vertices), by output name.
+    crop used; mesh: the mesh network's lifted outputs for this crop (None for a landmark-only
+    model).
     """
 
     keypoints_px: np.ndarray
@@ -62,7 +64,7 @@ class HandLandmarks:
     handedness_score: float
     roi: RotatedRect
     crop_transform: object
-    extra_outputs: dict = field(default_factory=dict)
+    mesh: Optional[MeshOutputs] = None
 
 
 def side_from_score(handedness_raw, image_is_mirrored=False):
@@ -117,11 +119,12 @@ def preprocess_hand_crop(rgb, roi, input_size_px):
 
 
 def decode_hand_landmarks(landmarks, presence, handedness, world, roi, transform,
-                          image_is_mirrored=False, extra_outputs=None):
+                          image_is_mirrored=False, mesh=None):
     """Decode one hand's raw outputs into a :class:`HandLandmarks` in raw-image pixels.
 
     landmarks, world: (63,) arrays; presence, handedness: scalars; ``transform`` is the
-    :class:`~hand_mesh_ros.core.tracking.crop.CropTransform` used for the crop.
+    :class:`~hand_mesh_ros.core.tracking.crop.CropTransform` used for the crop; ``mesh`` the
+    crop's :class:`MeshOutputs` or None.
     """
     crop_lm = np.asarray(landmarks, dtype=np.float64).reshape(NUM_LANDMARKS, 3)
     keypoints = transform.to_image(crop_lm[:, :2])
@@ -132,7 +135,7 @@ def decode_hand_landmarks(landmarks, presence, handedness, world, roi, transform
     side, side_score = side_from_score(score, image_is_mirrored)
     return HandLandmarks(keypoints, z, crop_lm, world_m,
                          float(np.asarray(presence).reshape(-1)[0]), score, side, side_score,
-                         roi, transform, dict(extra_outputs or {}))
+                         roi, transform, mesh)
 
 
 def _is_dynamic(dim):
@@ -186,10 +189,10 @@ class HandLandmarker:
                 chunk += [np.zeros_like(crops[0])] * (batch - used)
                 out = self._session.run({self._input_name: np.stack(chunk)})
                 raw += [self._slice(out, i) for i in range(used)]
-        return [decode_hand_landmarks(*values, roi, transform, self.image_is_mirrored, extra)
-                for (values, extra), roi, transform in zip(raw, rois, transforms)]
+        return [decode_hand_landmarks(*values, roi, transform, self.image_is_mirrored, mesh)
+                for (values, mesh), roi, transform in zip(raw, rois, transforms)]
 
     def _slice(self, out, i):
-        """Return (landmark outputs, {extra name: array}) of batch item ``i``."""
+        """Return (landmark outputs, MeshOutputs or None) of batch item ``i``."""
         return ([np.asarray(out[n])[i] for n in self._outputs],
-                {n: np.asarray(out[n])[i] for n in self._extra})
+                decode_mesh_outputs({n: np.asarray(out[n])[i] for n in self._extra}))

@@ -9,13 +9,15 @@ and is re-associated when a detection reappears where it was. Track ids increase
 and are never reused.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import time
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
 from hand_mesh_ros.core.tracking.crop import rotated_rect_iou
 from hand_mesh_ros.core.tracking.hand_landmarks import HandLandmarker, landmarks_to_roi
+from hand_mesh_ros.core.tracking.mesh_outputs import MeshOutputs
 from hand_mesh_ros.core.tracking.palm_detection import box_iou, palm_to_hand_roi, PalmDetector
 
 STAGES = ('palm_pre_post', 'palm_infer', 'landmark_pre_post', 'landmark_infer', 'tracking')
@@ -30,8 +32,8 @@ class TrackedHand:
     gave them; roi: the crop's RotatedRect; crop_transform: its CropTransform; side: 'left' or
     'right' (for the tracker's ``image_is_mirrored``), handedness_score: its probability,
     smoothed over the track; frames_tracked: frames this track has been seen, this one included;
-    from_detection: whether this frame's crop came from the palm detector; extra_outputs: the
-    landmark session's further outputs for this hand (e.g. the mesh network's), by name.
+    from_detection: whether this frame's crop came from the palm detector; mesh: the mesh
+    network's lifted outputs for this hand's crop (None for a landmark-only model).
     """
 
     track_id: int
@@ -46,7 +48,14 @@ class TrackedHand:
     crop_landmarks: np.ndarray
     frames_tracked: int
     from_detection: bool
-    extra_outputs: dict = field(default_factory=dict)
+    mesh: Optional[MeshOutputs] = None
+
+
+class TrackedFrame(NamedTuple):
+    """The hands of one frame (by track id) and the tracker's stage times (ms, :data:`STAGES`)."""
+
+    hands: List[TrackedHand]
+    timings_ms: Dict[str, float]
 
 
 class _TimedSession:
@@ -89,13 +98,16 @@ def keypoint_box_iou(keypoints_a_px, keypoints_b_px):
 class HandTracker:
     """Detect and track up to ``max_hands`` hands in a video stream."""
 
-    def __init__(self, palm_session, landmark_session, *, max_hands=2, min_detection_score=0.5,
+    def __init__(self, palm_session, hand_session, *, max_hands=2, min_detection_score=0.5,
                  min_presence=0.5, detect_interval=10, lost_timeout_s=0.5,
                  duplicate_iou=0.5, reassociate_iou=0.2, nms_iou_threshold=0.3,
                  image_is_mirrored=False, handedness_smoothing=0.8, palm_roi_scale=2.6,
                  palm_roi_shift_y=-0.5, landmark_roi_scale=2.0, landmark_roi_shift_y=-0.1,
                  landmark_max_batch=None):
         """Build a tracker on two injected sessions (``run``/``input_specs``/``output_names``).
+
+        ``hand_session`` runs on each hand's crop: the hand mesh network (landmark outputs and
+        :class:`MeshOutputs`) or a landmark-only model.
 
         detect_interval: frames between palm-detector runs while fewer than ``max_hands`` are
         tracked (1 = every frame, like MediaPipe). duplicate_iou: a new hand whose crop or
@@ -110,11 +122,11 @@ class HandTracker:
         if detect_interval < 1:
             raise ValueError('detect_interval must be at least 1 frame')
         self._palm_session = _TimedSession(palm_session)
-        self._landmark_session = _TimedSession(landmark_session)
+        self._landmark_session = _TimedSession(hand_session)
         self.palm_detector = PalmDetector(self._palm_session, min_score=min_detection_score,
                                           nms_iou_threshold=nms_iou_threshold)
         if landmark_max_batch is None:
-            landmark_max_batch = getattr(landmark_session, 'max_batch', None)
+            landmark_max_batch = getattr(hand_session, 'max_batch', None)
         self.landmarker = HandLandmarker(self._landmark_session,
                                          image_is_mirrored=image_is_mirrored,
                                          max_batch=landmark_max_batch)
@@ -132,7 +144,6 @@ class HandTracker:
         self.frames_processed = 0
         self.detector_runs = 0
         self.landmark_crops = 0
-        self.last_timings_ms = dict.fromkeys(STAGES, 0.0)
         self._tracks = []
         self._next_id = 1
         self._frames_since_detection = None
@@ -161,6 +172,10 @@ class HandTracker:
 
     def process(self, rgb, timestamp_s):
         """Track hands in ``rgb`` (H, W, 3) uint8 RGB at ``timestamp_s``; return visible hands."""
+        return self.track(rgb, timestamp_s).hands
+
+    def track(self, rgb, timestamp_s):
+        """Return the :class:`TrackedFrame` of ``rgb`` (H, W, 3) uint8 RGB at ``timestamp_s``."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError('expected an (H, W, 3) uint8 RGB image, got %s %s'
                              % (rgb.shape, rgb.dtype))
@@ -206,14 +221,14 @@ class HandTracker:
         total_s = time.perf_counter() - start
         palm_infer = self._palm_session.elapsed_s
         landmark_infer = self._landmark_session.elapsed_s
-        self.last_timings_ms = {
+        timings_ms = {
             'palm_pre_post': 1e3 * (palm_s - palm_infer),
             'palm_infer': 1e3 * palm_infer,
             'landmark_pre_post': 1e3 * (landmark_s - landmark_infer),
             'landmark_infer': 1e3 * landmark_infer,
             'tracking': 1e3 * (total_s - palm_s - landmark_s),
         }
-        return sorted(hands, key=lambda hand: hand.track_id)
+        return TrackedFrame(sorted(hands, key=lambda hand: hand.track_id), timings_ms)
 
     def _accept(self, result):
         return (result.presence >= self.min_presence
@@ -300,4 +315,4 @@ class HandTracker:
         return TrackedHand(track.track_id, side, float(score), result.presence,
                            result.keypoints_px, result.keypoint_z, result.world_joints_m,
                            result.roi, result.crop_transform, result.crop_landmarks,
-                           track.frames_tracked, from_detection, result.extra_outputs)
+                           track.frames_tracked, from_detection, result.mesh)

@@ -329,8 +329,8 @@ def compare_with_mediapipe(python, video, config, variant, backend, max_frames=N
     return rows
 
 
-def main(argv=None):
-    """Run the benchmarks; print a table (and JSON last with --json)."""
+def _parse_args(argv):
+    """Return the parsed command line of ``hand-mesh bench``."""
     parser = argparse.ArgumentParser(prog='hand-mesh bench', description=__doc__.split('\n')[0])
     parser.add_argument('--video', type=Path, default=data_dir() / 'asl_hand.25fps.mp4')
     parser.add_argument('--variant', choices=('full', 'lite'), default='full')
@@ -347,8 +347,12 @@ def main(argv=None):
                         help='alternating passes of ours and the peer; best median of each')
     parser.add_argument('--no-e2e', action='store_true', help='skip the DDS end-to-end part')
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv=None):
+    """Run the benchmarks; print a table (and JSON last with --json)."""
+    args = _parse_args(argv)
     from hand_mesh_ros.core.config import PipelineConfig
     values = {'model.variant': args.variant, 'model.backend': args.backend}
     if args.threads is not None:
@@ -374,46 +378,11 @@ def main(argv=None):
         print('  %-4s landmark %6.2f ms | mesh network %6.2f ms (x%.2f)'
               % (variant, row['landmark_ms'], row['mesh_ms'], row['ratio']))
     if args.mediapipe_python:
-        rows = compare_with_mediapipe(args.mediapipe_python, args.video, config, args.variant,
-                                      args.backend, args.max_frames, args.peer_passes)
-        report['peer_comparison'] = rows
-        print('vs MediaPipe solutions.hands (full, tracking), same run, same detection '
-              'schedule; ms/frame, best of %d alternating medians:' % args.peer_passes)
-        for row in rows:
-            if 'mediapipe_ms' not in row:
-                print('  %s: MediaPipe peer failed: %s' % (row['setting'],
-                                                           row['mediapipe_error']))
-                continue
-            print('  %-8s MediaPipe %6.2f | ours keypoints %6.2f (x%.2f), whole pipeline with '
-                  'mesh + root + tailor %6.2f (x%.2f) | %s'
-                  % (row['setting'], row['mediapipe_ms'], row['ours_keypoints_ms'],
-                     row['ratio_keypoints'], row['ours_frame_total_ms'],
-                     row['ratio_full_pipeline'], row['detection_schedule']))
-        if 'ratio_full_pipeline' in rows[0]:
-            report['ratio_vs_mediapipe'] = rows[0]['ratio_keypoints']
-            report['ratio_full_pipeline_vs_mediapipe'] = rows[0]['ratio_full_pipeline']
-            # The floor of any pipeline that runs this landmark network: the bare network's
-            # one inference per frame against MediaPipe's whole 1-hand pipeline.
-            bare = report['mesh_network_vs_landmark'][args.variant]['landmark_ms']
-            report['landmark_network_vs_mediapipe'] = round(bare / rows[0]['mediapipe_ms'], 3)
-            print('  floor: the bare %s landmark network alone is x%.2f of the MediaPipe 1-hand '
-                  'pipeline' % (args.variant, report['landmark_network_vs_mediapipe']))
+        _peer_comparison(report, args, config)
     if not args.no_e2e:
-        with tempfile.TemporaryDirectory() as tmp:
-            node_params = {} if args.threads is None else {'model.num_threads': threads}
-            report.update(bench_end_to_end(args.video, tmp, node_params=node_params))
-        report['e2e_vs_frame_total'] = round(
-            report['e2e_latency_p50_ms'] / report['stages_ms']['frame_total'], 3)
-        print('end to end over DDS at the video rate: p50 %(e2e_latency_p50_ms).1f ms, '
-              'p95 %(e2e_latency_p95_ms).1f ms (%(e2e_messages)d messages); node RSS '
-              '%(node_rss_mb).0f MB' % report)
-        print('  node steps, p50 ms: %s; node overhead (e2e p50 - pipeline p50) %.1f ms; '
-              'e2e p50 / whole frame %.2f (target <= 1.25 x whole frame + 3 ms = %.1f ms)'
-              % (', '.join('%s %.2f' % item for item in report['node_steps_ms'].items()),
-                 report['node_overhead_ms'], report['e2e_vs_frame_total'],
-                 1.25 * report['stages_ms']['frame_total'] + 3.0))
+        _end_to_end(report, args, threads)
     report['targets'] = target_checks(report)
-    print('targets of the latency issue (this run):')
+    print('targets (this run):')
     for check in report['targets']:
         verdict = 'met' if check['met'] else 'NOT met'
         print('  %-58s %8.3f vs %8.3f  %s'
@@ -421,6 +390,51 @@ def main(argv=None):
     if args.json:
         print(json.dumps(report))
     return 0
+
+
+def _peer_comparison(report, args, config):
+    """Add and print the comparison with MediaPipe's own pipeline."""
+    rows = compare_with_mediapipe(args.mediapipe_python, args.video, config, args.variant,
+                                  args.backend, args.max_frames, args.peer_passes)
+    report['peer_comparison'] = rows
+    print('vs MediaPipe solutions.hands (full, tracking), same run, same detection '
+          'schedule; ms/frame, best of %d alternating medians:' % args.peer_passes)
+    for row in rows:
+        if 'mediapipe_ms' not in row:
+            print('  %s: MediaPipe peer failed: %s' % (row['setting'],
+                                                       row['mediapipe_error']))
+            continue
+        print('  %-8s MediaPipe %6.2f | ours keypoints %6.2f (x%.2f), whole pipeline with '
+              'mesh + root + tailor %6.2f (x%.2f) | %s'
+              % (row['setting'], row['mediapipe_ms'], row['ours_keypoints_ms'],
+                 row['ratio_keypoints'], row['ours_frame_total_ms'],
+                 row['ratio_full_pipeline'], row['detection_schedule']))
+    if 'ratio_full_pipeline' in rows[0]:
+        report['ratio_vs_mediapipe'] = rows[0]['ratio_keypoints']
+        report['ratio_full_pipeline_vs_mediapipe'] = rows[0]['ratio_full_pipeline']
+        # The floor of any pipeline that runs this landmark network: the bare network's
+        # one inference per frame against MediaPipe's whole 1-hand pipeline.
+        bare = report['mesh_network_vs_landmark'][args.variant]['landmark_ms']
+        report['landmark_network_vs_mediapipe'] = round(bare / rows[0]['mediapipe_ms'], 3)
+        print('  floor: the bare %s landmark network alone is x%.2f of the MediaPipe 1-hand '
+              'pipeline' % (args.variant, report['landmark_network_vs_mediapipe']))
+
+
+def _end_to_end(report, args, threads):
+    """Add and print the DDS end-to-end figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        node_params = {} if args.threads is None else {'model.num_threads': threads}
+        report.update(bench_end_to_end(args.video, tmp, node_params=node_params))
+    report['e2e_vs_frame_total'] = round(
+        report['e2e_latency_p50_ms'] / report['stages_ms']['frame_total'], 3)
+    print('end to end over DDS at the video rate: p50 %(e2e_latency_p50_ms).1f ms, '
+          'p95 %(e2e_latency_p95_ms).1f ms (%(e2e_messages)d messages); node RSS '
+          '%(node_rss_mb).0f MB' % report)
+    print('  node steps, p50 ms: %s; node overhead (e2e p50 - pipeline p50) %.1f ms; '
+          'e2e p50 / whole frame %.2f (target <= 1.25 x whole frame + 3 ms = %.1f ms)'
+          % (', '.join('%s %.2f' % item for item in report['node_steps_ms'].items()),
+             report['node_overhead_ms'], report['e2e_vs_frame_total'],
+             1.25 * report['stages_ms']['frame_total'] + 3.0))
 
 
 if __name__ == '__main__':

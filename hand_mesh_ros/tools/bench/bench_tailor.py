@@ -34,13 +34,14 @@ from hand_mesh_ros.paths import data_dir
 
 def record_calls(video, out_path, max_frames=None):
     """Run the pipeline on ``video``; pickle the tailor's config and refine calls to a file."""
+    from hand_mesh_ros.core import hand_estimation
     from hand_mesh_ros.core import pipeline as pipeline_module
     from hand_mesh_ros.core.types import Frame
     from hand_mesh_ros.tools.video_frames import iter_frames
     pipeline = pipeline_module.HandMeshPipeline(None)
     calls, root_calls = [], []
     refine = pipeline.tailor.refine
-    recover_root = pipeline_module.recover_root
+    recover_root = hand_estimation.recover_root
 
     def recording(*args, **kwargs):
         calls.append(pickle.dumps((args, kwargs)))
@@ -51,14 +52,14 @@ def record_calls(video, out_path, max_frames=None):
         return recover_root(*args, **kwargs)
 
     pipeline.tailor.refine = recording
-    pipeline_module.recover_root = recording_root
+    hand_estimation.recover_root = recording_root
     try:
         for _, stamp_ns, rgb in iter_frames(video, max_frames=max_frames):
             pipeline.process(Frame(rgb, stamp_ns, 'camera', None))
             if pipeline.tailor.refine is not recording:  # a reconfiguration: a new tailor
                 raise RuntimeError('the pipeline replaced its tailor while recording')
     finally:
-        pipeline_module.recover_root = recover_root
+        hand_estimation.recover_root = recover_root
     record = {'config': pipeline.config.tailor, 'calls': calls, 'root_calls': root_calls,
               'model': pipeline.hand_model}
     pipeline.close()
@@ -72,22 +73,23 @@ def replay(record, passes, profile_top=0, stage='tailor'):
     from hand_mesh_ros.core.fitting.root_recovery import recover_root
     from hand_mesh_ros.core.fitting.tailor import HandTailor
     key = 'root_calls' if stage == 'root' else 'calls'
-    calls = [pickle.loads(call) for call in record[key]]
+    # Each call is unpickled afresh per pass: its Track argument holds the fit state of
+    # the recording at that call, so every call replays from the recorded state.
+    calls = record[key]
     tailor = HandTailor(record['model'], record['config'])
     function = recover_root if stage == 'root' else tailor.refine
     medians, iterations, converged, failed = [], [], [], 0
 
     def one_pass(collect):
         nonlocal failed
-        tailor.reset()
         times_ms = []
-        for args, kwargs in calls:
+        for call in calls:
+            args, kwargs = pickle.loads(call)
             start = time.perf_counter()
             try:
                 result = function(*args, **kwargs)
             except HandMeshError:
                 failed += collect
-                tailor.forget(args[0])
                 continue
             times_ms.append((time.perf_counter() - start) * 1e3)
             if collect:

@@ -19,6 +19,7 @@ from hand_mesh_ros.core.fitting import uncertainty
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand import hand_size
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.track import Track
 from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser, print_figures
 
 BINS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01))
@@ -59,7 +60,7 @@ def calibration(mode='full', n_hands=150, seed=0, model=None):
         net = (kp - kp[0]) * (mean / length) + rng.normal(scale=0.004, size=(21, 3))
         try:
             init_pose = pose + rng.normal(scale=0.05, size=pose.shape)
-            result = tailor.refine(i, px, None, net, init_pose, model.zero_shape(),
+            result = tailor.refine(Track(i), px, net, init_pose, model.zero_shape(),
                                    t_true * rng.uniform(0.8, 1.2), camera, 0.0, 'right')
         except HandMeshError:
             continue

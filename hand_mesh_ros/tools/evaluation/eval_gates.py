@@ -57,9 +57,9 @@ def corrupt(hand, name, rng):
     if name == 'scale2d_3x':
         return dataclasses.replace(hand, keypoints_px=centre + 3.0 * (kp - centre))
     if name == 'scale3d_3x':
-        extra = dict(hand.extra_outputs)
-        extra['mesh_keypoints'] = 3.0 * np.asarray(extra['mesh_keypoints'], dtype=np.float64)
-        return dataclasses.replace(hand, extra_outputs=extra)
+        mesh = dataclasses.replace(hand.mesh, keypoints_m=3.0 * np.asarray(
+            hand.mesh.keypoints_m, dtype=np.float64))
+        return dataclasses.replace(hand, mesh=mesh)
     raise ValueError('unknown injection %r' % name)
 
 
@@ -71,15 +71,17 @@ def video_frames(max_frames=None):
 def run_injection(pipeline, frames, name, midtrack, every=10, seed=0):
     """Corrupt every ``every``-th frame's hands; return published and rejected counts."""
     rng = np.random.default_rng(seed)
-    original = pipeline.tracker.process
+    original = pipeline.tracker.track
     state = {'on': False}
 
     def corrupted(rgb, timestamp_s):
-        hands = original(rgb, timestamp_s)
-        return [corrupt(h, name, rng) for h in hands] if state['on'] else hands
+        tracked = original(rgb, timestamp_s)
+        if not state['on']:
+            return tracked
+        return tracked._replace(hands=[corrupt(h, name, rng) for h in tracked.hands])
 
     pipeline.reset()
-    pipeline.tracker.process = corrupted
+    pipeline.tracker.track = corrupted
     injected = published = 0
     rejected = {}
     try:
@@ -94,7 +96,7 @@ def run_injection(pipeline, frames, name, midtrack, every=10, seed=0):
                 for reason, count in result.rejected.items():
                     rejected[reason] = rejected.get(reason, 0) + count
     finally:
-        pipeline.tracker.process = original
+        pipeline.tracker.track = original
     return {'injected': injected, 'published': published, 'rejected': rejected}
 
 
@@ -105,7 +107,7 @@ def run_real(pipeline, frames):
     for _, stamp, rgb in frames:
         result = pipeline.process(Frame(rgb=rgb, stamp_ns=stamp))
         with_hand += bool(result.hands)
-        figures += pipeline.last_gate_figures
+        figures += result.gate_figures
         for reason, count in result.rejected.items():
             rejected[reason] = rejected.get(reason, 0) + count
     stats = {}

@@ -32,6 +32,7 @@ from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.fitting.root_recovery import recover_root
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
+from hand_mesh_ros.core.track import Track
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools.evaluation import mesh_metrics
 
@@ -84,7 +85,7 @@ def fit_static_hand(model, camera, keypoints_px, side='left'):
         shape = model.zero_shape()
         rest = model.forward(pose, shape, side=side).keypoints
         root = recover_root(keypoints_px, rest, camera)
-        result = tailor.refine(0, keypoints_px, None, rest, pose, shape, root.translation_m,
+        result = tailor.refine(Track(0), keypoints_px, rest, pose, shape, root.translation_m,
                                camera, 0.0, side)
         if best is None or result.reprojection_error_after_px < best.reprojection_error_after_px:
             best = result
@@ -94,8 +95,9 @@ def fit_static_hand(model, camera, keypoints_px, side='left'):
 def _run_tailor(tailor, frames, camera, side, temporal):
     """Refine every frame; return joints (T, 21, 3), roots (T, 3), errors before/after (T,)."""
     joints, roots, before, after = [], [], [], []
+    track = Track(1)
     for i, frame in enumerate(frames):
-        result = tailor.refine(1, frame['keypoints_px'], None, frame['joints_rel_m'],
+        result = tailor.refine(track, frame['keypoints_px'], frame['joints_rel_m'],
                                frame['pose'], frame['shape'], frame['translation_m'], camera,
                                i / FPS, side, temporal=temporal)
         joints.append(result.joints_m)
@@ -234,11 +236,12 @@ def run_bench(n_frames=300, seed=0, config=None, model=None):
     rng = np.random.default_rng(seed)
     tailor = HandTailor(model, config)
     times, cpu_times, iterations = [], [], []
+    track = Track(1)
     for i in range(n_frames):
         observed = golden + rng.normal(scale=1.0, size=golden.shape)
         frame = _network_frame(rng, camera, observed, truth, pose, shape)
         start, cpu_start = time.perf_counter(), time.process_time()
-        result = tailor.refine(1, frame['keypoints_px'], None, frame['joints_rel_m'],
+        result = tailor.refine(track, frame['keypoints_px'], frame['joints_rel_m'],
                                frame['pose'], frame['shape'], frame['translation_m'], camera,
                                i / FPS, 'left')
         times.append(time.perf_counter() - start)

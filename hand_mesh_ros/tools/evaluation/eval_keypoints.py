@@ -106,13 +106,12 @@ def evaluate_video(tracker, video_path, expected=None, max_frames=None):
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             start = time.perf_counter()
-            hands = tracker.process(rgb, frames / fps)
+            hands, stage_ms = tracker.track(rgb, frames / fps)
             wall_ms.append(1e3 * (time.perf_counter() - start))
             for stage in STAGES:
-                timings[stage].append(tracker.last_timings_ms[stage])
-            if tracker.last_timings_ms['palm_infer'] > 0.0:
-                palm_run_ms.append((tracker.last_timings_ms['palm_pre_post'],
-                                    tracker.last_timings_ms['palm_infer']))
+                timings[stage].append(stage_ms[stage])
+            if stage_ms['palm_infer'] > 0.0:
+                palm_run_ms.append((stage_ms['palm_pre_post'], stage_ms['palm_infer']))
             with_hand += bool(hands)
             track_ids.update(hand.track_id for hand in hands)
             if expected is not None and hands and frames < len(expected):

@@ -29,6 +29,7 @@ import numpy as np
 from hand_mesh_ros.core.camera.camera import CameraModel, nominal_focal_px
 from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.pipeline import HandMeshPipeline
+from hand_mesh_ros.core.tracking.hand_tracking import TrackedFrame
 from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser, print_figures
@@ -122,14 +123,14 @@ def _run(pipeline, frames, camera, pmap, captured=None, replay=None, jpeg=False)
     tracked hands per frame, fed (keypoints mapped by ``pmap``) instead of the tracker's.
     """
     pipeline.reset()
-    original = pipeline.tracker.process
+    original = pipeline.tracker.track
     out = []
     try:
         for index, (stamp, rgb) in enumerate(frames):
             if replay is not None:
                 hands = [dataclasses.replace(h, keypoints_px=pmap.points(h.keypoints_px))
                          for h in replay[index]]
-                pipeline.tracker.process = lambda image, t, hands=hands: hands
+                pipeline.tracker.track = lambda image, t, hands=hands: TrackedFrame(hands, {})
                 image = np.zeros((pmap.size[1], pmap.size[0], 3), np.uint8)
             else:
                 image = pmap.image(rgb)
@@ -141,7 +142,7 @@ def _run(pipeline, frames, camera, pmap, captured=None, replay=None, jpeg=False)
                 captured.append(list(pipeline.tracker.last_hands))
             out.append(_roots(result))
     finally:
-        pipeline.tracker.process = original
+        pipeline.tracker.track = original
     return out
 
 
@@ -168,18 +169,18 @@ def _stats(rel, missed):
 
 
 class _Recorder:
-    """Wrap a tracker's ``process`` to keep its last output (``last_hands``)."""
+    """Wrap a tracker's ``track`` to keep its last hands (``last_hands``)."""
 
     def __init__(self, tracker):
         self.tracker = tracker
-        self.process = tracker.process
+        self.track = tracker.track
         tracker.last_hands = []
 
         def recording(rgb, timestamp_s):
-            hands = self.process(rgb, timestamp_s)
-            tracker.last_hands = hands
-            return hands
-        tracker.process = recording
+            tracked = self.track(rgb, timestamp_s)
+            tracker.last_hands = tracked.hands
+            return tracked
+        tracker.track = recording
 
 
 def evaluate_scene(pipeline, scene):

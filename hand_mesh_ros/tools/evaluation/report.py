@@ -73,7 +73,7 @@ def _track(pipeline, max_frames, gold_2d):
         observed[index] = hand.observed_keypoints_px
         model_px[index] = hand.keypoints_px
         # The reference is MediaPipe's world landmarks: compare the landmark convention.
-        joints[index] = hand.joints_m if hand.keypoints_m is None else hand.keypoints_m
+        joints[index] = hand.keypoints_m
     return {'observed_px': observed, 'model_px': model_px, 'joints_m': joints,
             'timings_ms': timings, 'wall_ms': wall_ms}
 

@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from hand_mesh_ros.core.camera.decision import decide_camera
 from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.errors import HandMeshError
 from hand_mesh_ros.core.types import Frame
@@ -102,7 +103,7 @@ class RunTally:
         self.rejected.update(result.rejected or {})
         self.rejected['non_finite'] += non_finite
         self.modes[result.position_mode] += 1
-        self.depth[getattr(result, 'depth_status', '') or 'none'] += 1
+        self.depth[result.depth.label or 'none'] += 1
         self.track_ids.update(hand.track_id for hand in hands)
         for stage, value in result.timings_ms.items():
             self.timings_ms.setdefault(stage, []).append(float(value))
@@ -146,7 +147,8 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
     Args:
         source: a :class:`~hand_mesh_ros.tools.process.process_inputs.BagSource` or
             ``VideoSource``.
-        pipeline: an object with ``process(Frame) -> FrameResult`` and ``camera_for(Frame)``.
+        pipeline: an object with ``process(Frame) -> FrameResult`` and ``config`` (a
+            PipelineConfig; its ``camera`` section decides frames without a camera model).
         writer: a :class:`~hand_mesh_ros.tools.process.process_outputs.ResultWriter` (closed here).
         progress: a :class:`Progress` or None.
         log: callable(message) for one-time notes, or None.
@@ -159,6 +161,7 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
 
     """
     log = log or (lambda message: None)
+    camera_cfg = pipeline.config.camera
     tally, statuses = RunTally(), Counter()
     interrupted = False
     start = time.monotonic()
@@ -168,10 +171,15 @@ def process_source(source, pipeline, writer, progress=None, log=None, should_sto
             if should_stop is not None and should_stop():
                 interrupted = True
                 break
+            height, width = item.rgb.shape[:2]
+            decision = decide_camera(width, height, item.camera, camera_cfg.fallback_mode,
+                                     camera_cfg.assumed_hfov_deg)
             frame = Frame(rgb=item.rgb, stamp_ns=item.stamp_ns, frame_id=item.frame_id,
-                          camera=item.camera, depth=getattr(item, 'depth', None))
+                          camera=decision.camera, depth=getattr(item, 'depth', None),
+                          position_mode=decision.mode.value,
+                          assumed_hfov_deg=decision.hfov_deg)
             statuses[item.camera_status] += 1
-            camera, mode = pipeline.camera_for(frame)
+            camera, mode = decision.camera, decision.mode.value
             if mode != 'full_intrinsics' and mode not in noted:
                 noted.add(mode)
                 log('camera: %s mode (camera_info %s); 3D positions scale with the assumed '

@@ -134,7 +134,7 @@ class ResultWriter:
                   'hands': [hand_record(h) for h in hands],
                   'timings_ms': {k: round(float(v), 3) for k, v in result.timings_ms.items()},
                   'rejected': dict(result.rejected),
-                  'depth': getattr(result, 'depth_status', '')}
+                  'depth': result.depth.label}
         self._jsonl.write(json.dumps(record) + '\n')
         for hand in hands:
             self._csv.writerow(csv_row(stamp_ns, hand))
