@@ -103,7 +103,7 @@ if [ "$(cat "$STAMPS/requirements" 2>/dev/null)" != "$req_hash" ]; then
     -r "$ROOT/requirements/runtime.txt" \
     -r "$ROOT/requirements/test.txt"
   echo "$req_hash" > "$STAMPS/requirements"
-  rm -f "$STAMPS/cmake-exports" "$STAMPS/messages" "$STAMPS/tf2_msgs"
+  rm -f "$STAMPS/cmake-exports" "$STAMPS/messages"
 else
   log "dependencies up to date"
 fi
@@ -140,13 +140,25 @@ build_ros_package() {  # build_ros_package SRC_DIR BUILD_DIR [CMAKE_ARGS...]
     || { echo "build of $src failed; last lines of $bld.log:" >&2; tail -40 "$bld.log" >&2; return 1; }
 }
 
-# 4. tf2_msgs/TFMessage, only where the real tf2_msgs is missing ---------------------------
-if ! "$PYBIN" -c 'import tf2_msgs.msg' 2>/dev/null; then
-  log "tf2_msgs not importable: building the minimal TFMessage (vendor/tf2_msgs)"
-  build_ros_package "$ROOT/vendor/tf2_msgs" "$BUILD/tf2_msgs"
-else
-  log "tf2_msgs present"
-fi
+# 4. Messages of a ROS distribution the wheels lack (vendor/), only where the real package
+#    is missing, dependencies first. A package built from vendor/ has a stamp and is rebuilt
+#    when its definitions or the wheels change; one without a stamp that imports is real.
+for pkg in tf2_msgs object_recognition_msgs moveit_msgs; do
+  src="$ROOT/vendor/$pkg"
+  want=$(hash_of "$src"/msg/*.msg "$src/CMakeLists.txt" "$src/package.xml" \
+         "$STAMPS/requirements")
+  if [ -f "$STAMPS/vendor-$pkg" ] || ! "$PYBIN" -c "import $pkg.msg" 2>/dev/null; then
+    if [ "$(cat "$STAMPS/vendor-$pkg" 2>/dev/null)" != "$want" ]; then
+      log "$pkg: building the minimal definitions in vendor/$pkg"
+      build_ros_package "$src" "$BUILD/$pkg"
+      echo "$want" > "$STAMPS/vendor-$pkg"
+    else
+      log "$pkg (vendor) up to date"
+    fi
+  else
+    log "$pkg present"
+  fi
+done
 
 # 5. The package: generated messages + an editable install of the source tree ------------
 # The generated `hand_mesh_ros.msg` lives in $OVERLAY/hand_mesh_ros (a namespace portion,

@@ -39,6 +39,7 @@ setup(
     entry_points={
         'console_scripts': [
             'hand_mesh_node = hand_mesh_ros.ros.node:main',
+            'hand_fusion_node = hand_mesh_ros.ros.fusion_node:main',
             'camera_source = hand_mesh_ros.ros.camera_source:main',
             'hand-mesh = hand_mesh_ros.tools.cli:main',
         ],

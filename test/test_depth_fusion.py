@@ -144,10 +144,6 @@ def test_size_direction_is_a_uniform_scale(model):
     assert np.abs(out2.vertices - 1.1 * out.vertices).max() < 1e-3
     assert rest_hand_length_m(model, scaled) == pytest.approx(
         1.1 * rest_hand_length_m(model, shape), rel=5e-3)
-    stage = HandDepthFusion(model)
-    for beta in (shape, scaled, model.zero_shape()):
-        assert stage.rest_length_m(beta) == pytest.approx(rest_hand_length_m(model, beta),
-                                                          abs=1e-9)
 
 
 def test_check_depth_refuses_what_it_cannot_use():
@@ -260,13 +256,15 @@ def test_an_outlying_length_is_not_fed_to_the_track(model):
     length = tailor.size.length_m(est.shape_coefficients)
     metric = MetricLength()
     metric.observe(0.8 * length, 0.002)
-    fused, result = stage.apply(est, depth, camera, camera, DepthConfig(), metric, tailor.size)
+    fused, result = stage.apply(est, depth, camera, camera, DepthConfig(), metric, tailor.size,
+                                tailor.free_bones)
     assert result.fused and fused.position_mode == 'depth_fused'
     assert metric.belief()[0] == pytest.approx(0.8 * length)
     assert metric.belief()[1] == pytest.approx(0.002)      # nothing fed to the track
     # Without that wrong history the same frame is fed (and the scale is the true one).
     fresh = MetricLength()
-    fused, result = stage.apply(est, depth, camera, camera, DepthConfig(), fresh, tailor.size)
+    fused, result = stage.apply(est, depth, camera, camera, DepthConfig(articulated=False),
+                                fresh, tailor.size, tailor.free_bones)
     assert fresh.belief()[0] == pytest.approx(1.1 * length, rel=0.02)
     size_field = 'hand_length_m' if 'hand_length_m' in names else 'hand_scale_m'
     assert getattr(fused, size_field) == pytest.approx(0.1 * result.scale)
@@ -282,8 +280,10 @@ def test_fused_covariance_combines_the_fit_and_the_depth(model):
     joints, verts, t, depth, camera = _scene(model, 1.1)
     fit_cov = np.diag([1e-8, 2e-8, 1e-2])   # sure across the ray, unsure along it
     est = _fitted_estimate(model, joints, verts, t, camera, fit_cov)
-    fused, result = HandDepthFusion(model).apply(est, depth, camera, camera, DepthConfig(),
-                                                 MetricLength(), HandTailor(model).size)
+    tailor = HandTailor(model)
+    fused, result = HandDepthFusion(model).apply(
+        est, depth, camera, camera, DepthConfig(articulated=False), MetricLength(),
+        tailor.size, tailor.free_bones)
     assert result.fused
     combined = fused.position_covariance_m2
     for other in (fit_cov, result.covariance_m2):

@@ -8,7 +8,9 @@ from builtin_interfaces.msg import Time  # noqa: E402,I100
 from sensor_msgs.msg import CameraInfo  # noqa: E402
 
 from hand_mesh_ros.ros import camera_info as ci  # noqa: E402
+from hand_mesh_ros.ros import fusion_parameters as fusion_prm  # noqa: E402
 from hand_mesh_ros.ros import parameters as prm  # noqa: E402
+from hand_mesh_ros.ros.stamp_cache import stamp_to_ns  # noqa: E402
 
 
 def _info(stamp_ns=0, d=(0.0,) * 5, model='plumb_bob'):
@@ -37,7 +39,7 @@ def test_valid_stamps_round_trip_exactly(sec, nanosec):
     from hand_mesh_ros.ros.messages import ns_to_time
     stamp = Time(sec=sec, nanosec=nanosec)
     assert ci.stamp_problem(stamp) == ''
-    back = ns_to_time(ci.stamp_to_ns(stamp))
+    back = ns_to_time(stamp_to_ns(stamp))
     assert (back.sec, back.nanosec) == (sec, nanosec)
 
 
@@ -105,6 +107,8 @@ BAD_NAMES = {
     'model.mano_path': ['/m.pkl\r\n', 'x' * 5000],
     'input.depth_topic': ['depth\n', 'a b', '1depth', 'a//b', 'depth/', 'd' * 300],
     'input.depth_camera_info_topic': ['info\n', 'de pth/camera_info', '/', 'x' * 300],
+    'fusion.frame': ['', 'world\n', ' world', '/world', 'a//b', 'x' * 257],
+    'input.cameras': ['', ' ', 'cam_a,cam_a', 'cam\x00a', '1cam', 'cam_a,/'],
 }
 GOOD_NAMES = {
     'output.tf_prefix': ['hand', 'robot1_hand', 'H'],
@@ -114,19 +118,23 @@ GOOD_NAMES = {
     'model.mano_path': ['', '/home/u/MANO_RIGHT.pkl'],
     'input.depth_topic': ['', 'depth', '/camera/aligned_depth_to_color/image_raw', '~/d'],
     'input.depth_camera_info_topic': ['', 'depth/camera_info', '/oak/stereo/camera_info'],
+    'fusion.frame': ['world', 'base_link'],
+    'input.cameras': ['cam_a', 'cam_a,cam_b', '/cam_a/hand/poses cam_b'],
 }
+#: Every parameter of both nodes: hand_mesh_node's table and hand_fusion_node's.
+ALL_SPECS = {spec.name: spec for spec in prm.PARAMETERS + fusion_prm.FUSION_PARAMETERS}
 
 
 @pytest.mark.parametrize('name', sorted(BAD_NAMES))
 def test_every_bad_name_is_refused_and_every_good_one_accepted(name):
     for value in BAD_NAMES[name]:
-        assert prm.SPECS[name].check(value), (name, value)
+        assert ALL_SPECS[name].check(value), (name, value)
     for value in GOOD_NAMES[name]:
-        assert prm.SPECS[name].check(value) == '', (name, value)
+        assert ALL_SPECS[name].check(value) == '', (name, value)
 
 
 def test_every_free_string_parameter_has_a_rule():
-    free = {spec.name for spec in prm.PARAMETERS
+    free = {spec.name for spec in ALL_SPECS.values()
             if isinstance(spec.default, str) and not spec.choices}
     assert free == set(prm.STRING_RULES)
     assert free == set(BAD_NAMES)

@@ -49,6 +49,8 @@ def test_no_real_hand_is_lost_to_the_gates(pipeline, frames):
     assert real['video_frames'] == 325
     assert real['video_frames_with_hand'] == 325 and real['video_rejected'] == {}
     assert real['hands_jpg_hands'] == 2 and real['hands_jpg_rejected'] == {}
+    for row in real['hands_jpg_padded'].values():
+        assert row['hands'] == 2 and row['rejected'] == {} and row['refitted_from_2d'] >= 1
 
 
 @pytest.mark.parametrize('midtrack', [False, True])
@@ -65,14 +67,53 @@ def test_injected_runaways_are_never_published(pipeline, frames, name, midtrack)
     ({'gates.max_depth_m': 0.24}, 'implausible_depth'),
     ({'gates.min_bone_ratio': 0.99}, 'implausible_bones'),
     ({'gates.max_bone_ratio': 1.0}, 'implausible_bones'),
-    ({'gates.max_network_error': 0.05}, 'inconsistent_3d_2d'),
-    ({'gates.max_reprojection_error': 0.01}, 'implausible_reprojection'),
+    ({'gates.max_network_error': 0.05, 'gates.refit_from_2d': False}, 'inconsistent_3d_2d'),
+    ({'gates.max_reprojection_error': 0.01, 'gates.refit_from_2d': False},
+     'implausible_reprojection'),
+    ({'gates.max_network_error': 0.05, 'gates.max_refit_error': 0.001}, 'inconsistent_3d_2d'),
     ({'gates.max_speed_mps': 0.01}, 'implausible_speed'),
 ])
 def test_every_gate_parameter_drops_hands_when_tightened(pipeline, frames, values, reason):
     with_hand, rejected = _run(pipeline, frames[:40], values)
     assert rejected.get(reason, 0) > 0, rejected
     assert with_hand < 40
+
+
+def test_hands_whose_network_3d_fails_are_refitted_from_2d(pipeline, frames):
+    base = pipeline.config
+    pipeline.update_config(base.with_values({'gates.max_network_error': 0.05}))
+    pipeline.reset()
+    sources, errors = [], []
+    try:
+        for _, stamp, rgb in frames[:20]:
+            result = pipeline.process(Frame(rgb=rgb, stamp_ns=stamp))
+            assert len(result.hands) == 1 and result.rejected == {}
+            sources.append(result.hands[0].shape_source)
+            errors += [f['reprojection_error'] for f in result.gate_figures
+                       if f['shape_source'] == 'refit_2d' and f['rejected'] is None]
+    finally:
+        pipeline.update_config(base)
+    assert sources.count('refit_2d') >= 10, sources
+    assert errors and max(errors) <= base.gates.max_refit_error
+
+
+@pytest.mark.parametrize('pad_px', [(240, 120, 0, 0), (0, 0, 240, 120)])
+def test_padded_hands_jpg_keeps_both_hands(pipeline, pad_px):
+    bgr = cv2.imread(str(data_dir() / 'hands.jpg'))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    height, width = rgb.shape[:2]
+    left, top, right, bottom = pad_px
+    padded = cv2.copyMakeBorder(rgb, top, bottom, left, right, cv2.BORDER_CONSTANT)
+    pmap = eval_resolution.PixelMap(1.0, (-left, -top), (width + left + right,
+                                                         height + top + bottom))
+    camera = pmap.camera(eval_resolution.scene_camera('hands', width, height))
+    for frame_camera in (camera, None):
+        pipeline.reset()
+        result = pipeline.process(Frame(rgb=padded, stamp_ns=0, camera=frame_camera))
+        assert len(result.hands) == 2, result.rejected
+        for hand in result.hands:
+            assert 0.15 < hand.joints_m[0, 2] < 0.45
+            assert hand.reprojection_error_px < 0.05 * np.ptp(hand.observed_keypoints_px[:, 1])
 
 
 def test_speed_gate_looks_back_at_most_max_gap_s(pipeline, frames):

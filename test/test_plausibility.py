@@ -7,7 +7,7 @@ from hand_mesh_ros.core.camera.camera import CameraModel
 from hand_mesh_ros.core.config import GatesConfig, TailorConfig
 from hand_mesh_ros.core.errors import TailorError
 from hand_mesh_ros.core.fitting.plausibility import (bone_length_ratios, check_plausibility,
-                                                     hand_size_px, REASONS)
+                                                     hand_size_px, mirrored_2d, REASONS)
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
 from hand_mesh_ros.core.track import Track, TrackBook
@@ -74,12 +74,39 @@ def test_a_hand_three_times_too_large_fails_on_bones(model):
     _, _, rel = _hand(model)
     assert _check(model, network_rel=3.0 * rel)[0] == 'implausible_bones'
     assert _check(model, network_rel=3.0 * rel, max_bone_ratio=3.5)[0] is None
-    finger = rel.copy()
-    finger[8] = finger[7] + 3.0 * (finger[8] - finger[7])  # one fingertip bone 3x
-    assert _check(model, network_rel=finger)[0] == 'implausible_bones'
     assert _check(model, network_rel=0.3 * rel)[0] == 'implausible_bones'
     assert _check(model, network_rel=0.3 * rel, min_bone_ratio=0.2)[0] is None
     assert bone_length_ratios(2.0 * rel, rel) == pytest.approx(np.full(20, 2.0))
+
+
+def test_bones_are_judged_on_the_published_hand_not_on_single_network_bones(model):
+    joints, _, rel = _hand(model)
+    finger = rel.copy()
+    finger[8] = finger[7] + 3.0 * (finger[8] - finger[7])  # one fingertip bone 3x
+    assert _check(model, network_rel=finger)[0] is None
+    # Curled fingers collapsed in the network's 3D: two fingers at 0.3 of their length.
+    collapsed = rel.copy()
+    for chain in ((5, 6, 7, 8), (9, 10, 11, 12)):
+        for k in chain:
+            collapsed[k] = rel[0] + 0.3 * (rel[k] - rel[0])
+    reason, figures = _check(model, network_rel=collapsed)
+    assert reason is None and figures['network_scale'] == pytest.approx(1.0)
+    long_finger = joints.copy()
+    long_finger[8] = joints[7] + 3.0 * (joints[8] - joints[7])
+    assert _check(model, joints=long_finger)[0] == 'implausible_bones'
+    assert _check(model, joints=long_finger, max_bone_ratio=3.5)[0] != 'implausible_bones'
+
+
+def test_a_refit_whose_2d_the_network_explains_mirrored_fails(model):
+    joints, _, _ = _hand(model)
+    size_px = hand_size_px(joints, FOCAL_PX)
+    assert _check(model, network_error_px=None,
+                  mirrored_network_error_px=0.5 * size_px)[0] is None
+    reason, figures = _check(model, network_error_px=None,
+                             mirrored_network_error_px=0.1 * size_px)
+    assert reason == 'inconsistent_3d_2d' and figures['mirror_error'] == pytest.approx(0.1)
+    assert mirrored_2d(np.array([[0.0, 1.0], [2.0, 3.0]])) == pytest.approx(
+        np.array([[2.0, 1.0], [0.0, 3.0]]))
 
 
 def test_network_3d_that_cannot_explain_its_2d_fails(model):

@@ -28,9 +28,9 @@ from hand_mesh_ros.msg import HandMeshArray, HandPoseArray  # noqa: E402
 from hand_mesh_ros.paths import data_dir, models_dir  # noqa: E402
 from hand_mesh_ros.ros.bag_io import bag_topics, BagWriter, read_bag  # noqa: E402
 from hand_mesh_ros.ros.calibration import Calibration, camera_info_msg  # noqa: E402
-from hand_mesh_ros.ros.camera_info import stamp_to_ns  # noqa: E402
 from hand_mesh_ros.ros.image_conversion import rgb_to_image  # noqa: E402
 from hand_mesh_ros.ros.messages import ns_to_time  # noqa: E402
+from hand_mesh_ros.ros.stamp_cache import stamp_to_ns  # noqa: E402
 from hand_mesh_ros.tools.process import process  # noqa: E402
 from hand_mesh_ros.tools.process.process_outputs import csv_header  # noqa: E402
 from hand_mesh_ros.tools.video_frames import iter_frames  # noqa: E402

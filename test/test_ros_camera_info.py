@@ -9,6 +9,7 @@ pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed: run bootstr
 from sensor_msgs.msg import CameraInfo  # noqa: E402,I100
 
 from hand_mesh_ros.ros import camera_info as ci  # noqa: E402
+from hand_mesh_ros.ros.stamp_cache import StampCache  # noqa: E402
 
 
 def _info(stamp_ns=0, width=640, height=480, fx=500.0, fy=510.0, cx=300.0, cy=250.0,
@@ -40,7 +41,7 @@ def test_binning_and_roi_are_passed_through():
 
 
 def test_cache_pairs_by_stamp_is_bounded_and_falls_back_to_latest():
-    cache = ci.CameraInfoCache(capacity=3)
+    cache = StampCache(capacity=3)
     assert cache.lookup(5) == (None, False)
     for stamp in (10, 20, 30, 40):
         cache.add(_info(stamp_ns=stamp, fx=100.0 + stamp))

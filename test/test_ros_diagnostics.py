@@ -90,6 +90,11 @@ def test_diagnostics_values_and_levels():
     assert 'bad_input' in status.message and 'assumed_fov' in status.message
     assert values['bad_input.image_truncated'] == '1'
     assert values['camera_status.invalid'] == '1'
+    assert 'shape_sources.refit_2d' not in values
+    stats.count(stats.shape_sources, 'refit_2d', 3)
+    values = {kv.key: kv.value for kv in dg.diagnostic_array(
+        stats.snapshot(), header, 'onnxruntime').status[0].values}
+    assert values['shape_sources.refit_2d'] == '3'
 
 
 def test_node_steps_are_reported_as_medians_without_renaming_the_status():

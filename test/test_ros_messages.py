@@ -164,6 +164,9 @@ def test_pose_and_mesh_messages_carry_the_hand_and_the_image_header():
     np.testing.assert_allclose(np.reshape(mesh.vertices, (-1, 3)), hand.vertices_m, atol=1e-6)
     np.testing.assert_array_equal(np.reshape(mesh.triangles, (-1, 3)), hand.faces)
     assert mesh.track_id == 3 and mesh.side == 1 and mesh.hand_model == 'anny'
+    assert pose.shape_source == pose.SHAPE_NETWORK == 0
+    refit = mm.pose_array_msg(header, [replace(hand, shape_source='refit_2d')]).hands[0]
+    assert refit.shape_source == refit.SHAPE_REFIT_2D == 1
     empty = mm.pose_array_msg(header, [])
     assert empty.hands == [] and empty.header.frame_id == 'cam'
     assert mm.mesh_array_msg(header, []).hands == []
@@ -252,3 +255,25 @@ def test_frame_names_are_stable_for_a_tracks_life():
     assert names.assign([second]) == ['hand_right2']          # track 3 lost: name released
     assert names.assign([second, third]) == ['hand_right2', 'hand_right']
     assert names.assign([third], prefix='h') == ['h_right']   # a prefix change renames
+
+
+def test_a_fused_hand_carries_its_best_cameras_shape_source():
+    from hand_mesh_ros.core.fusion.fuse import FusedHand
+    from hand_mesh_ros.ros import fusion_messages as fm
+    header = mm.make_header(STAMP_NS, 'cam')
+    hand = replace(make_hand(seed=5), shape_source='refit_2d')
+    pose = mm.pose_array_msg(header, [hand]).hands[0]
+    observation, problem = fm.observation_from_msg('cam_a', pose, header)
+    assert problem == '' and observation.details.shape_source == pose.SHAPE_REFIT_2D
+    fused = FusedHand(
+        fused_id=1, side=observation.side, stamp_ns=STAMP_NS, frame_id='world',
+        wrist_m=observation.wrist_m, covariance_m2=observation.covariance_m2,
+        rotation=observation.rotation, joints_m=observation.joints_m,
+        pose_coefficients=observation.pose_coefficients, score=observation.score,
+        side_score=observation.side_score, confidence=observation.confidence,
+        position_mode=observation.position_mode, cameras=('cam_a',), best=observation)
+    fused_msg = fm.fused_pose_msg(fused, mm.make_header(STAMP_NS, 'world'))
+    assert fused_msg.shape_source == fused_msg.SHAPE_REFIT_2D
+    network = fm.observation_from_msg('cam_a', mm.pose_array_msg(
+        header, [make_hand(seed=5)]).hands[0], header)[0]
+    assert network.details.shape_source == pose.SHAPE_NETWORK

@@ -52,7 +52,8 @@ class TailorConfig:
     temporal: bool = True               # use the track's previous state (priors, prediction)
     w_reprojection: float = 4.0         # per mm^2 at the hand's depth (px * depth / focal),
     #                                     Huber beyond robust_scale_mm
-    w_joints3d: float = 0.03            # per mm^2 of the network's root-relative 3D joints
+    w_joints3d: float = 0.03            # per mm^2 of the network's root-relative 3D joints,
+    #                                     times the frame's trust in them (core/pipeline)
     w_pose_prior: float = 1.0           # per rad^2, towards the network's pose
     w_temporal_pose: float = 1000.0     # per rad^2, towards the track's previous pose
     w_temporal_translation: float = 1.0  # per mm^2, towards the constant-velocity prediction
@@ -78,6 +79,8 @@ class GatesConfig:
     max_bone_ratio: float = 2.5
     max_network_error: float = 0.25     # network 3D vs its own 2D, mean, in hand sizes
     max_reprojection_error: float = 0.2  # published hand vs the 2D keypoints, in hand sizes
+    refit_from_2d: bool = True          # refit a hand whose network 3D fails from its 2D alone
+    max_refit_error: float = 0.08       # refitted hand vs the 2D keypoints, in hand sizes
     max_speed_mps: float = 5.0          # wrist speed since the track's last published hand
     max_gap_s: float = 0.5              # the speed gate looks back at most this far
 
@@ -90,6 +93,7 @@ class DepthConfig:
     min_depth_m: float = 0.1            # depth values outside [min, max] are no data
     max_depth_m: float = 4.0
     noise_coeff_per_m: float = 0.005    # sensor noise sigma_z = c * z^2 (D435-like)
+    articulated: bool = True            # fit pose, size and position to the depth surface
 
 
 @dataclass(frozen=True)

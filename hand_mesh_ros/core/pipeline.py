@@ -2,7 +2,8 @@
 
 :meth:`HandMeshPipeline.process` reads top to bottom: check the image, take the frame's
 camera decision, track the hands, estimate and gate each hand (refitting once from scratch
-when a fit that used its track's state fails), fuse depth, return the
+when a fit that used its track's state fails, then from its 2D keypoints alone when the
+network's 3D fails a gate of ``REFIT_REASONS``), fuse depth, return the
 :class:`~hand_mesh_ros.core.types.FrameResult`. The maths lives in
 :mod:`~hand_mesh_ros.core.hand_estimation`, the tracker, the tailor and the depth stage; the
 per-track state in :mod:`~hand_mesh_ros.core.track`. Pure core code: the sessions are built
@@ -20,7 +21,7 @@ from hand_mesh_ros.core.config import PipelineConfig
 from hand_mesh_ros.core.depth.depth_stage import check_depth_image, HandDepthFusion
 from hand_mesh_ros.core.errors import InputError
 from hand_mesh_ros.core.fitting.tailor import HandTailor
-from hand_mesh_ros.core.hand_estimation import checked_hand
+from hand_mesh_ros.core.hand_estimation import checked_hand, refit_hand, REFIT_REASONS
 from hand_mesh_ros.core.network_outputs import decode_network_hand
 from hand_mesh_ros.core.track import TrackBook
 from hand_mesh_ros.core.tracking.hand_tracking import HandTracker
@@ -160,26 +161,28 @@ class HandMeshPipeline:
         return tracked.hands
 
     def _process_hand(self, hand, decision, depth, timestamp_s, result):
-        """Estimate, gate and (with depth) fuse one tracked hand into ``result``."""
+        """Estimate, gate and (with depth) fuse one tracked hand into ``result``.
+
+        A hand whose network 3D fails a gate of ``REFIT_REASONS`` is refitted from its 2D
+        keypoints (``gates.refit_from_2d``) and published when the refit passes the gates.
+        """
         track = self.tracks.get(hand.track_id)
         network = decode_network_hand(hand)
+        hand_args = (network, track, decision, result.image_size, timestamp_s)
+        stages = {'tailor': self.tailor, 'hand_model': self.hand_model, 'config': self.config,
+                  'reference_joints_m': self._reference_joints}
         # A fit that used the track's state and fails is refitted once from scratch (the
         # state may be wrong, e.g. after a jump); a hand is dropped when that fails too.
         retry = track.fit is not None
         while True:
-            outcome = checked_hand(
-                network, track, decision, result.image_size, timestamp_s, tailor=self.tailor,
-                hand_model=self.hand_model, config=self.config,
-                reference_joints_m=self._reference_joints)
-            result.timings_ms['root_recovery'] += outcome.root_ms
-            result.timings_ms['tailor'] += outcome.tailor_ms
-            if outcome.figures is not None:
-                result.gate_figures.append(outcome.figures)
+            outcome = self._recorded(checked_hand(*hand_args, **stages), result)
             if outcome.reason is not None:
                 track.reset_fit()
             if outcome.reason is None or not retry:
                 break
             retry = False
+        if outcome.reason in REFIT_REASONS and self.config.gates.refit_from_2d:
+            outcome = self._recorded(refit_hand(*hand_args, outcome.reason, **stages), result)
         if outcome.reason is not None:
             result.rejected[outcome.reason] = result.rejected.get(outcome.reason, 0) + 1
             return
@@ -188,6 +191,15 @@ class HandMeshPipeline:
             estimate = self._fuse_depth(estimate, track, depth, decision, result)
         track.publish(estimate.joints_m[0], timestamp_s)
         result.hands.append(estimate)
+
+    @staticmethod
+    def _recorded(outcome, result):
+        """Return ``outcome`` after adding its stage times and gate figures to ``result``."""
+        result.timings_ms['root_recovery'] += outcome.root_ms
+        result.timings_ms['tailor'] += outcome.tailor_ms
+        if outcome.figures is not None:
+            result.gate_figures.append(outcome.figures)
+        return outcome
 
     def _frame_depth(self, frame, decision, result):
         """Return (depth (H, W) metres, its camera) of ``frame``, or None.
@@ -208,14 +220,19 @@ class HandMeshPipeline:
         return frame.depth, depth_camera
 
     def _fuse_depth(self, estimate, track, depth, decision, result):
-        """Return ``estimate`` fused with the frame's depth where it can be."""
+        """Return ``estimate`` fused with the frame's depth where it can be.
+
+        The fused hand's pose (re-posed by the articulated depth fit) seeds the track's next
+        frame.
+        """
         start = time.perf_counter()
         estimate, fusion = self.depth_fusion.apply(
             estimate, depth[0], depth[1], decision.camera, self.config.depth,
-            track.metric_length, self.tailor.size)
+            track.metric_length, self.tailor.size, self.tailor.free_bones)
         result.timings_ms['depth_fusion'] += (time.perf_counter() - start) * 1e3
         if fusion.fused:
             result.depth = DepthOutcome(DepthStatus.FUSED)
+            track.seed_pose(estimate.pose_coefficients)
         return estimate
 
     def reset(self) -> None:

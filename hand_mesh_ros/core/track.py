@@ -6,14 +6,15 @@ needs about the hand lives here:
 
 - ``fit``: the tailor's temporal state (last pose, running shape, translation and velocity,
   the network's running hand-size evidence), :class:`TrackState`; None before the first fit
-  and after :meth:`Track.reset_fit`;
+  and after :meth:`Track.reset_fit`. Its last pose is the published one: a depth fit that
+  re-poses the hand seeds the next frame with its pose (:meth:`Track.seed_pose`);
 - ``metric_length``: the hand's metric length observed in depth (:class:`MetricLength`),
   the one owner of that number; the tailor's size belief and the depth fusion's prior both
   read it;
 - ``published``: the last published wrist position and time, for the speed gate.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
 from typing import Optional, Tuple
 
@@ -95,6 +96,11 @@ class Track:
     def reset_fit(self) -> None:
         """Drop the fit's temporal state (the next fit starts from the network alone)."""
         self.fit = None
+
+    def seed_pose(self, pose_aa: np.ndarray) -> None:
+        """Make ``pose_aa`` (J, 3) the fit's last pose; nothing without a fit state."""
+        if self.fit is not None:
+            self.fit = replace(self.fit, pose=np.array(pose_aa, dtype=np.float64))
 
     def reset(self) -> None:
         """Drop everything learnt about the hand (e.g. under another camera model)."""

@@ -14,12 +14,18 @@ from hand_mesh_ros.core.camera.camera import CameraMode, CameraModel, DEFAULT_HF
 from hand_mesh_ros.core.hand.topology import SIDES
 
 __all__ = ['DepthOutcome', 'DepthStatus', 'Frame', 'FrameResult', 'HandEstimate',
-           'POSITION_MODES', 'SIDES']
+           'POSITION_MODES', 'SHAPE_SOURCES', 'SIDES']
 
 #: The values a ``position_mode`` may take: those of :class:`CameraMode`, and a position
 #: fused with a registered depth image (core/depth_stage).
 POSITION_DEPTH_FUSED = 'depth_fused'
 POSITION_MODES = tuple(mode.value for mode in CameraMode) + (POSITION_DEPTH_FUSED,)
+#: Where a hand's 3D came from: the network's 3D refined by the tailor, or (the network's
+#: 3D failed the gates) the hand model fitted to the 2D keypoints alone
+#: (:mod:`hand_mesh_ros.core.fitting.refit_2d`).
+SHAPE_NETWORK = 'network'
+SHAPE_REFIT_2D = 'refit_2d'
+SHAPE_SOURCES = (SHAPE_NETWORK, SHAPE_REFIT_2D)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class HandEstimate:
             frame, m^2 (fit, hand-size prior spread and the camera mode).
         keypoints_m: (21, 3) the model's landmark-convention keypoints in the camera frame
             (the 3D of ``keypoints_px``; compare these with MediaPipe-convention 3D).
+        shape_source: one of SHAPE_SOURCES: where the hand's 3D came from.
 
     """
 
@@ -111,6 +118,7 @@ class HandEstimate:
     confidence: float
     position_covariance_m2: np.ndarray
     keypoints_m: np.ndarray
+    shape_source: str = SHAPE_NETWORK
 
     def is_finite(self) -> bool:
         """Return True when every number of the estimate is finite."""

@@ -28,6 +28,7 @@ from typing import Optional
 from hand_mesh_ros.core.camera.camera import CameraModel, DEFAULT_HFOV_DEG
 from hand_mesh_ros.core.camera.decision import decide_camera
 from hand_mesh_ros.core.errors import CameraModelError
+from hand_mesh_ros.ros.stamp_cache import NS_PER_S, StampCache
 
 #: CameraResolution.status values.
 STATUS_OK = 'ok'                      # camera_info of the image's stamp, valid
@@ -38,8 +39,6 @@ STATUS_SIZE_MISMATCH = 'size_mismatch'  # camera_info is for another image size:
 STATUS_UNCALIBRATED = 'uncalibrated'  # sized, K all zero (driver without calibration): fallback
 STATUS_STALE = 'stale'                # no camera_info for input.camera_info_timeout_s: fallback
 
-NS_PER_S = 1_000_000_000
-
 
 def stamp_problem(stamp):
     """Return why a builtin_interfaces/Time is not a valid stamp, or '' when it is."""
@@ -49,11 +48,6 @@ def stamp_problem(stamp):
     if sec < 0:
         return 'stamp (%d s, %d ns) is before 1970 (negative sec)' % (sec, nanosec)
     return ''
-
-
-def stamp_to_ns(stamp):
-    """Return a builtin_interfaces/Time as integer nanoseconds."""
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
 #: Longest D and distortion_model accepted (far above any model's: 14 and 19 characters);
@@ -95,36 +89,6 @@ def camera_model_from_msg(msg):
     return CameraModel.from_camera_info_fields(*fields)
 
 
-class CameraInfoCache:
-    """The last ``capacity`` CameraInfo messages by stamp (bounded; oldest dropped first)."""
-
-    def __init__(self, capacity=10):
-        """Create an empty cache holding at most ``capacity`` messages."""
-        self._capacity = max(1, int(capacity))
-        self._by_stamp = OrderedDict()
-
-    def __len__(self):
-        """Return the number of cached messages."""
-        return len(self._by_stamp)
-
-    def add(self, msg):
-        """Store ``msg`` under its header stamp."""
-        stamp_ns = stamp_to_ns(msg.header.stamp)
-        self._by_stamp.pop(stamp_ns, None)
-        self._by_stamp[stamp_ns] = msg
-        while len(self._by_stamp) > self._capacity:
-            self._by_stamp.popitem(last=False)
-
-    def lookup(self, stamp_ns):
-        """Return ``(msg, exact)``: the message of ``stamp_ns``, else the latest, else None."""
-        msg = self._by_stamp.get(int(stamp_ns))
-        if msg is not None:
-            return msg, True
-        if not self._by_stamp:
-            return None, False
-        return next(reversed(self._by_stamp.values())), False
-
-
 @dataclass(frozen=True)
 class CameraResolution:
     """The camera model chosen for one image, and why.
@@ -156,7 +120,7 @@ class CameraResolver:
         ``stale_after_s``: seconds without camera_info after which the latest one is stale
         (0: never); ``clock_ns``: the monotonic clock used for arrivals (nanoseconds).
         """
-        self.cache = CameraInfoCache(capacity)
+        self.cache = StampCache(capacity)
         self.fallback_mode = fallback_mode
         self.assumed_hfov_deg = float(assumed_hfov_deg)
         self.stale_after_s = float(stale_after_s)

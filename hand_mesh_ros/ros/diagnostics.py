@@ -91,6 +91,7 @@ class NodeStats:
         self.counts = Counter()          # received, processed, dropped, published, ...
         self.bad_input = Counter()       # kind -> count (images, camera_info)
         self.rejected_hands = Counter()  # reason -> count (pipeline checks + non_finite)
+        self.shape_sources = Counter()   # published hands by where their 3D came from
         self.errors = Counter()          # pipeline / unexpected errors by kind
         self.camera_status = Counter()   # CameraResolution.status -> count
         self.last_camera = ('', '', '')  # (mode, status, problem)
@@ -151,6 +152,7 @@ class NodeStats:
             return {
                 'counts': dict(self.counts), 'bad_input': dict(self.bad_input),
                 'rejected_hands': dict(self.rejected_hands), 'errors': dict(self.errors),
+                'shape_sources': dict(self.shape_sources),
                 'camera_status': dict(self.camera_status), 'last_camera': self.last_camera,
                 'input_rate_hz': len(self._in_times) / RATE_WINDOW_S,
                 'output_rate_hz': len(self._out_times) / RATE_WINDOW_S,
@@ -185,7 +187,7 @@ def diagnostic_array(snapshot, header, backend, name='hand_mesh_node: pipeline',
         values.append(('frames_' + key, str(counts.get(key, 0))))
     for key in sorted(k for k in counts if k.startswith('depth_')):
         values.append(('frames_' + key, str(counts[key])))
-    for group in ('bad_input', 'rejected_hands', 'errors', 'camera_status'):
+    for group in ('bad_input', 'rejected_hands', 'shape_sources', 'errors', 'camera_status'):
         for kind, count in sorted(snapshot[group].items()):
             values.append(('%s.%s' % (group, kind), str(count)))
     previous = previous or {}

@@ -12,6 +12,8 @@ import numpy as np
 #: HandEstimate.position_mode -> HandPose.position_status value.
 POSITION_STATUS = {'full_intrinsics': 0, 'assumed_fov': 1, 'weak_perspective': 2,
                    'depth_fused': 3}
+#: HandEstimate.shape_source -> HandPose.shape_source value.
+SHAPE_SOURCE = {'network': 0, 'refit_2d': 1}
 #: HandEstimate.side -> HandPose/HandMesh side value.
 SIDE_VALUE = {'left': 0, 'right': 1}
 
@@ -80,6 +82,7 @@ def hand_pose_msg(hand, header):
                                          dtype=np.float64).ravel().tolist()
     msg.reprojection_error_px = float(hand.reprojection_error_px)
     msg.position_status = POSITION_STATUS[hand.position_mode]
+    msg.shape_source = SHAPE_SOURCE[hand.shape_source]
     return msg
 
 

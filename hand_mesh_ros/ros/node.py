@@ -39,11 +39,13 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import DepthStatus, Frame
 from hand_mesh_ros.log_levels import level_logger
-from hand_mesh_ros.ros import camera_info, depth_input, diagnostics, image_cdr
+from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
+from hand_mesh_ros.ros import image_cdr
 from hand_mesh_ros.ros import image_conversion
 from hand_mesh_ros.ros import messages, parameters
 from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
 from hand_mesh_ros.ros.spin import run_node
+from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
@@ -100,6 +102,7 @@ class HandMeshNode(Node):
         self._depth_seen = False
         self._params = parameters.ParameterHandler(self, values, self._apply_parameters)
         self._create_topics(values)
+        self._collisions = collision_objects.create(self, values)   # None when off
         self._closed = False
         self._worker = FrameWorker(self._process, self._on_worker_error)
         self._worker.start()
@@ -227,6 +230,8 @@ class HandMeshNode(Node):
         timer.end('build')
         for publisher, message in outputs:
             publisher.publish(message)
+        if self._collisions is not None:
+            self._collisions.update_estimates(hands, self._outputs.tf_prefix, frame_id, stamp_ns)
         timer.end('publish')
         self._record_timing(timer, stamp_ns, received_wall_ns)
 
@@ -247,7 +252,7 @@ class HandMeshNode(Node):
         frame_id = msg.header.frame_id or self._values['input.default_frame_id']
         if not msg.header.frame_id:
             self._warn('empty_frame_id', 'image has an empty frame_id; using %r' % frame_id)
-        return camera_info.stamp_to_ns(msg.header.stamp), frame_id
+        return stamp_to_ns(msg.header.stamp), frame_id
 
     def _to_rgb(self, msg):
         """Return the (H, W, 3) uint8 RGB image of ``msg``, or None (counted) when unusable."""
@@ -314,13 +319,18 @@ class HandMeshNode(Node):
             return None
 
     def _published_hands(self, result):
-        """Return the result's finite hands; count the non-finite and the rejected ones."""
+        """Return the result's finite hands; count the non-finite and the rejected ones.
+
+        The finite hands are counted by shape source.
+        """
         hands, non_finite = messages.finite_hands(result.hands)
         if non_finite:
             self._stats.count(self._stats.rejected_hands, 'non_finite', non_finite)
             self._warn('non_finite_hand', '%d hand(s) with NaN/inf dropped' % non_finite)
         for reason, count in (result.rejected or {}).items():
             self._stats.count(self._stats.rejected_hands, reason, count)
+        for hand in hands:
+            self._stats.count(self._stats.shape_sources, hand.shape_source)
         return hands
 
     def _count_depth(self, depth):
@@ -412,6 +422,8 @@ class HandMeshNode(Node):
         if not self._closed:
             self._closed = True
             self._worker.stop()
+            if self._collisions is not None:
+                self._collisions.close()
             close = getattr(self._pipeline, 'close', None)
             if close is not None:
                 close()

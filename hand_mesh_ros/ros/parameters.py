@@ -63,20 +63,52 @@ def frame_id_problem(frame_id, what='frame id'):
     return name_problem(frame_id, FRAME_ID_PATTERN, FRAME_ID_MAX_LENGTH, what)
 
 
-#: Validation of every string parameter: name -> ``check(value) -> problem or ''``.
-STRING_RULES = {
-    'output.tf_prefix': lambda v: name_problem(v, TF_PREFIX_PATTERN, TF_PREFIX_MAX_LENGTH,
-                                               'output.tf_prefix'),
-    'input.default_frame_id': lambda v: frame_id_problem(v, 'input.default_frame_id'),
-    'model.models_dir': lambda v: name_problem(v, PATH_PATTERN, PATH_MAX_LENGTH,
-                                               'model.models_dir', allow_empty=True),
-    'model.mano_path': lambda v: name_problem(v, PATH_PATTERN, PATH_MAX_LENGTH,
-                                              'model.mano_path', allow_empty=True),
-    'input.depth_topic': lambda v: name_problem(v, TOPIC_PATTERN, TOPIC_MAX_LENGTH,
-                                                'input.depth_topic', allow_empty=True),
-    'input.depth_camera_info_topic': lambda v: name_problem(
-        v, TOPIC_PATTERN, TOPIC_MAX_LENGTH, 'input.depth_camera_info_topic', allow_empty=True),
+def camera_list_problem(value, what='input.cameras'):
+    """Return why ``value`` is not a list of camera namespaces or topics, or ''."""
+    entries = value.replace(',', ' ').split() if isinstance(value, str) else None
+    if not entries:
+        return '%s must name at least one camera namespace or topic, got %r' % (what, value)
+    if len(set(entries)) != len(entries):
+        return '%s names a camera twice: %r' % (what, value)
+    for entry in entries:
+        problem = name_problem(entry, TOPIC_PATTERN, TOPIC_MAX_LENGTH, 'a camera in ' + what)
+        if problem:
+            return problem
+    return ''
+
+
+#: Every string parameter without choices: name -> (pattern, max length, empty allowed).
+STRING_LIMITS = {
+    'fusion.frame': (FRAME_ID_PATTERN, FRAME_ID_MAX_LENGTH, False),
+    'output.tf_prefix': (TF_PREFIX_PATTERN, TF_PREFIX_MAX_LENGTH, False),
+    'input.default_frame_id': (FRAME_ID_PATTERN, FRAME_ID_MAX_LENGTH, False),
+    'model.models_dir': (PATH_PATTERN, PATH_MAX_LENGTH, True),
+    'model.mano_path': (PATH_PATTERN, PATH_MAX_LENGTH, True),
+    'input.depth_topic': (TOPIC_PATTERN, TOPIC_MAX_LENGTH, True),
+    'input.depth_camera_info_topic': (TOPIC_PATTERN, TOPIC_MAX_LENGTH, True),
 }
+
+
+def _string_rule(name, pattern, max_length, allow_empty):
+    """Return ``check(value) -> problem or ''`` for the string parameter ``name``."""
+    return lambda value: name_problem(value, pattern, max_length, name, allow_empty)
+
+
+#: Validation of every string parameter: name -> ``check(value) -> problem or ''``.
+STRING_RULES = {name: _string_rule(name, *limits) for name, limits in STRING_LIMITS.items()}
+STRING_RULES['input.cameras'] = camera_list_problem
+#: What the string parameters outside :data:`STRING_LIMITS` accept, in words.
+_SPECIAL_RULES_TEXT = {
+    'input.cameras': 'camera namespaces or topics, separated by commas or spaces, each once'}
+
+
+def string_rule_text(name):
+    """Return what the string parameter ``name`` accepts, in words."""
+    if name in _SPECIAL_RULES_TEXT:
+        return _SPECIAL_RULES_TEXT[name]
+    pattern, max_length, allow_empty = STRING_LIMITS[name]
+    return '%s; 1 to %d characters%s' % (_RULES_TEXT[pattern.pattern], max_length,
+                                         " or ''" if allow_empty else '')
 
 
 @dataclass(frozen=True)
@@ -128,6 +160,24 @@ _W = {'min_value': 0.0, 'max_value': 1.0e6}
 #: Range of a fraction or a probability.
 _FRACTION = {'min_value': 0.0, 'max_value': 1.0}
 
+#: Hands as MoveIt collision objects (hand_mesh_node and hand_fusion_node; see
+#: hand_mesh_ros/ros/collision_objects.py).
+COLLISION_PARAMETERS = (
+    ParamSpec('output.collision_objects', False, 'Publish every tracked hand as a '
+              'moveit_msgs/CollisionObject on /collision_object (needs moveit_msgs).',
+              read_only=True),
+    ParamSpec('output.collision_shape', 'capsules', 'Collision shape of a hand: capsules (a '
+              'cylinder per bone, a sphere per joint) or spheres (per joint and bone midpoint).',
+              read_only=True, choices=('capsules', 'spheres')),
+    ParamSpec('output.collision_padding_sigma', 2.0, 'Padding of every primitive: this many '
+              "standard deviations of the wrist position's worst axis.", read_only=True,
+              min_value=0.0, max_value=10.0),
+    ParamSpec('output.collision_update_rate_hz', 10.0, 'Most MOVE (or re-ADD) messages per '
+              'second and object.', read_only=True, min_value=0.1, max_value=100.0),
+    ParamSpec('output.collision_lost_timeout_s', 0.5, 'An object is REMOVEd once its hand was '
+              'not seen for this long, seconds.', read_only=True, min_value=0.0, max_value=0.9),
+)
+
 #: Every parameter of hand_mesh_node.
 PARAMETERS = (
     # --- model (restart needed) ---
@@ -177,8 +227,9 @@ PARAMETERS = (
     _pipe('tailor.w_reprojection', 'Weight of the 2D keypoint reprojection term (per mm^2 '
           "at the hand's depth: pixel error * depth / focal length; Huber beyond "
           'tailor.robust_scale_mm).', **_W),
-    _pipe('tailor.w_joints3d', "Weight of the network's root-relative 3D joints (per mm^2).",
-          **_W),
+    _pipe('tailor.w_joints3d', "Weight of the network's root-relative 3D joints (per mm^2) "
+          'where they explain their own 2D keypoints; it falls to 0 as their 2D error '
+          'grows from half of gates.max_network_error to all of it.', **_W),
     _pipe('tailor.w_pose_prior', "Weight pulling the pose towards the network's pose "
           '(per rad^2).', **_W),
     _pipe('tailor.w_temporal_pose', "Weight pulling the pose towards the track's previous "
@@ -208,14 +259,21 @@ PARAMETERS = (
           min_value=0.0, max_value=100.0),
     _pipe('gates.max_depth_m', 'Farthest wrist depth published (working range), metres.',
           min_value=0.01, max_value=100.0),
-    _pipe('gates.min_bone_ratio', "Shortest bone allowed, as a fraction of the hand model's "
-          'mean hand (network 3D and published joints).', **_FRACTION),
-    _pipe('gates.max_bone_ratio', "Longest bone allowed, as a multiple of the hand model's "
-          'mean hand.', min_value=1.0, max_value=100.0),
+    _pipe('gates.min_bone_ratio', 'Shortest bone of the published hand, as a fraction of '
+          "the hand model's mean hand; and smallest size of the network's 3D hand, as a "
+          'fraction of the published hand.', **_FRACTION),
+    _pipe('gates.max_bone_ratio', 'Longest bone of the published hand, as a multiple of the '
+          "hand model's mean hand; and largest size of the network's 3D hand, as a multiple "
+          'of the published hand.', min_value=1.0, max_value=100.0),
     _pipe('gates.max_network_error', "Largest mean 2D error of the network's 3D joints at "
           'the recovered root, in hand sizes (wrist to middle MCP in px).',
           min_value=0.0, max_value=1.0e6),
     _pipe('gates.max_reprojection_error', "Largest mean 2D error of the published hand's "
+          'keypoints, in hand sizes.', min_value=0.0, max_value=1.0e6),
+    _pipe('gates.refit_from_2d', 'Refit a hand whose network 3D fails the gates (it cannot '
+          'explain its own 2D, or its fit runs too far) from its 2D keypoints alone, and '
+          'publish it when a plausible hand explains them; false = drop it.'),
+    _pipe('gates.max_refit_error', 'Largest mean 2D error of a hand refitted from its 2D '
           'keypoints, in hand sizes.', min_value=0.0, max_value=1.0e6),
     _pipe('gates.max_speed_mps', "Fastest wrist speed since the track's last published "
           'hand, m/s.', min_value=0.0, max_value=1.0e6),
@@ -230,6 +288,9 @@ PARAMETERS = (
           min_value=0.0, max_value=100.0),
     _pipe('depth.noise_coeff_per_m', 'Depth sensor noise model: sigma_z = c * z^2, c in 1/m '
           '(about 0.005 for a RealSense D435).', min_value=1.0e-6, max_value=1.0),
+    _pipe('depth.articulated', "Fit each hand's pose (global rotation and joint angles), size "
+          'and position to the visible depth surface after fusing its distance; false = '
+          'distance and size only.'),
     # --- node input ---
     ParamSpec('input.compressed', False, 'Subscribe to image/compressed '
               '(sensor_msgs/CompressedImage) instead of image.', read_only=True),
@@ -269,7 +330,7 @@ PARAMETERS = (
               '(0 = until deleted).', min_value=0.0, max_value=60.0),
     ParamSpec('output.diagnostics_period_s', 1.0, 'Period of /diagnostics in seconds.',
               read_only=True, min_value=0.1, max_value=60.0),
-)
+) + COLLISION_PARAMETERS
 
 SPECS = {spec.name: spec for spec in PARAMETERS}
 
@@ -296,22 +357,25 @@ def descriptor(spec):
     return desc
 
 
-def declare_all(node):
-    """Declare every parameter on ``node``; return ``{name: value}`` (overrides applied).
+def declare_all(node, specs=PARAMETERS):
+    """Declare every parameter of ``specs`` on ``node``; return ``{name: value}``.
+
+    Overrides (params file, command line) are applied.
 
     Raises:
         ValueError: a start-up value (params file, command line) is not allowed.
 
     """
+    table = {spec.name: spec for spec in specs}
     values = {}
-    for spec in PARAMETERS:
+    for spec in specs:
         param = node.declare_parameter(spec.name, spec.default, descriptor(spec))
         values[spec.name] = param.value
-    errors = [SPECS[name].check(value) for name, value in values.items()]
+    errors = [table[name].check(value) for name, value in values.items()]
     errors = [e for e in errors if e]
     if errors:
         raise ValueError('invalid parameters: ' + '; '.join(errors))
-    return {name: (float(v) if isinstance(SPECS[name].default, float) else v)
+    return {name: (float(v) if isinstance(table[name].default, float) else v)
             for name, v in values.items()}
 
 
@@ -321,11 +385,15 @@ def pipeline_config(values, base=None):
     return base.with_values({k: v for k, v in values.items() if k in _PIPELINE_DEFAULTS})
 
 
-def validate_changes(changes):
-    """Return '' when every ``{name: value}`` change is allowed, else the reasons."""
+def validate_changes(changes, table=None):
+    """Return '' when every ``{name: value}`` change is allowed, else the reasons.
+
+    ``table``: ``{name: ParamSpec}`` of the node (default: hand_mesh_node's SPECS).
+    """
+    table = SPECS if table is None else table
     errors = []
     for name, value in changes.items():
-        spec = SPECS.get(name)
+        spec = table.get(name)
         if spec is None:
             errors.append('unknown parameter %s' % name)
         elif spec.read_only:
@@ -342,8 +410,9 @@ class ParameterHandler:
     dict; it may raise HandMeshError or ValueError to reject the change.
     """
 
-    def __init__(self, node, values, apply):
+    def __init__(self, node, values, apply, specs=PARAMETERS):
         """Register the set-parameters callback on ``node`` (after ``declare_all``)."""
+        self.table = {spec.name: spec for spec in specs}
         self.values = dict(values)
         self._apply = apply
         self._lock = threading.Lock()
@@ -360,12 +429,12 @@ class ParameterHandler:
         from hand_mesh_ros.core.errors import HandMeshError
         changes = {}
         for param in params:
-            spec = SPECS.get(param.name)
+            spec = self.table.get(param.name)
             value = param.value
             if spec is not None and isinstance(spec.default, float) and isinstance(value, int):
                 value = float(value)
             changes[param.name] = value
-        reason = validate_changes(changes)
+        reason = validate_changes(changes, self.table)
         if reason:
             return SetParametersResult(successful=False, reason=reason)
         new_values = dict(self.values, **changes)
@@ -377,7 +446,7 @@ class ParameterHandler:
         return SetParametersResult(successful=True)
 
 
-def _yaml_value(value):
+def yaml_value(value):
     """Return ``value`` written as a YAML scalar (floats keep their decimal point)."""
     if isinstance(value, bool):
         return 'true' if value else 'false'
@@ -386,22 +455,22 @@ def _yaml_value(value):
     return repr(value)
 
 
-def params_file_text(node_name='hand_mesh_node'):
-    """Return the defaults as a ROS 2 params file (the content of config/hand_mesh.yaml)."""
-    lines = ['# Defaults of %s, generated from hand_mesh_ros/ros/parameters.py (a test keeps'
-             % node_name,
+def params_file_text(node_name='hand_mesh_node', specs=PARAMETERS,
+                     source='hand_mesh_ros/ros/parameters.py'):
+    """Return the defaults of ``specs`` as a ROS 2 params file (config/hand_mesh.yaml)."""
+    lines = ['# Defaults of %s, generated from %s (a test keeps' % (node_name, source),
              '# the two equal). (read-only) parameters need a restart; the others can be',
              '# changed at run time (ros2 param set) and are validated.',
              '%s:' % node_name, '  ros__parameters:']
     section = None
-    for spec in PARAMETERS:
+    for spec in specs:
         group, _, key = spec.name.partition('.')
         if group != section:
             lines.append('    %s:' % group)
             section = group
         note = ' (read-only)' if spec.read_only else ''
         lines.append('      # %s%s' % (spec.description, note))
-        lines.append('      %s: %s' % (key, _yaml_value(spec.default)))
+        lines.append('      %s: %s' % (key, yaml_value(spec.default)))
     return '\n'.join(lines) + '\n'
 
 

@@ -1,6 +1,8 @@
 """The executor and spin loops shared by the package's executables and command-line tools."""
 
+import signal
 import sys
+import threading
 import time
 
 import rclpy
@@ -74,6 +76,26 @@ def run_node(name, make_node, should_stop, start_errors, finish=None, events_exe
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def run_until_signal(name, make_node, start_errors, argv=None, events_executor=False):
+    """Initialise rclpy, run ``make_node()``'s node until SIGINT or SIGTERM; the exit code.
+
+    The signals only ask the spin loop to stop, so the node's ``close()`` still runs (and
+    publishes) while ROS is up; rclpy's own handlers would invalidate the context first.
+    ``start_errors`` and ``events_executor`` as in :func:`run_node`.
+    """
+    from rclpy.signals import SignalHandlerOptions
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return run_node(name, make_node, lambda node: stop.is_set(), start_errors,
+                        events_executor=events_executor)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def spin_node_while(node, keep_going, settle_s=0.0, each=None, period_s=0.05):

@@ -9,7 +9,13 @@ asked.
 from collections import OrderedDict
 import threading
 
-from hand_mesh_ros.ros.camera_info import stamp_to_ns
+#: Nanoseconds per second.
+NS_PER_S = 1_000_000_000
+
+
+def stamp_to_ns(stamp):
+    """Return a builtin_interfaces/Time as integer nanoseconds."""
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
 class StampCache:

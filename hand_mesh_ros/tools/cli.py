@@ -8,13 +8,16 @@ rclpy and ``hand-mesh smoke`` never loads the models.
 import importlib
 import sys
 
+from hand_mesh_ros.tools.evaluation import EVALUATIONS
+
 # name -> (module, one-line help)
 COMMANDS = {
     'process': ('hand_mesh_ros.tools.process.process',
                 'run the pipeline on a video / image folder / rosbag2 (mcap, sqlite3): bag, '
                 'JSON, CSV, overlay'),
     'setup-models': ('hand_mesh_ros.tools.setup_models',
-                     'fetch + convert released weights, check the hand model (idempotent)'),
+                     'download the MediaPipe weights (network + pip), convert them to ONNX, '
+                     'build the mesh networks into the models directory (idempotent)'),
     'bench': ('hand_mesh_ros.tools.bench.bench',
               'per-stage timings, the MediaPipe peer, end-to-end latency over DDS'),
     'build-engine': ('hand_mesh_ros.tools.build_engine',
@@ -22,7 +25,7 @@ COMMANDS = {
     'demo': ('hand_mesh_ros.tools.demo',
              'the sample video through camera_source and hand_mesh_node over DDS, recorded'),
     'eval': ('hand_mesh_ros.tools.evaluation.evaluate',
-             'accuracy, temporal and root-recovery metrics (keypoints, root, mesh, jitter)'),
+             'accuracy, temporal and root-recovery metrics: ' + ', '.join(EVALUATIONS)),
     'soak': ('hand_mesh_ros.tools.soak.soak',
              'overload and long-run checks of hand_mesh_node: memory, latency, drops, NaN'),
     'smoke': ('hand_mesh_ros.ros.smoke',
@@ -37,7 +40,8 @@ def usage(prog, commands):
     for name, (_, help_text) in commands.items():
         lines.append('  %s  %s' % (name.ljust(width), help_text))
     lines.append('')
-    lines.append("Run '%s <command> --help' for a command's options." % prog)
+    lines.append("Run '%s <command> --help' for a command's options; with --json a command "
+                 'prints one JSON object as its last line.' % prog)
     return '\n'.join(lines)
 
 

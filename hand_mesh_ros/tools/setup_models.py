@@ -17,11 +17,21 @@ from hand_mesh_ros.paths import models_dir
 
 HAND_MODEL_FILE = 'hand_model_right.npz'
 
+EPILOG = """\
+Needs the network once: step 1 runs `python -m pip download --no-deps mediapipe==0.10.14`
+with this interpreter's pip (the wheel is cached in $HAND_MESH_CACHE_DIR, default
+~/.cache/hand_mesh_ros; nothing is installed) and converts it with the onnx, tflite and
+flatbuffers packages. Later runs with current files download nothing.
+Models go to --models-dir, else $HAND_MESH_MODELS_DIR, else the package's models directory
+(the source checkout's models/, or share/hand_mesh_ros/models of the install); the node
+reads the same place (parameter model.models_dir, '' = that default)."""
+
 
 def main(argv=None):
     """Prepare the models; print a summary (JSON last with --json); return an exit code."""
-    parser = argparse.ArgumentParser(prog='hand-mesh setup-models',
-                                     description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        prog='hand-mesh setup-models', description=__doc__.split('\n')[0].replace('``', ''),
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models-dir', type=Path, default=None,
                         help='where models live (default: %s)' % models_dir())
     parser.add_argument('--force', action='store_true',

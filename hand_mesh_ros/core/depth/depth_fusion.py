@@ -38,10 +38,10 @@ import math
 
 import numpy as np
 
-#: Keypoints of the hand length (wrist, middle fingertip) in MediaPipe order.
-LENGTH_KEYPOINTS = (0, 12)
+from hand_mesh_ros.core.hand import hand_size
+
 #: Relative spread (1 sigma) of adult hand length (population statistics, both sexes).
-HAND_LENGTH_REL_SPREAD = 0.07
+HAND_LENGTH_REL_SPREAD = hand_size.population_length_rel_spread()
 #: Depth samples treated as independent (sensor noise is correlated across pixels).
 INDEPENDENT_DEPTH_SAMPLES = 25
 #: Model error of a fitted vertex's depth, as a fraction of the hand length (1 sigma) ...
@@ -101,12 +101,6 @@ def depth_sigma_m(depth_m, noise_coeff_per_m):
     """Return the sensor's 1-sigma depth noise ``c * z**2`` (metres) at ``depth_m``."""
     z = np.asarray(depth_m, dtype=np.float64)
     return noise_coeff_per_m * z * z
-
-
-def hand_length_m(joints_m):
-    """Return the straight wrist -> middle fingertip distance of (21, 3) joints, metres."""
-    joints = np.asarray(joints_m, dtype=np.float64)
-    return float(np.linalg.norm(joints[LENGTH_KEYPOINTS[1]] - joints[LENGTH_KEYPOINTS[0]]))
 
 
 def visible_surface(px, depth_m, extent_px, length_m):
@@ -319,7 +313,7 @@ def fuse_depth(keypoints_m, vertices_m, translation_m, depth_image_m, depth_came
     joints = np.asarray(keypoints_m, dtype=np.float64)
     verts = np.asarray(vertices_m, dtype=np.float64)
     t0 = np.asarray(translation_m, dtype=np.float64).reshape(3)
-    length = hand_length_m(joints)
+    length = float(hand_size.hand_length_m(joints))
     unfused = functools.partial(_unfused, t0)
     if not (np.all(np.isfinite(joints)) and np.all(np.isfinite(verts)) and t0[2] > 0.0
             and length > 0.0):

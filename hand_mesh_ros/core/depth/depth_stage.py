@@ -6,6 +6,9 @@ depth image is paired with the frame (``Frame.depth``). The maths is in
 :class:`HandEstimate` (position, size, covariance) and feeds the track's metric hand length
 (``Track.metric_length``, which the tailor reads too) so frames without depth stay metric.
 The fused position's covariance combines the fit's and the depth's (information form).
+With ``depth.articulated`` the fused hand is then fitted to its depth surface
+(:class:`~hand_mesh_ros.core.depth.articulated_stage.ArticulatedDepthStage`): pose, size and
+position, its covariance combined with the colour fit's the same way.
 """
 
 from dataclasses import replace
@@ -15,8 +18,11 @@ import numpy as np
 
 from hand_mesh_ros.core.camera.camera import CameraMode
 from hand_mesh_ros.core.depth import depth_fusion
+from hand_mesh_ros.core.depth.articulated_stage import ArticulatedDepthStage
 from hand_mesh_ros.core.errors import InputError
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.uncertainty import combine_covariances_m2, hand_confidence
+from hand_mesh_ros.core.hand import hand_size
 from hand_mesh_ros.core.types import POSITION_DEPTH_FUSED
 
 #: Relative slack of the gate on a track's depth-observed hand length.
@@ -65,35 +71,21 @@ def check_depth_image(depth_m, depth_camera, rgb_shape, camera, mode):
 
 
 def rest_hand_length_m(hand_model, shape):
-    """Return the hand length (wrist -> middle fingertip, flat hand) of ``shape``, metres."""
+    """Return the hand length (:mod:`~hand_mesh_ros.core.hand.hand_size`) of ``shape``, m."""
     vertices, joints = hand_model.rest_shape(shape)
-    return depth_fusion.hand_length_m(hand_model.keypoints_from(vertices, joints)[0])
+    return float(hand_size.hand_length_m(hand_model.keypoints_from(vertices, joints)[0]))
 
 
 class HandDepthFusion:
-    """Depth fusion of one hand model (rest hand lengths); it keeps no per-track state."""
+    """Depth fusion of one hand model; it keeps no per-track state."""
 
     def __init__(self, hand_model):
-        """Use ``hand_model`` (for rest hand lengths)."""
+        """Use ``hand_model``."""
         self.hand_model = hand_model
-        # The rest wrist -> middle fingertip vector is linear in the shape: d0 + D . beta.
-        ends = list(depth_fusion.LENGTH_KEYPOINTS)
+        self.articulated = ArticulatedDepthStage(hand_model)
 
-        def rest_vector(shape):
-            vertices, joints = hand_model.rest_shape(shape)
-            keypoints = hand_model.keypoints_from(vertices, joints)[0]
-            return keypoints[ends[1]] - keypoints[ends[0]]
-
-        zero = hand_model.zero_shape()
-        self._length_d0 = rest_vector(zero)
-        self._length_basis = np.stack([rest_vector(unit) - self._length_d0
-                                       for unit in np.eye(len(zero))], axis=1)
-
-    def rest_length_m(self, shape):
-        """Return :func:`rest_hand_length_m` of ``shape`` (S,) from the linear form."""
-        return float(np.linalg.norm(self._length_d0 + self._length_basis @ shape))
-
-    def apply(self, estimate, depth_m, depth_camera, camera, config, metric_length, size):
+    def apply(self, estimate, depth_m, depth_camera, camera, config, metric_length, size,
+              free_bones):
         """Return (estimate, DepthFusionResult): ``estimate`` fused when the depth allows.
 
         Args:
@@ -107,6 +99,8 @@ class HandDepthFusion:
             size: the hand-length measure
                 (:class:`~hand_mesh_ros.core.hand.hand_size.HandLength`: ``length_m(shape)``,
                 ``with_length(shape, length_m)``).
+            free_bones: (F,) the bones whose rotations the articulated fit changes (the
+                tailor's ``free_bones``).
 
         """
         shape = np.asarray(estimate.shape_coefficients, dtype=np.float64)
@@ -131,6 +125,10 @@ class HandDepthFusion:
                                             result.covariance_m2)
         fused = scaled_estimate(estimate, wrist_m, result.translation_m, result.scale,
                                 camera, covariance, shape)
+        if config.articulated:
+            fused = self.articulated.apply(
+                fused, depth_m, depth_camera, camera, config, free_bones, size,
+                estimate.position_covariance_m2)[0]
         return fused, result
 
 
@@ -164,8 +162,7 @@ def scaled_estimate(estimate, translation_m, new_translation_m, scale, camera, c
     bones[:, :3, 3] = move(bones[:, :3, 3])
     landmarks = move(estimate.keypoints_m)
     keypoints_px = camera.project(landmarks)
-    error_px = float(np.mean(np.linalg.norm(keypoints_px - estimate.observed_keypoints_px,
-                                            axis=1)))
+    error_px = mean_reprojection_error_px(keypoints_px, estimate.observed_keypoints_px)
     covariance = np.asarray(covariance_m2, dtype=np.float64)
     return replace(
         estimate, joints_m=move(estimate.joints_m), vertices_m=move(estimate.vertices_m),

@@ -20,7 +20,6 @@ import numpy as np
 
 from hand_mesh_ros.core.hand import rotations, skinning
 # The tailor folds bone rotations with this name.
-from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix as rodrigues  # noqa: F401
 
 #: Bone weights of a surface keypoint below this are dropped (they move it < 1 um).
 _MIN_BONE_WEIGHT = 1e-6

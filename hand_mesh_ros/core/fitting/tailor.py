@@ -55,15 +55,16 @@ from hand_mesh_ros.core.camera.camera import CameraModel, DEFAULT_HFOV_DEG
 from hand_mesh_ros.core.config import TailorConfig
 from hand_mesh_ros.core.errors import TailorError
 from hand_mesh_ros.core.fitting import tailor_steps as steps
-from hand_mesh_ros.core.fitting.kinematics_jacobian import KeypointKinematics, rodrigues
+from hand_mesh_ros.core.fitting.kinematics_jacobian import KeypointKinematics
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.tailor_cost import N_ROWS, TailorCost, TailorProblem
 from hand_mesh_ros.core.fitting.tailor_terms import (check_depth, check_inputs,
-                                                     mean_pixel_error,
                                                      nearest_equivalent_rotation, PoseConstraints,
                                                      Projector, rotation_log, TailorResult)
 from hand_mesh_ros.core.fitting.uncertainty import last_block_covariance, position_covariance_m2
 from hand_mesh_ros.core.hand.hand_model import HandModel
-from hand_mesh_ros.core.hand.hand_size import HandLength
+from hand_mesh_ros.core.hand.hand_size import HandLength, PALM_CHAIN
+from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix
 from hand_mesh_ros.core.track import Track
 
 #: The metric weights (per mm^2 of 3D joints and of translation) are per mm of a hand whose
@@ -102,7 +103,7 @@ class HandTailor:
         # Inside one frame the fit holds the palm (wrist -> middle MCP) at the value the fused
         # hand length gives with the frame's starting proportions; the fingers' length stays
         # free (holding the whole hand length lets palm and fingers trade off and bends them).
-        self._palm = HandLength(self._kp_rest0, self._kp_rest_basis, chain=(0, 9))
+        self._palm = HandLength(self._kp_rest0, self._kp_rest_basis, chain=PALM_CHAIN)
         self._palm_share = float(self._palm.length_m(model.zero_shape())
                                  / self.size.length_m(model.zero_shape()))
         self._weight_length_m = _WEIGHT_PALM_M / self._palm_share
@@ -136,7 +137,7 @@ class HandTailor:
         bones = [bone for bone, _ in self._folded]
         if not bones or not pose[bones].any():
             return pose
-        rots = rodrigues(pose[[0] + bones])
+        rots = axis_angle_to_matrix(pose[[0] + bones])
         rot0 = rots[0]
         for (bone, rel), rot in zip(self._folded, rots[1:]):
             rot0 = rot0 @ rel @ rot @ rel.T
@@ -158,9 +159,8 @@ class HandTailor:
                init_pose_aa: np.ndarray, init_shape: np.ndarray,
                init_translation_m: np.ndarray, camera: Optional[CameraModel],
                timestamp_s: float, side: str, *,
-               image_size: Optional[Sequence[int]] = None,
-               hfov_deg: float = DEFAULT_HFOV_DEG,
-               temporal: Optional[bool] = None,
+               image_size: Optional[Sequence[int]] = None, hfov_deg: float = DEFAULT_HFOV_DEG,
+               temporal: Optional[bool] = None, joints3d_trust: float = 1.0,
                max_depth_m: float = 10.0) -> TailorResult:
         """Refine one hand in one frame; use and (if temporal) update ``track.fit``.
 
@@ -177,6 +177,7 @@ class HandTailor:
             image_size: (width, height) px, used only without a camera model.
             hfov_deg: horizontal FOV of the nominal camera, used only without a camera model.
             temporal: override ``config.temporal`` for this call.
+            joints3d_trust: in [0, 1]: the 3D joints weigh ``config.w_joints3d`` times it.
             max_depth_m: a hand whose root would lie farther (at the start, after the scale
                 step, or at the end) is refused with reason 'too_far'.
 
@@ -203,7 +204,7 @@ class HandTailor:
         t_start = scaled.rescale_translation(t0)
         check_depth(t_start, max_depth_m, 'the scaled start')
         problem, starts = self._problem(projector, obs, kp_w, scaled, mirror, pose0, t_start,
-                                        state, timestamp_s)
+                                        state, timestamp_s, joints3d_trust)
         x, current, before = self._start(problem, starts, init_points, t0)
         young = scaled.observed_m is not None and (state is None
                                                    or state.size_frames < _YOUNG_FRAMES)
@@ -226,8 +227,11 @@ class HandTailor:
         return pose
 
     def _problem(self, projector, obs, kp_w, scaled, mirror, pose0, t_start, state,
-                 timestamp_s):
-        """Return (TailorProblem, starts [network start, track prediction start])."""
+                 timestamp_s, joints3d_trust):
+        """Return (TailorProblem, starts [network start, track prediction start]).
+
+        The network's 3D joints weigh ``config.w_joints3d * joints3d_trust``.
+        """
         cfg = self.config
         # Scale-free 2D residuals: pixels times depth / focal length = millimetres at the
         # hand's depth (fixed for the frame), so the same scene at any resolution costs the
@@ -257,7 +261,8 @@ class HandTailor:
             projector=projector, obs=obs, kp_w=kp_w, net=scaled.net, valid3d=scaled.valid3d,
             mirror=mirror, shape_fixed=scaled.shape_fixed,
             palm_target_m=self._palm.length_m(scaled.shape_fixed), prior_w=weights,
-            prior_centre=centre, size_m=scaled.length_m, mm_per_px=mm_per_px, config=cfg)
+            prior_centre=centre, size_m=scaled.length_m, mm_per_px=mm_per_px,
+            config=replace(cfg, w_joints3d=cfg.w_joints3d * float(joints3d_trust)))
         return problem, starts
 
     def _start(self, problem, starts, init_points, t0):
@@ -271,7 +276,7 @@ class HandTailor:
         x = starts[-1]
         current = self.cost.evaluate(x, problem, init_points if merge else None)
         if merge and current.extra_px is not None:
-            before = mean_pixel_error(current.extra_px, obs, kp_w)
+            before = mean_reprojection_error_px(current.extra_px, obs, kp_w > 0.0)
         else:
             before = steps.reprojection_error(projector, init_points, t0, obs, kp_w)
         if not math.isfinite(current.cost) and len(starts) > 1:
@@ -318,7 +323,7 @@ class HandTailor:
         """Return the :class:`TailorResult` of a finished fit (finite, with its covariance)."""
         pose, shape, translation = self.cost.unpack(fit.x, fit.scaled.shape_fixed)
         joints_m, px = fit.current.joints, fit.current.px
-        after = mean_pixel_error(px, problem.obs, problem.kp_w)
+        after = mean_reprojection_error_px(px, problem.obs, problem.kp_w > 0.0)
         values = (pose, shape, translation, joints_m, px, after)
         if not all(np.isfinite(v).all() for v in values):
             raise TailorError('the refined hand is not finite')

@@ -11,8 +11,9 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.tailor_terms import (bone_length_scale, levenberg_marquardt,
-                                                     mean_pixel_error, TrackState)
+                                                     TrackState)
 from hand_mesh_ros.core.hand.hand_size import SizeEstimate
 
 #: Frames after which the running shape estimate forgets older evidence.
@@ -191,7 +192,7 @@ def run_lm(cost, fit, iterations, min_relative_gain):
 def reprojection_error(projector, points_m, translation_m, obs, kp_w):
     """Return the mean reprojection error of camera-frame keypoints (inf if invisible)."""
     px = projector.project(points_m, translation_m)[0]
-    return math.inf if px is None else mean_pixel_error(px, obs, kp_w)
+    return math.inf if px is None else mean_reprojection_error_px(px, obs, kp_w > 0.0)
 
 
 def next_track_state(state, timestamp_s, max_gap_s, result, evidence):

@@ -11,7 +11,7 @@ import numpy as np
 
 from hand_mesh_ros.core.camera.camera import CameraMode, DEFAULT_HFOV_DEG, nominal_pinhole
 from hand_mesh_ros.core.errors import TailorError
-from hand_mesh_ros.core.fitting.least_squares import damped_step, mean_reprojection_error_px
+from hand_mesh_ros.core.fitting.least_squares import damped_step
 from hand_mesh_ros.core.hand.rotations import matrix_to_axis_angle
 from hand_mesh_ros.core.hand.topology import KEYPOINT_PARENTS
 
@@ -104,11 +104,6 @@ def gram_matrix(rows):
         part = rows[start:start + block]
         out += part.T @ part
     return out
-
-
-def mean_pixel_error(px, obs, kp_w):
-    """Return the mean distance (px) of (21, 2) ``px`` to ``obs`` where ``kp_w`` > 0."""
-    return mean_reprojection_error_px(px, obs, kp_w > 0.0)
 
 
 def bone_length_scale(model_keypoints, observed_keypoints, valid=None):

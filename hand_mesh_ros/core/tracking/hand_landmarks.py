@@ -24,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from hand_mesh_ros.core.hand.rotations import rotation_about_z
 from hand_mesh_ros.core.hand.topology import (FINGER_CHAINS, INDEX_MCP, MIDDLE_MCP,
                                               NUM_KEYPOINTS as NUM_LANDMARKS, RING_MCP, WRIST)
 from hand_mesh_ros.core.tracking.crop import (normalize_radians, RotatedRect, transform_rect,
@@ -82,9 +83,7 @@ def side_from_score(handedness_raw, image_is_mirrored=False):
 
 def rotate_world_landmarks(world_crop_m, rotation_rad):
     """Rotate (21, 3) crop-aligned world landmarks about z by the crop's rotation."""
-    c, s = np.cos(rotation_rad), np.sin(rotation_rad)
-    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    return np.asarray(world_crop_m, dtype=np.float64) @ rot.T
+    return np.asarray(world_crop_m, dtype=np.float64) @ rotation_about_z(rotation_rad).T
 
 
 def landmarks_to_roi(keypoints_px, scale=2.0, shift_y=-0.1):
@@ -101,12 +100,12 @@ def landmarks_to_roi(keypoints_px, scale=2.0, shift_y=-0.1):
     rotation = normalize_radians(np.pi / 2 - np.arctan2(-(finger[1] - wrist[1]),
                                                         finger[0] - wrist[0]))
     subset = pts[list(ROI_LANDMARKS)]
-    c, s = np.cos(rotation), np.sin(rotation)
+    rot = rotation_about_z(rotation)[:2, :2]
     # Express points in the rect's local frame (inverse rotation), box them, map the centre back.
-    local = subset @ np.array([[c, -s], [s, c]])
+    local = subset @ rot
     lo, hi = local.min(axis=0), local.max(axis=0)
     centre_local = (lo + hi) / 2.0
-    centre = np.array([[c, -s], [s, c]]) @ centre_local
+    centre = rot @ centre_local
     box = RotatedRect(float(centre[0]), float(centre[1]), float(hi[0] - lo[0]),
                       float(hi[1] - lo[1]), rotation)
     return transform_rect(box, scale_x=scale, scale_y=scale, shift_y=shift_y, square_long=True)

@@ -1,1 +1,1 @@
-"""Benchmarks: per-stage timings, the mesh network and tailor benches, peers and probes."""
+"""Benchmarks: per-stage timings, the mesh network, tailor and 2D refit benches, peers, probes."""

@@ -18,7 +18,7 @@
 ``--threads`` sets ``model.num_threads`` for every session, the node's included.
 With ``--json`` the last line is one JSON object with top-level ``stages_ms``,
 ``num_threads``, ``mesh_network_vs_landmark`` ({variant: landmark_ms, mesh_ms, ratio}),
-``targets`` (the latency issue's targets measured in this run: target, value, limit, met),
+``targets`` (the latency targets measured in this run: target, value, limit, met),
 ``keypoints_only_ms``, ``e2e_latency_p50_ms``, ``e2e_latency_p95_ms``, ``node_overhead_ms``
 (end to end minus the node's pipeline step, p50), ``node_steps_ms`` (receive, queue, convert,
 pipeline, build, publish, published_age), ``e2e_vs_frame_total`` and ``node_rss_mb``; with a
@@ -306,15 +306,18 @@ def compare_with_mediapipe(python, video, config, variant, backend, max_frames=N
 def _parse_args(argv):
     """Return the parsed command line of ``hand-mesh bench``."""
     parser = argparse.ArgumentParser(prog='hand-mesh bench', description=__doc__.split('\n')[0])
-    parser.add_argument('--video', type=Path, default=data_dir() / 'asl_hand.25fps.mp4')
-    parser.add_argument('--variant', choices=('full', 'lite'), default='full')
+    parser.add_argument('--video', type=Path, default=data_dir() / 'asl_hand.25fps.mp4',
+                        help='video to time (default: the sample video)')
+    parser.add_argument('--variant', choices=('full', 'lite'), default='full',
+                        help='network size, as model.variant (default: full)')
     parser.add_argument('--backend', default='onnxruntime',
                         help='inference backend for the stage timings (default onnxruntime)')
     parser.add_argument('--threads', type=int, default=None,
                         help='model.num_threads for every session here and in the node '
                              '(default: the parameter default)')
     parser.add_argument('--repeats', type=int, default=1, help='passes over the video')
-    parser.add_argument('--max-frames', type=int, default=None)
+    parser.add_argument('--max-frames', type=int, default=None,
+                        help='use the first N frames of the video (default: all)')
     parser.add_argument('--mediapipe-python', type=Path, default=None,
                         help='python of a throwaway venv with mediapipe==0.10.14 (the peer)')
     parser.add_argument('--peer-passes', type=int, default=2,

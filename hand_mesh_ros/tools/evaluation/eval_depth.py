@@ -299,17 +299,19 @@ def main(argv=None):
     """Run the RGB-D evaluation; print figures (and one JSON line with --json)."""
     parser = argparse.ArgumentParser(prog='hand-mesh eval depth', description=__doc__.split(
         '\n')[0])
-    parser.add_argument('--json', action='store_true')
+    parser.add_argument('--json', action='store_true', help='print one JSON object last')
     parser.add_argument('--quick', action='store_true', help='first 120 video frames only')
-    parser.add_argument('--max-frames', type=int, default=None)
+    parser.add_argument('--max-frames', type=int, default=None,
+                        help='use the first N video frames (default: all)')
     parser.add_argument('--noise-coeff', type=float, default=0.005,
                         help='sensor noise c of sigma = c z^2 (1/m), synthesis and fusion')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--pose-noise-deg', type=float, default=0.0,
                         help='true hand: fitted finger pose + N(0, this) per bone axis, so the '
                              'model does not match the true surface exactly')
     parser.add_argument('--out', default='out/eval_depth', help="PNG folder ('' = none)")
-    parser.add_argument('--models-dir', default='')
+    parser.add_argument('--models-dir', default='',
+                        help="models directory ('' = the package models)")
     args = parser.parse_args(argv)
     from hand_mesh_ros.core.config import PipelineConfig
     from hand_mesh_ros.core.pipeline import HandMeshPipeline

@@ -1,8 +1,10 @@
 """``hand-mesh eval gates``: the plausibility gates keep real hands and drop runaways.
 
-- ``real``: the whole pipeline (default gates) on every frame of the ASL video (tracked) and
-  on ``hands.jpg``: hands published, hands rejected by reason, and the distribution (median,
-  max) of every gate figure, beside the default thresholds.
+- ``real``: the whole pipeline (default gates) on every frame of the ASL video (tracked), on
+  ``hands.jpg`` and on ``hands.jpg`` padded by 240 px left and 120 px top, and by 240 px
+  right and 120 px bottom (its assumed camera shifted to match): hands published (and how
+  many of them were refitted from their 2D alone), hands rejected by reason, and the
+  distribution (median, max) of every gate figure, beside the default thresholds.
 - ``injection``: the network's output is corrupted for one hand in every 10th ASL frame, on
   a fresh track (tracks reset before the frame) and in the middle of a track. Corruptions of
   keypoints that no hand can explain: ``shuffle`` (2D keypoints permuted), ``mirror`` (2D
@@ -32,13 +34,16 @@ from hand_mesh_ros.core.pipeline import HandMeshPipeline
 from hand_mesh_ros.core.types import Frame
 from hand_mesh_ros.paths import data_dir
 from hand_mesh_ros.tools.evaluation import mesh_metrics
+from hand_mesh_ros.tools.evaluation.eval_resolution import PixelMap, scene_camera
 from hand_mesh_ros.tools.video_frames import iter_frames
 
 INJECTIONS = ('shuffle', 'mirror', 'scale3d_3x', 'scale2d_3x')
 #: Injections that no hand can explain: they must never be published.
 MUST_DROP = ('shuffle', 'mirror', 'scale3d_3x')
-FIGURES = ('depth_m', 'hand_size_px', 'bone_ratio_min', 'bone_ratio_max', 'network_error',
-           'reprojection_error', 'speed_mps')
+FIGURES = ('depth_m', 'hand_size_px', 'bone_ratio_min', 'bone_ratio_max', 'network_scale',
+           'network_error', 'reprojection_error', 'speed_mps')
+#: Paddings of hands.jpg (left, top, right, bottom), px.
+PADS = {'left_top': (240, 120, 0, 0), 'right_bottom': (0, 0, 240, 120)}
 
 
 def corrupt(hand, name, rng):
@@ -118,10 +123,26 @@ def run_real(pipeline, frames):
                           'max': float(values.max())}
     pipeline.reset()
     bgr = cv2.imread(str(data_dir() / 'hands.jpg'), cv2.IMREAD_COLOR)
-    still = pipeline.process(Frame(rgb=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), stamp_ns=0))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    still = pipeline.process(Frame(rgb=rgb, stamp_ns=0))
     return {'video_frames': len(frames), 'video_frames_with_hand': with_hand,
             'video_rejected': rejected, 'figures': stats,
-            'hands_jpg_hands': len(still.hands), 'hands_jpg_rejected': dict(still.rejected)}
+            'hands_jpg_hands': len(still.hands), 'hands_jpg_rejected': dict(still.rejected),
+            'hands_jpg_padded': {name: run_padded(pipeline, rgb, pad)
+                                 for name, pad in PADS.items()}}
+
+
+def run_padded(pipeline, rgb, pad_px):
+    """Return hands published / refitted / rejected on ``rgb`` padded by (l, t, r, b) px."""
+    height, width = rgb.shape[:2]
+    left, top, right, bottom = pad_px
+    pmap = PixelMap(1.0, (-left, -top), (width + left + right, height + top + bottom))
+    camera = pmap.camera(scene_camera('hands', width, height))
+    padded = cv2.copyMakeBorder(rgb, top, bottom, left, right, cv2.BORDER_CONSTANT)
+    pipeline.reset()
+    result = pipeline.process(Frame(rgb=padded, stamp_ns=0, camera=camera))
+    return {'hands': len(result.hands), 'rejected': dict(result.rejected),
+            'refitted_from_2d': sum(h.shape_source == 'refit_2d' for h in result.hands)}
 
 
 def run_tailor_comparison(pipeline, frames):
@@ -185,7 +206,9 @@ def run(variant='full', max_frames=None):
     out['runaways_published'] = sum(row['published'] for key, row in out['injection'].items()
                                     if key.rsplit('_', 1)[0] in MUST_DROP)
     out['real_hands_lost'] = (out['real']['video_frames'] - out['real']['video_frames_with_hand']
-                              + max(0, 2 - out['real']['hands_jpg_hands']))
+                              + max(0, 2 - out['real']['hands_jpg_hands'])
+                              + sum(max(0, 2 - row['hands'])
+                                    for row in out['real']['hands_jpg_padded'].values()))
     return out
 
 
@@ -194,7 +217,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='hand-mesh eval gates',
                                      description=__doc__.split('\n\n')[0])
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
-    parser.add_argument('--variant', default='full', choices=('full', 'lite'))
+    parser.add_argument('--variant', default='full', choices=('full', 'lite'),
+                        help='network size, as model.variant (default: full)')
     parser.add_argument('--max-frames', type=int, default=None, help='ASL frames to use')
     args = parser.parse_args(argv)
     out = run(variant=args.variant, max_frames=args.max_frames)

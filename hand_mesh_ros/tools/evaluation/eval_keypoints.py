@@ -219,15 +219,19 @@ def main(argv=None):
     parser.add_argument('input', nargs='?', default=None,
                         help='image or video (default: the sample video, plus the photo)')
     parser.add_argument('--expected', default=None, help='golden keypoints JSON for INPUT')
-    parser.add_argument('--variant', choices=('full', 'lite', 'both'), default='full')
+    parser.add_argument('--variant', choices=('full', 'lite', 'both'), default='full',
+                        help='network size(s) to evaluate (default: full)')
     parser.add_argument('--models-dir', default=None, help='default: %s' % default_models_dir())
     parser.add_argument('--backend', default='onnxruntime',
-                        choices=('auto', 'onnxruntime', 'tensorrt'))
+                        choices=('auto', 'onnxruntime', 'tensorrt'),
+                        help='inference backend (default: onnxruntime)')
     parser.add_argument('--threads', type=int, default=2, help='ONNX Runtime threads')
-    parser.add_argument('--max-hands', type=int, default=2)
+    parser.add_argument('--max-hands', type=int, default=2,
+                        help='most hands tracked at once, as detection.max_hands')
     parser.add_argument('--detect-interval', type=int, default=10,
                         help='frames between palm-detector runs while hands are missing')
-    parser.add_argument('--max-frames', type=int, default=None)
+    parser.add_argument('--max-frames', type=int, default=None,
+                        help='use the first N video frames (default: all)')
     parser.add_argument('--json', action='store_true', help='print one JSON object last')
     args = parser.parse_args(argv)
     variants = ('full', 'lite') if args.variant == 'both' else (args.variant,)

@@ -134,7 +134,8 @@ def main(argv=None):
     """Run the evaluation; print tables (and JSON last with --json); return an exit code."""
     parser = argparse.ArgumentParser(prog='hand-mesh eval mesh',
                                      description=__doc__.split('\n')[0])
-    parser.add_argument('--models-dir', type=Path, default=None)
+    parser.add_argument('--models-dir', type=Path, default=None,
+                        help='models directory (default: the package models)')
     parser.add_argument('--samples', type=int, default=1000, help='synthetic hands per set')
     parser.add_argument('--runs', type=int, default=200, help='timed runs per network')
     parser.add_argument('--no-speed', action='store_true', help='skip the timing')

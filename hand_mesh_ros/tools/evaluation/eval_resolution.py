@@ -231,7 +231,8 @@ def run(variant='full', models_dir=''):
 def main(argv=None):
     """Print the resolution-invariance figures (JSON last with ``--json``)."""
     parser = figures_parser('hand-mesh eval resolution', __doc__)
-    parser.add_argument('--variant', default='full', choices=('full', 'lite'))
+    parser.add_argument('--variant', default='full', choices=('full', 'lite'),
+                        help='network size, as model.variant (default: full)')
     args = parser.parse_args(argv)
     print_figures(run(variant=args.variant), args.json)
     return 0

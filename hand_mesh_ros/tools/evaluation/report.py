@@ -1,4 +1,4 @@
-"""``hand-mesh eval report``: every evaluation in one JSON report, with PNG plots.
+"""``hand-mesh eval report``: keypoints, root, mesh, jitter and the video fit in one JSON report.
 
 Sections (each one calls the evaluation that defines it; a section that fails records its
 error and the others still run):
@@ -242,12 +242,13 @@ def main(argv=None):
     """Build the report, write report.json and the PNG plots; print a summary."""
     from hand_mesh_ros.tools.evaluation.plots import render_plots
     parser = argparse.ArgumentParser(prog='hand-mesh eval report',
-                                     description=__doc__.split('\n\n')[0].strip('`'))
+                                     description=__doc__.split('\n\n')[0].replace('``', ''))
     parser.add_argument('--out', default='eval_report', help='directory for report.json + PNGs')
     parser.add_argument('--quick', action='store_true',
                         help='fewer frames, trials and samples (about a minute)')
     parser.add_argument('--only', nargs='+', default=None,
-                        choices=('video', 'keypoints', 'root', 'mesh', 'jitter'))
+                        choices=('video', 'keypoints', 'root', 'mesh', 'jitter'),
+                        help='run only these sections (default: all)')
     parser.add_argument('--models-dir', default='',
                         help='networks for the video section (default: the package models)')
     parser.add_argument('--json', action='store_true', help='print one JSON object last')

@@ -250,7 +250,7 @@ class StopRequest:
 def build_parser():
     """Return the argument parser of ``hand-mesh process``."""
     parser = argparse.ArgumentParser(prog='hand-mesh process',
-                                     description=__doc__.split('\n\n')[0].strip('`'))
+                                     description=__doc__.split('\n\n')[0].replace('``', ''))
     parser.add_argument('input', help='video file, image folder or rosbag2 directory')
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument('--image-topic', default=None,
@@ -267,11 +267,15 @@ def build_parser():
                         help='assumed horizontal field of view (deg) without calibration')
     parser.add_argument('--frame-id', default='camera_optical_frame',
                         help='frame id for video / folder input')
-    parser.add_argument('--variant', choices=('full', 'lite'), default='full')
-    parser.add_argument('--backend', choices=('auto', 'onnxruntime', 'tensorrt'), default='auto')
+    parser.add_argument('--variant', choices=('full', 'lite'), default='full',
+                        help='network size, as model.variant (default: full)')
+    parser.add_argument('--backend', choices=('auto', 'onnxruntime', 'tensorrt'), default='auto',
+                        help='inference backend, as model.backend (default: auto)')
     parser.add_argument('--models-dir', default='', help='default: the package models')
-    parser.add_argument('--max-frames', type=int, default=None)
-    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    parser.add_argument('--max-frames', type=int, default=None,
+                        help='stop after N images (default: all)')
+    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
+                        help='rosbag2 storage of DIR/results (default: mcap)')
     parser.add_argument('--no-video', action='store_true', help='do not write overlay.mp4')
     parser.add_argument('--export-mesh', choices=MESH_FORMATS, default=None,
                         help='also write each hand of each frame as a mesh file in DIR/meshes '

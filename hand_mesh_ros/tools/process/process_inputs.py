@@ -137,7 +137,7 @@ class DepthStream:
         """Return (H, W) float32 metres paired with ``stamp_ns``, or None."""
         from rclpy.serialization import deserialize_message
         from hand_mesh_ros.ros.bag_io import message_class
-        from hand_mesh_ros.ros.camera_info import stamp_to_ns
+        from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
         limit = stamp_ns + int(self._tolerance_s * 1e9)
         while self._messages is not None and (self._last_ns is None or self._last_ns <= limit):
             item = next(self._messages, None)
@@ -162,7 +162,8 @@ class CameraInfoPairing:
 
     def __init__(self, messages, fallback_mode='assumed_fov', assumed_hfov_deg=DEFAULT_HFOV_DEG):
         """Index ``messages`` (sensor_msgs/CameraInfo) by their header stamps."""
-        from hand_mesh_ros.ros.camera_info import CameraResolver, stamp_to_ns
+        from hand_mesh_ros.ros.camera_info import CameraResolver
+        from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
         by_stamp = {stamp_to_ns(m.header.stamp): m for m in messages}
         self._stamps = sorted(by_stamp)
         self._messages = [by_stamp[s] for s in self._stamps]
@@ -253,7 +254,7 @@ class BagSource:
         from hand_mesh_ros.core.errors import ImageConversionError
         from hand_mesh_ros.ros import image_conversion
         from hand_mesh_ros.ros.bag_io import read_bag
-        from hand_mesh_ros.ros.camera_info import stamp_to_ns
+        from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
         produced = 0
         for _, _, _, cdr in read_bag(self.path, [self.image_topic]):
             if self.max_frames is not None and produced >= self.max_frames:

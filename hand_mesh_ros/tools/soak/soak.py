@@ -235,14 +235,16 @@ def failed(report):
 def main(argv=None):
     """Run the soak checks and print their figures (JSON last with --json)."""
     parser = argparse.ArgumentParser(prog='hand-mesh soak', description=__doc__.split('\n')[0])
-    parser.add_argument('--mode', choices=('overload', 'long', 'both'), default='both')
+    parser.add_argument('--mode', choices=('overload', 'long', 'both'), default='both',
+                        help='overload run, long run or both (default: both)')
     parser.add_argument('--duration', type=float, default=60.0,
                         help='overload: seconds of publishing (default 60)')
     parser.add_argument('--factor', type=float, default=3.0,
                         help="overload: publish rate / the node's processing rate (default 3)")
     parser.add_argument('--frames', type=int, default=10000,
                         help='long run: frames to process (default 10000)')
-    parser.add_argument('--video', type=Path, default=data_dir() / 'asl_hand.25fps.mp4')
+    parser.add_argument('--video', type=Path, default=data_dir() / 'asl_hand.25fps.mp4',
+                        help='video the publisher loops (default: the sample video)')
     parser.add_argument('--scale', type=float, default=1.0,
                         help='resize the video frames by this factor (default 1)')
     parser.add_argument('--log-dir', type=Path, default=None,
