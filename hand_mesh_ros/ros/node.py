@@ -14,9 +14,10 @@ Topics (relative names are remapped in launch files):
   (tf2_msgs/TFMessage) and ``/diagnostics`` (DiagnosticArray, every
   ``output.diagnostics_period_s``) stay absolute, as tf2 and the diagnostic aggregator expect.
 
-The image callback only stores the message in a latest-frame-wins slot; one worker thread
-converts, pairs it with camera_info, runs the pipeline and publishes. A newer image replaces
-one still waiting (counted as dropped).
+The image callback reads a raw image's header from its CDR bytes and refuses an unusable one
+there, before a message of its size exists; a usable one goes into a latest-frame-wins slot.
+One worker thread converts it (straight from the CDR bytes), pairs it with camera_info, runs
+the pipeline and publishes. A newer image replaces one still waiting (counted as dropped).
 
 Bad input: an image that cannot be converted (unknown encoding, bad step, truncated, empty,
 too large) and an image on which the pipeline raises HandMeshError publish *nothing* (no
@@ -39,6 +40,7 @@ from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import DepthStatus, Frame
 from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
+from hand_mesh_ros.ros import image_cdr
 from hand_mesh_ros.ros import image_conversion
 from hand_mesh_ros.ros import messages, parameters
 from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
@@ -125,8 +127,10 @@ class HandMeshNode(Node):
             self._image_sub = self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_image, sensor_qos)
         else:
-            self._image_sub = self.create_subscription(Image, 'image', self._on_image,
-                                                       sensor_qos)
+            # Raw: the callback reads the CDR header and refuses an oversize frame before
+            # rclpy builds a message of its size (see _on_raw_image).
+            self._image_sub = self.create_subscription(Image, 'image', self._on_raw_image,
+                                                       sensor_qos, raw=True)
         self._info_sub = self.create_subscription(CameraInfo, 'camera_info',
                                                   self._on_camera_info, sensor_qos)
         self._depth_sub = self._depth_info_sub = None
@@ -174,6 +178,20 @@ class HandMeshNode(Node):
         """Store the newest image for the worker (never blocks)."""
         dropped = self._worker.submit((msg, time.monotonic_ns(), time.time_ns()))
         self._stats.image_received(dropped)
+
+    def _on_raw_image(self, cdr):
+        """Refuse an unusable image on its CDR header; store a usable one for the worker.
+
+        The worker converts the pixels straight from the CDR bytes (no deserialised copy).
+        """
+        try:
+            image = image_cdr.read_usable_image_cdr(
+                cdr, max_pixels=self._values['input.max_image_pixels'])
+        except ImageConversionError as exc:
+            self._stats.image_received(False)
+            self._bad_input('image_' + exc.reason, 'image dropped: %s' % exc)
+            return
+        self._on_image(image)
 
     def _on_camera_info(self, msg):
         """Store a camera_info for pairing by stamp (one with an invalid stamp is skipped)."""

@@ -43,16 +43,16 @@ def dds_profile_variables(profile=None):
     return {name: path for name in PROFILE_VARIABLES}
 
 
-def dds_environment(base=None, shared_memory=True):
+def dds_environment(base=None, shared_memory=True, profile=None):
     """Return an environment for ROS child processes (shared-memory Fast DDS by default).
 
     With ``shared_memory`` both profile variables (:data:`PROFILE_VARIABLES`) name
-    ``config/fastdds_shm.xml``; without it, the environment's own settings are kept (so
-    children and this process use the same transports).
+    ``profile`` (default ``config/fastdds_shm.xml``); without it, the environment's own
+    settings are kept (so children and this process use the same transports).
     """
     env = dict(os.environ if base is None else base)
     if shared_memory:
-        env.update(dds_profile_variables())
+        env.update(dds_profile_variables(profile))
     env.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '1')
     return env
 
