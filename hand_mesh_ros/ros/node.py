@@ -42,7 +42,7 @@ from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
 from hand_mesh_ros.ros import image_cdr
 from hand_mesh_ros.ros import image_conversion
-from hand_mesh_ros.ros import messages, parameters
+from hand_mesh_ros.ros import messages, parameter_names, parameters
 from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
 from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
@@ -245,7 +245,7 @@ class HandMeshNode(Node):
         for kind, problem in (
                 ('image_bad_stamp', camera_info.stamp_problem(msg.header.stamp)),
                 ('image_bad_frame_id', msg.header.frame_id
-                 and parameters.frame_id_problem(msg.header.frame_id, 'header.frame_id'))):
+                 and parameter_names.frame_id_problem(msg.header.frame_id, 'header.frame_id'))):
             if problem:
                 self._bad_input(kind, 'image dropped: %s' % problem)
                 return None, None
