@@ -14,7 +14,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 import yaml
 
-from hand_mesh_ros.ros import fusion_parameters, string_rules
+from hand_mesh_ros.ros import fusion_parameters, parameter_names
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'fusion.launch.py'
@@ -112,7 +112,7 @@ def test_fusion_yaml_holds_exactly_the_table_defaults():
     ('cam a,9cam', 'is not allowed'),
 ])
 def test_camera_list_rule(value, problem):
-    found = string_rules.camera_list_problem(value)
+    found = parameter_names.camera_list_problem(value)
     assert (problem in found) if problem else found == ''
 
 

@@ -7,7 +7,6 @@ must still be answered with a hand; no NaN and no stamp other than a good input'
 any output (poses, mesh, TF, markers, debug image); the log holds no traceback.
 """
 
-import threading
 import time
 
 import cv2
@@ -25,6 +24,7 @@ from test_image_bombs import jpeg_bomb, png_bomb  # noqa: E402
 from hand_mesh_ros.paths import data_dir  # noqa: E402
 from hand_mesh_ros.ros import processes  # noqa: E402
 from hand_mesh_ros.ros.image_conversion import rgb_to_image  # noqa: E402
+from hand_mesh_ros.tools.bench.big_frames import PeakSampler  # noqa: E402
 from hand_mesh_ros.tools.soak.soak_probe import (  # noqa: E402
     camera_info_for, load_frames, NodeProbe)
 
@@ -32,26 +32,6 @@ pytestmark = pytest.mark.slow
 
 MAX_RSS_GROWTH_MB = 150.0
 FULL, ASSUMED = 0, 1
-
-
-class RssSampler:
-    """Sample a process's resident memory every ``period_s`` in a thread; keep the peak."""
-
-    def __init__(self, probe, period_s=0.02):
-        self.probe, self.period_s = probe, period_s
-        self.peak_mb = self.probe.rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.wait(self.period_s):
-            self.peak_mb = max(self.peak_mb, self.probe.rss_mb())
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-        return self.peak_mb
 
 
 class Hostile:
@@ -185,7 +165,7 @@ def test_compressed_bombs_are_refused_without_memory_growth(compressed):
     for _ in range(3):
         assert len(answer_jpeg().hands) == 1
     before_mb = node.probe.rss_mb()
-    sampler = RssSampler(node.probe)
+    sampler = PeakSampler(node.probe.rss_mb)
     bombs = {'jpeg': jpeg_bomb(16000, 16000), 'png': png_bomb(16000, 16000)}
     assert len(bombs['jpeg']) < 1000 and len(bombs['png']) < 1_000_000
     refused = 0
@@ -223,7 +203,7 @@ def test_8k_and_absurd_raw_frames_are_refused_on_their_header_without_memory_gro
     node = raw
     node.still_works()
     before_mb = node.probe.rss_mb()
-    sampler = RssSampler(node.probe)
+    sampler = PeakSampler(node.probe.rss_mb)
     key = 'bad_input.image_too_large'
     start = node.counter(key)
     attacks = [_image(7680, 4320, b'\0' * 64), _image(2 ** 31 - 1, 2 ** 31 - 1, b'\0' * 64),

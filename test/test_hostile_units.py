@@ -9,8 +9,8 @@ from sensor_msgs.msg import CameraInfo  # noqa: E402
 
 from hand_mesh_ros.ros import camera_info as ci  # noqa: E402
 from hand_mesh_ros.ros import fusion_parameters as fusion_prm  # noqa: E402
+from hand_mesh_ros.ros import parameter_names  # noqa: E402
 from hand_mesh_ros.ros import parameters as prm  # noqa: E402
-from hand_mesh_ros.ros import string_rules  # noqa: E402
 from hand_mesh_ros.ros.stamp_cache import stamp_to_ns  # noqa: E402
 
 
@@ -137,7 +137,7 @@ def test_every_bad_name_is_refused_and_every_good_one_accepted(name):
 def test_every_free_string_parameter_has_a_rule():
     free = {spec.name for spec in ALL_SPECS.values()
             if isinstance(spec.default, str) and not spec.choices}
-    assert free == set(string_rules.STRING_RULES)
+    assert free == set(parameter_names.STRING_RULES)
     assert free == set(BAD_NAMES)
 
 

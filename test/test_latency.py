@@ -103,15 +103,23 @@ def test_bench_compares_mesh_network_with_bare_landmark_network(capsys, monkeypa
 
 
 def test_target_checks_compare_each_figure_with_its_limit():
-    report = {'stages_ms': {'frame_total': 8.0, 'tailor': 1.2},
+    report = {'stages_ms': {'frame_total': 8.0, 'tailor': 2.4, 'root_recovery': 0.5,
+                            'landmark_pre_post': 0.9},
+              'hands_per_frame': 2.0, 'node_steps_ms': {'pipeline': 9.0},
               'e2e_latency_p50_ms': 12.9, 'node_rss_mb': 310.0,
-              'ratio_full_pipeline_vs_mediapipe': 0.45,
+              'peer_comparison': [{'setting': '1 hand', 'ratio_full_pipeline': 0.95},
+                                  {'setting': '2 hands', 'ratio_full_pipeline': 0.93},
+                                  {'setting': '2 hands, peer failed'}],
               'mesh_network_vs_landmark': {'lite': {'ratio': 1.51}}}
     checks = {c['target']: (c['value'], c['limit'], c['met'])
               for c in bench.target_checks(report)}
     assert checks == {
         'e2e p50 ms <= 1.25 x whole frame + 3 ms': (12.9, 13.0, True),
         'node RSS MB < 300': (310.0, 300.0, False),
+        'pipeline in the node / back to back <= 1.1': (1.125, 1.1, False),
+        'crop + landmark decoding ms per hand <= 0.5': (0.45, 0.5, True),
+        'root recovery ms per hand <= 0.3': (0.25, 0.3, True),
         'tailor ms per hand <= 1.0': (1.2, 1.0, False),
-        'whole frame / MediaPipe at 1 hand <= 0.5': (0.45, 0.5, True),
+        'whole frame / MediaPipe at 1 hand <= 1.0': (0.95, 1.0, True),
+        'whole frame / MediaPipe at 2 hands <= 0.9': (0.93, 0.9, False),
         'lite mesh network / bare lite landmark network <= 1.5': (1.51, 1.5, False)}

@@ -31,7 +31,7 @@ from hand_mesh_ros.core.fusion.observation import in_frame, observation_problem
 from hand_mesh_ros.core.fusion.sync import choose_cameras, STALE
 from hand_mesh_ros.core.fusion.tracker import HandFuser
 from hand_mesh_ros.ros import collision_objects, frame_names, fusion_messages, fusion_status
-from hand_mesh_ros.ros import parameters, string_rules
+from hand_mesh_ros.ros import parameter_names, parameters
 from hand_mesh_ros.ros.fusion_parameters import FUSED_TF_PREFIX, FUSION_PARAMETERS
 from hand_mesh_ros.ros.spin import run_until_signal
 from hand_mesh_ros.ros.tf_buffer import create_transform_lookup, TransformError
@@ -94,7 +94,7 @@ class HandFusionNode(Node):
         """Check one camera's HandPoseArray and keep its usable hands."""
         camera = self._cameras[key]
         header = msg.header
-        problem = string_rules.frame_id_problem(header.frame_id, 'header.frame_id')
+        problem = parameter_names.frame_id_problem(header.frame_id, 'header.frame_id')
         if problem:
             camera.refused['bad_frame_id'] += 1
             return

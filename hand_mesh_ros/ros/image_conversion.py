@@ -78,6 +78,44 @@ def check_image_size(width, height, max_pixels=DEFAULT_MAX_PIXELS):
             % (width, height, width * height, int(max_pixels)), 'too_large')
 
 
+def check_image_fields(encoding, width, height, step, data_bytes=None,
+                       max_pixels=DEFAULT_MAX_PIXELS):
+    """Check an Image's declared fields; return ``(channels, bytes per channel, order)``.
+
+    Reads only the fields (never the data), so a frame can be refused on its header.
+
+    Raises:
+        ImageConversionError: unknown encoding, zero or absurd size, odd width of a YUV 4:2:2
+            image, step smaller than a row
+            (or not a multiple of the channel size), ``data_bytes`` (when given) fewer
+            than ``step * height``.
+
+    """
+    if str(encoding).lower() not in ENCODINGS:
+        raise ImageConversionError(
+            'unsupported image encoding %r (supported: %s)'
+            % (str(encoding)[:40], ', '.join(sorted(ENCODINGS))), 'unknown_encoding')
+    width, height, step = int(width), int(height), int(step)
+    check_image_size(width, height, max_pixels)
+    channels, depth_bytes, order = ENCODINGS[str(encoding).lower()]
+    if order in YUV422_ORDERS and width % 2:
+        raise ImageConversionError('%s image has an odd width %d (4:2:2 pairs pixels)'
+                                   % (encoding, width), 'odd_width')
+    row_bytes = width * channels * depth_bytes
+    if step < row_bytes:
+        raise ImageConversionError(
+            'step %d is smaller than a %s row of width %d (%d bytes)'
+            % (step, encoding, width, row_bytes), 'bad_step')
+    if depth_bytes > 1 and step % depth_bytes:
+        raise ImageConversionError('step %d is not a multiple of %d for %s'
+                                   % (step, depth_bytes, encoding), 'bad_step')
+    if data_bytes is not None and data_bytes < step * height:
+        raise ImageConversionError(
+            'image data has %d bytes, %dx%d %s with step %d needs %d'
+            % (data_bytes, width, height, encoding, step, step * height), 'truncated')
+    return channels, depth_bytes, order
+
+
 def image_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS, use_cv_bridge=True):
     """Convert a sensor_msgs/Image to an (H, W, 3) uint8 RGB array (a new, owned array).
 
@@ -91,30 +129,11 @@ def image_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS, use_cv_bridge=True):
             zero or absurd size.
 
     """
-    encoding = str(msg.encoding).lower()
-    if encoding not in ENCODINGS:
-        raise ImageConversionError(
-            'unsupported image encoding %r (supported: %s)'
-            % (str(msg.encoding)[:40], ', '.join(sorted(ENCODINGS))), 'unknown_encoding')
-    width, height, step = int(msg.width), int(msg.height), int(msg.step)
-    check_image_size(width, height, max_pixels)
-    channels, depth_bytes, order = ENCODINGS[encoding]
-    if order in YUV422_ORDERS and width % 2:
-        raise ImageConversionError('%s image has an odd width %d (4:2:2 pairs pixels)'
-                                   % (encoding, width), 'odd_width')
-    row_bytes = width * channels * depth_bytes
-    if step < row_bytes:
-        raise ImageConversionError(
-            'step %d is smaller than a %s row of width %d (%d bytes)'
-            % (step, encoding, width, row_bytes), 'bad_step')
-    if depth_bytes > 1 and step % depth_bytes:
-        raise ImageConversionError('step %d is not a multiple of %d for %s'
-                                   % (step, depth_bytes, encoding), 'bad_step')
+    check_image_fields(msg.encoding, msg.width, msg.height, msg.step, max_pixels=max_pixels)
     data = np.frombuffer(msg.data, dtype=np.uint8)
-    if data.size < step * height:
-        raise ImageConversionError(
-            'image data has %d bytes, %dx%d %s with step %d needs %d'
-            % (data.size, width, height, encoding, step, step * height), 'truncated')
+    channels, depth_bytes, order = check_image_fields(
+        msg.encoding, msg.width, msg.height, msg.step, data.size, max_pixels)
+    width, height, step = int(msg.width), int(msg.height), int(msg.step)
     bridge = (_cv_bridge() if use_cv_bridge and depth_bytes == 1
               and order not in YUV422_ORDERS else None)
     if bridge is not None:

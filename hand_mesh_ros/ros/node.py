@@ -15,9 +15,10 @@ Topics (relative names are remapped in launch files):
   (tf2_msgs/TFMessage) and ``/diagnostics`` (DiagnosticArray, every
   ``output.diagnostics_period_s``) stay absolute, as tf2 and the diagnostic aggregator expect.
 
-The image callback only stores the message in a latest-frame-wins slot; one worker thread
-converts, pairs it with camera_info, runs the pipeline and publishes. A newer image replaces
-one still waiting (counted as dropped).
+The image callback reads a raw image's header from its CDR bytes and refuses an unusable one
+there, before a message of its size exists; a usable one goes into a latest-frame-wins slot.
+One worker thread converts it (straight from the CDR bytes), pairs it with camera_info, runs
+the pipeline and publishes. A newer image replaces one still waiting (counted as dropped).
 
 Bad input: an image that cannot be converted (unknown encoding, bad step, truncated, empty,
 too large) and an image on which the pipeline raises HandMeshError publish *nothing* (no
@@ -40,20 +41,14 @@ from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import DepthStatus, Frame
 from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
-from hand_mesh_ros.ros import frame_names, params_file_check, rectified_input
-from hand_mesh_ros.ros import image_conversion, messages, parameters, string_rules
-from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
+from hand_mesh_ros.ros import frame_names, image_cdr, params_file_check, rectified_input
+from hand_mesh_ros.ros import image_conversion, messages, parameter_names, parameters
+from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder, wanted_outputs
 from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
-
-#: Output name -> the parameter that switches it off (outputs not named are always on).
-OUTPUT_SWITCHES = {'tf': 'output.publish_tf', 'markers': 'output.publish_markers',
-                   'debug_image': 'output.debug_image'}
-#: Readers of an output inside this node (its TF frame clash monitor), not subscribers.
-OWN_READERS = {'tf': 1}
 
 
 def default_pipeline_factory(config, log=None):
@@ -132,8 +127,10 @@ class HandMeshNode(Node):
             self._image_sub = self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_image, sensor_qos)
         else:
-            self._image_sub = self.create_subscription(Image, 'image', self._on_image,
-                                                       sensor_qos)
+            # Raw: the callback reads the CDR header and refuses an oversize frame before
+            # rclpy builds a message of its size (see _on_raw_image).
+            self._image_sub = self.create_subscription(Image, 'image', self._on_raw_image,
+                                                       sensor_qos, raw=True)
         self._info_sub = self.create_subscription(CameraInfo, 'camera_info',
                                                   self._on_camera_info, sensor_qos)
         self._depth_sub = self._depth_info_sub = None
@@ -182,6 +179,20 @@ class HandMeshNode(Node):
         """Store the newest image for the worker (never blocks)."""
         dropped = self._worker.submit((msg, time.monotonic_ns(), time.time_ns()))
         self._stats.image_received(dropped)
+
+    def _on_raw_image(self, cdr):
+        """Refuse an unusable image on its CDR header; store a usable one for the worker.
+
+        The worker converts the pixels straight from the CDR bytes (no deserialised copy).
+        """
+        try:
+            image = image_cdr.read_usable_image_cdr(
+                cdr, max_pixels=self._values['input.max_image_pixels'])
+        except ImageConversionError as exc:
+            self._stats.image_received(False)
+            self._bad_input('image_' + exc.reason, 'image dropped: %s' % exc)
+            return
+        self._on_image(image)
 
     def _on_camera_info(self, msg):
         """Store a camera_info for pairing by stamp (one with an invalid stamp is skipped)."""
@@ -235,7 +246,7 @@ class HandMeshNode(Node):
         for kind, problem in (
                 ('image_bad_stamp', camera_info.stamp_problem(msg.header.stamp)),
                 ('image_bad_frame_id', msg.header.frame_id
-                 and string_rules.frame_id_problem(msg.header.frame_id, 'header.frame_id'))):
+                 and parameter_names.frame_id_problem(msg.header.frame_id, 'header.frame_id'))):
             if problem:
                 self._bad_input(kind, 'image dropped: %s' % problem)
                 return None, None
@@ -338,18 +349,9 @@ class HandMeshNode(Node):
         """
         self._frame_clashes.note_frames(frame_id, self._outputs.tf_prefix)
         built = self._outputs.build(messages.make_header(stamp_ns, frame_id), hands,
-                                    self._wanted_outputs(), rgb=rgb, camera=camera)
+                                    wanted_outputs(self._output_pubs, self._values),
+                                    rgb=rgb, camera=camera)
         return [(self._output_pubs[name], message) for name, message in built]
-
-    def _wanted_outputs(self):
-        """Return the names of the outputs switched on and subscribed to."""
-        wanted = set()
-        for name, publisher in self._output_pubs.items():
-            switch = OUTPUT_SWITCHES.get(name)
-            readers = publisher.get_subscription_count() - OWN_READERS.get(name, 0)
-            if (switch is None or self._values[switch]) and readers > 0:
-                wanted.add(name)
-        return wanted
 
     def _record_timing(self, timer, stamp_ns, received_wall_ns):
         """Record one published image's latency, age and step times in the node's stats."""
@@ -430,13 +432,12 @@ def main(argv=None):
     from rclpy.signals import SignalHandlerOptions
     from hand_mesh_ros.inference.base import InferenceError
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    command_line = sys.argv if argv is None else argv
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return run_node('hand_mesh_node',
-                        lambda: params_file_check.warned(HandMeshNode(), command_line),
+                        lambda: params_file_check.warned(HandMeshNode(), argv or sys.argv),
                         lambda node: stop.is_set(),
                         (HandMeshError, InferenceError, ValueError, ParameterException),
                         events_executor=True)

@@ -30,6 +30,25 @@ OUTPUT_TYPES = {'poses': 'hand_mesh_ros/msg/HandPoseArray',
 
 #: The outputs of one image, in the order they are built.
 IMAGE_OUTPUTS = ('mesh', 'poses', 'tf', 'markers', 'debug_image')
+#: Output name -> the parameter that switches it off (outputs not named are always on).
+OUTPUT_SWITCHES = {'tf': 'output.publish_tf', 'markers': 'output.publish_markers',
+                   'debug_image': 'output.debug_image'}
+#: Readers of an output inside hand_mesh_node (its TF frame clash monitor), not subscribers.
+OWN_READERS = {'tf': 1}
+
+
+def wanted_outputs(publishers, values):
+    """Return the names of the outputs switched on in ``values`` and subscribed to.
+
+    ``publishers``: output name -> the node's publisher of it.
+    """
+    wanted = set()
+    for name, publisher in publishers.items():
+        switch = OUTPUT_SWITCHES.get(name)
+        readers = publisher.get_subscription_count() - OWN_READERS.get(name, 0)
+        if (switch is None or values[switch]) and readers > 0:
+            wanted.add(name)
+    return wanted
 
 
 class OutputBuilder:

@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 
 from hand_mesh_ros.core.camera.camera import FALLBACK_MODES
 from hand_mesh_ros.core.config import PipelineConfig
-from hand_mesh_ros.ros.string_rules import STRING_RULES
+from hand_mesh_ros.ros.parameter_names import STRING_RULES
 
 _PIPELINE_DEFAULTS = PipelineConfig().as_flat_dict()
 
@@ -54,8 +54,7 @@ class ParamSpec:
         if kind is str and not self.choices:
             rule = STRING_RULES.get(self.name)
             if rule is None:
-                return '%s has no validation rule (add it to string_rules.STRING_LIMITS)' % (
-                    self.name)
+                return '%s has no validation rule (add one to STRING_RULES)' % self.name
             return rule(value)
         return ''
 

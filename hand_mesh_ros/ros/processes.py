@@ -40,16 +40,18 @@ def dds_profile_variables(profile=None):
     return dds_profile.profile_variables(path)
 
 
-def dds_environment(base=None, shared_memory=True):
+def dds_environment(base=None, shared_memory=True, profile=None):
     """Return an environment for ROS child processes (the robot-cell profile by default).
 
-    With ``shared_memory`` the profile variable of the installed Fast DDS names
-    ``config/fastdds_shm.xml`` (the other name is removed); without it, the environment's
-    own settings are kept (so children and this process use the same transports).
+    With ``shared_memory`` the profile variable of the installed Fast DDS names ``profile``
+    (default ``config/fastdds_shm.xml``; the other name is removed); without it, the
+    environment's own settings are kept (so children and this process use the same
+    transports).
     """
     env = dict(os.environ if base is None else base)
     if shared_memory:
-        env = dds_profile.with_profile(env, config_file('fastdds_shm.xml'))
+        env = dds_profile.with_profile(
+            env, profile if profile is not None else config_file('fastdds_shm.xml'))
     env.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '1')
     return env
 

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 import sys
 
-from hand_mesh_ros.ros import parameters, string_rules
+from hand_mesh_ros.ros import parameter_names, parameters
 
 #: The generated page, relative to the repository root.
 DOC_PATH = Path('docs') / 'parameters.md'
@@ -78,7 +78,7 @@ def allowed_values(spec):
     if spec.min_value is not None and spec.max_value is not None:
         return '%s to %s' % (_number(spec.min_value), _number(spec.max_value))
     if isinstance(spec.default, str):
-        return string_rules.string_rule_text(spec.name)
+        return parameter_names.string_rule_text(spec.name)
     return 'any %s' % type(spec.default).__name__
 
 

@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 from hand_mesh_ros.paths import data_dir
+from hand_mesh_ros.tools.bench.targets import target_checks
 
 #: Seconds between samples of the node's resident memory in the end-to-end run.
 RSS_PERIOD_S = 0.2
@@ -149,33 +150,6 @@ def bench_mesh_overhead(video, variants=('full', 'lite'), backend='onnxruntime',
         report[variant] = {'landmark_ms': round(bare, 3), 'mesh_ms': round(mesh, 3),
                            'ratio': round(mesh / bare, 3)}
     return report
-
-
-def target_checks(report):
-    """Return the latency targets: [{'target', 'value', 'limit', 'met'}] (same run).
-
-    Only targets whose figures this run measured are listed.
-    """
-    checks = []
-
-    def add(name, value, limit):
-        checks.append({'target': name, 'value': round(float(value), 3),
-                       'limit': round(float(limit), 3), 'met': bool(value <= limit)})
-
-    stages = report['stages_ms']
-    if 'e2e_latency_p50_ms' in report:
-        add('e2e p50 ms <= 1.25 x whole frame + 3 ms', report['e2e_latency_p50_ms'],
-            1.25 * stages['frame_total'] + 3.0)
-        add('node RSS MB < 300', report['node_rss_mb'], 300.0)
-    if 'tailor' in stages:
-        add('tailor ms per hand <= 1.0', stages['tailor'], 1.0)
-    if 'ratio_full_pipeline_vs_mediapipe' in report:
-        add('whole frame / MediaPipe at 1 hand <= 0.5',
-            report['ratio_full_pipeline_vs_mediapipe'], 0.5)
-    lite = report.get('mesh_network_vs_landmark', {}).get('lite')
-    if lite:
-        add('lite mesh network / bare lite landmark network <= 1.5', lite['ratio'], 1.5)
-    return checks
 
 
 def bench_mediapipe(python, video, max_hands=2, max_frames=None):

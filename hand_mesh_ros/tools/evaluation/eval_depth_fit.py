@@ -17,7 +17,6 @@ joint centre and the mean over the 21 joints, against the true hand.
 Run ``python -m hand_mesh_ros.tools.evaluation.eval_depth_fit [--quick] [--json]``.
 """
 
-import argparse
 import json
 import time
 
@@ -29,6 +28,7 @@ from hand_mesh_ros.core.hand.hand_size import population_hand_length_prior_m
 from hand_mesh_ros.core.track import MetricLength, Track
 from hand_mesh_ros.tools.evaluation import depth_scenes, depth_synthesis
 from hand_mesh_ros.tools.evaluation.eval_depth import load_frames, make_camera, run_pass
+from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser
 
 DISTANCES_M = (0.5, 0.8, 1.2)
 VARIANTS = ('rgb', 'fused', 'articulated')
@@ -159,19 +159,22 @@ def print_figures(figures):
 
 def main(argv=None):
     """Run the evaluation; print the figures (and one JSON line with --json)."""
-    parser = argparse.ArgumentParser(prog='hand-mesh eval depth-fit',
-                                     description=__doc__.split('\n')[0])
-    parser.add_argument('--json', action='store_true')
+    parser = figures_parser('hand-mesh eval depth-fit', __doc__)
     parser.add_argument('--quick', action='store_true', help='every 40th video frame, 0.8 m')
     parser.add_argument('--stride', type=int, default=10, help='use every n-th video frame')
-    parser.add_argument('--max-frames', type=int, default=None)
-    parser.add_argument('--distances', type=float, nargs='+', default=list(DISTANCES_M))
-    parser.add_argument('--finger-deg', type=float, default=8.0)
-    parser.add_argument('--global-deg', type=float, default=10.0)
-    parser.add_argument('--noise-coeff', type=float, default=0.005)
+    parser.add_argument('--max-frames', type=int, default=None,
+                        help='at most this many video frames (default: all)')
+    parser.add_argument('--distances', type=float, nargs='+', default=list(DISTANCES_M),
+                        help='hand distances, metres')
+    parser.add_argument('--finger-deg', type=float, default=8.0,
+                        help='finger bones of the true hand turned by this (1 sigma), degrees')
+    parser.add_argument('--global-deg', type=float, default=10.0,
+                        help='the true hand turned by this (1 sigma), degrees')
+    parser.add_argument('--noise-coeff', type=float, default=0.005,
+                        help='depth noise c in sigma = c z^2 (per metre)')
     parser.add_argument('--keypoint-noise-rel', type=float, default=KEYPOINT_NOISE_REL,
                         help="2D keypoint noise (1 sigma), fraction of the hand's box diagonal")
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='random seed')
     args = parser.parse_args(argv)
     if args.quick:
         args.stride, args.distances = 40, [0.8]

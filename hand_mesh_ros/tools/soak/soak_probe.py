@@ -91,7 +91,7 @@ class NodeProbe:
     """
 
     def __init__(self, log_path, params=None, shared_memory=True, keep=OUTPUT_TOPICS,
-                 domain_id=None, count_only=()):
+                 domain_id=None, count_only=(), profile=None):
         """Start the node and the probe; ``params`` override the node's parameters.
 
         Topics in ``count_only`` are received serialised and only counted (no NaN check):
@@ -100,7 +100,8 @@ class NodeProbe:
         ``shared_memory`` selects the shared-memory Fast DDS profile (needed for full-size
         images). Fast DDS reads the profile once per process, so the probe can only use it
         when it is this process's first DDS participant; otherwise both sides use the default
-        transports (fine for images up to a few hundred kB).
+        transports (fine for images up to a few hundred kB). ``profile`` names another
+        shared-memory profile file (e.g. one with a larger segment).
         """
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
@@ -108,7 +109,7 @@ class NodeProbe:
                              else random.randint(*PRIVATE_DOMAINS))
         env = processes.dds_environment(shared_memory=False)
         if shared_memory:
-            env = processes.dds_environment(shared_memory=True)
+            env = processes.dds_environment(shared_memory=True, profile=profile)
             processes.apply_dds_profile(env)
         env['ROS_DOMAIN_ID'] = str(self.domain_id)
         self.env = env

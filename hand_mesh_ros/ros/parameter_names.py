@@ -1,8 +1,8 @@
-"""What every free string parameter accepts: a pattern, a length and whether '' is allowed.
+"""Names in parameters: frame ids, TF prefixes, paths, topics, and each string parameter's rule.
 
-:data:`STRING_LIMITS` is the one table of those limits (shared by hand_mesh_node's and
-hand_fusion_node's parameter tables); :data:`STRING_RULES` is derived from it and checks a
-value, :func:`string_rule_text` says the rule in words (docs/parameters.md).
+:data:`STRING_RULES` validates every string parameter without choices of hand_mesh_node and
+hand_fusion_node; :func:`string_rule_text` says in words what each accepts (the generated
+parameters page prints it).
 """
 
 import re
