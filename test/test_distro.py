@@ -1,7 +1,8 @@
 """What makes the node right on every supported distribution and with real camera drivers.
 
 - Fast DDS 2.x (Humble, Jazzy) and 3.x (Kilted) read different profile variables: every
-  environment the project builds sets both.
+  environment the project builds sets the one the installed Fast DDS reads (both where it
+  cannot tell), never the deprecated one on 3.x.
 - A driver without calibration publishes K all zero: the node uses its assumed-FOV fallback,
   and says "assumed" (never full intrinsics) in the resolution it reports.
 - Output topics are relative (namespaced with the node), /tf and /diagnostics absolute.
@@ -14,12 +15,26 @@ from hand_mesh_ros.ros import processes
 rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed: run bootstrap.sh')
 
 
-def test_dds_environment_sets_both_fast_dds_profile_variables():
+def test_dds_environment_sets_the_variable_of_the_installed_fast_dds(tmp_path):
+    from hand_mesh_ros.ros import dds_profile
+    assert dds_profile.PROFILE_VARIABLES == ('FASTRTPS_DEFAULT_PROFILES_FILE',
+                                             'FASTDDS_DEFAULT_PROFILES_FILE')
+    # A ROS prefix tells the version: share/fastdds (3.x) or share/fastrtps (2.x).
+    for major, share in ((3, 'fastdds'), (2, 'fastrtps')):
+        prefix = tmp_path / share
+        (prefix / 'share' / share).mkdir(parents=True)
+        environ = {'AMENT_PREFIX_PATH': str(prefix)}
+        assert dds_profile.fast_dds_major(environ) == major
+        env = dds_profile.with_profile(dict(environ, FASTRTPS_DEFAULT_PROFILES_FILE='/old.xml',
+                                            FASTDDS_DEFAULT_PROFILES_FILE='/old.xml'),
+                                       '/cell.xml')
+        assert {k: v for k, v in env.items() if k.endswith('PROFILES_FILE')} == {
+            dds_profile.PROFILE_VARIABLE_BY_MAJOR[major]: '/cell.xml'}
+    # This environment (the pip wheels: Fast DDS 3.x on Kilted, 2.x on Jazzy) is told apart.
     env = processes.dds_environment(base={'PATH': '/bin'})
-    assert processes.PROFILE_VARIABLES == ('FASTRTPS_DEFAULT_PROFILES_FILE',
-                                           'FASTDDS_DEFAULT_PROFILES_FILE')
-    paths = {env[name] for name in processes.PROFILE_VARIABLES}
-    assert len(paths) == 1 and paths.pop().endswith('config/fastdds_shm.xml')
+    names = [name for name in dds_profile.PROFILE_VARIABLES if name in env]
+    assert names == [dds_profile.PROFILE_VARIABLE_BY_MAJOR[dds_profile.fast_dds_major()]]
+    assert env[names[0]].endswith('config/fastdds_shm.xml')
     # Without shared memory, the caller's own settings are kept (children and parent match).
     plain = processes.dds_environment(base={'FASTRTPS_DEFAULT_PROFILES_FILE': '/x.xml'},
                                       shared_memory=False)
@@ -27,10 +42,26 @@ def test_dds_environment_sets_both_fast_dds_profile_variables():
     assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in plain
 
 
-def test_apply_dds_profile_copies_both_variables_into_this_process():
-    target = {}
-    processes.apply_dds_profile(processes.dds_environment(base={}), target=target)
-    assert set(target) == set(processes.PROFILE_VARIABLES)
+def test_the_robot_cell_profile_keeps_udp_beside_shared_memory():
+    import xml.etree.ElementTree as ET
+    ns = {'p': 'http://www.eprosima.com'}
+    root = ET.parse(processes.config_file('fastdds_shm.xml')).getroot()
+    kinds = {d.find('p:transport_id', ns).text: d.find('p:type', ns).text
+             for d in root.iter('{http://www.eprosima.com}transport_descriptor')}
+    used = [t.text for t in root.iter('{http://www.eprosima.com}transport_id')
+            if t not in [d.find('p:transport_id', ns) for d in
+                         root.iter('{http://www.eprosima.com}transport_descriptor')]]
+    assert sorted(kinds[t] for t in used) == ['SHM', 'UDPv4']
+    segment = int(next(root.iter('{http://www.eprosima.com}segment_size')).text)
+    assert segment >= 16 * 1024 * 1024
+
+
+def test_apply_dds_profile_copies_the_variables_into_this_process():
+    from hand_mesh_ros.ros import dds_profile
+    target = {'FASTRTPS_DEFAULT_PROFILES_FILE': '/stale.xml'}
+    env = processes.dds_environment(base={})
+    processes.apply_dds_profile(env, target=target)
+    assert target == {k: env[k] for k in dds_profile.PROFILE_VARIABLES if k in env}
 
 
 def _camera_info(k, width=640, height=480):
@@ -168,8 +199,10 @@ def test_middleware_probe_counts_frames_across_processes():
         capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report['profile_variables'] == list(processes.PROFILE_VARIABLES)
+    assert report['profile_variables'] == sorted(processes.dds_profile_variables())
     (case,) = report['cases']
     assert case['sent'] == 12 and case['size'] == '160x120' and case['setting'] == 'recommended'
     assert 10 <= case['received'] <= 12   # small images over shared memory: (nearly) all
     assert 0.0 < case['latency_p50_ms'] < 5000.0
+    # The meshes reach a participant with UDPv4 only (reliable: every one).
+    assert case['remote_meshes_received'] == 12

@@ -337,7 +337,7 @@ def _set(node, name, value):
 
 @pytest.mark.parametrize('name, value', [
     ('output.tf_prefix', 'hand\n'), ('output.tf_prefix', 'x' * 10000),
-    ('output.tf_prefix', ''), ('output.tf_prefix', 'ha nd'),
+    ('output.tf_prefix', 'ha nd'),
     ('input.default_frame_id', ''), ('input.default_frame_id', 'cam\n'),
     ('input.default_frame_id', ' cam'), ('input.camera_info_timeout_s', float('nan')),
     ('camera.assumed_hfov_deg', float('inf')),

@@ -100,7 +100,7 @@ def test_drivers_camera_info_is_full_intrinsics(model, d):
 
 
 BAD_NAMES = {
-    'output.tf_prefix': ['hand\n', 'x' * 10000, '', ' hand', 'hand ', 'ha nd', '1hand',
+    'output.tf_prefix': ['hand\n', 'x' * 10000, ' hand', 'hand ', 'ha nd', '1hand',
                          'hand/right', 'hand\t', 'händ', 'hand\x00'],
     'input.default_frame_id': ['', 'cam\n', ' cam', 'cam ', 'a b', '/cam', 'cam/', 'a//b',
                                'x' * 257, 'cam\r', 'kamera\u00e9', 'cam\x00'],
@@ -112,7 +112,7 @@ BAD_NAMES = {
     'input.cameras': ['', ' ', 'cam_a,cam_a', 'cam\x00a', '1cam', 'cam_a,/'],
 }
 GOOD_NAMES = {
-    'output.tf_prefix': ['hand', 'robot1_hand', 'H'],
+    'output.tf_prefix': ['', 'hand', 'robot1_hand', 'H'],
     'input.default_frame_id': ['camera_optical_frame', 'robot1/camera_link', 'oak-d.rgb',
                                'x' * 256],
     'model.models_dir': ['', '/opt/models dir/'],

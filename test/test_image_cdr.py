@@ -119,7 +119,8 @@ def test_unknown_encapsulation_and_absurd_string_length_are_malformed():
 @pytest.mark.parametrize('width, height, encoding, step, data, reason', [
     (7680, 4320, 'rgb8', 7680 * 3, b'\0' * 64, 'too_large'),
     (2 ** 31 - 1, 2 ** 31 - 1, 'rgb8', 2 ** 32 - 1, b'', 'too_large'),
-    (640, 480, 'yuv422', 1280, b'\0' * 16, 'unknown_encoding'),
+    (640, 480, 'nv21', 1280, b'\0' * 16, 'unknown_encoding'),
+    (641, 480, 'yuv422_yuy2', 1282, b'\0' * 16, 'odd_width'),
     (640, 480, 'rgb8', 1000, b'\0' * 16, 'bad_step'),
     (64, 48, 'rgb8', 64 * 3, b'\0' * (64 * 3 * 48 - 1), 'truncated'),
 ])

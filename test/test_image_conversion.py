@@ -47,7 +47,8 @@ def _expected(rgb, encoding):
     return rgb
 
 
-@pytest.mark.parametrize('encoding', sorted(ic.ENCODINGS))
+@pytest.mark.parametrize('encoding', sorted(  # (lossy 4:2:2 ones: test_yuv_images.py)
+    name for name, (_, _, order) in ic.ENCODINGS.items() if order not in ic.YUV422_ORDERS))
 @pytest.mark.parametrize('pad', [0, 3, 64])
 @pytest.mark.parametrize('size', [(4, 6), (7, 5), (480, 640), (1, 1), (1079, 619)])
 def test_every_encoding_stride_and_size_round_trips(encoding, pad, size):
@@ -189,7 +190,8 @@ class _UntouchableImage:
     (2 ** 31 - 1, 2 ** 31 - 1, 'rgb8', None, 'too_large'),
     (16385, 1024, 'mono16', 32770, 'too_large'),              # just over 4096 x 4096
     (0, 4320, 'rgb8', None, 'empty'),
-    (640, 480, 'yuv422', 1280, 'unknown_encoding'),
+    (640, 480, 'nv21', 1280, 'unknown_encoding'),
+    (641, 480, 'yuv422', 1282, 'odd_width'),
     (640, 480, 'rgb8', 1000, 'bad_step'),
     (640, 480, 'mono16', 1281, 'bad_step'),
 ])

@@ -19,7 +19,10 @@ TREE = ast.parse(LAUNCH.read_text())
 EXPECTED_ARGUMENTS = {'namespace', 'use_sim_time', 'use_camera_source', 'source',
                       'camera_info_url', 'rate_hz', 'loop', 'frame_id', 'image_topic',
                       'camera_info_topic', 'params_file', 'rviz', 'rviz_config', 'log_level',
-                      'depth_topic'}
+                      'depth_topic', 'depth_camera_info_topic', 'driver', 'rectified',
+                      'compressed', 'tf_prefix', 'rviz_fixed_frame'}
+#: Arguments read through the launch file's argument -> parameter tables.
+TABLES = ('PARAMETER_ARGUMENTS', 'FLAG_PARAMETERS')
 
 
 def _calls(name):
@@ -57,10 +60,14 @@ def test_every_argument_is_declared_once_with_a_description():
     for name, (default, description) in args.items():
         assert default is not None, name
         assert len(description.strip()) > 15, name
+    assert all(d in args['driver'][1] for d in _pure_functions()['DRIVERS'])
     # Every argument is read from the launch configurations by name in the one checking
-    # action (values['name']), and nothing undeclared is read.
+    # action (values['name'], or through an argument -> parameter table), and nothing
+    # undeclared is read.
     used = {n.slice.value for n in ast.walk(TREE) if isinstance(n, ast.Subscript)
             and getattr(n.value, 'id', None) == 'values' and isinstance(n.slice, ast.Constant)}
+    for table in _pure_functions()['TABLES_READ']:
+        used |= set(table)
     assert used <= set(args), 'undeclared: %s' % (used - set(args))
     assert set(args) <= used, 'declared but unused: %s' % (set(args) - used)
 
@@ -73,12 +80,14 @@ def _pure_functions():
     """
     import ament_index_python.packages as ament
     keep = [n for n in TREE.body if isinstance(n, ast.FunctionDef) and n.name in (
-        '_flag', 'logger_name', 'check_arguments')]
+        '_flag', 'logger_name', 'check_arguments', '_check_files', 'driver_preset',
+        'node_overrides', 'topic_remappings', 'rviz_fixed_frame')]
     keep += [n for n in TREE.body if isinstance(n, ast.Assign)]
     namespace = {'os': os, 'get_package_prefix': ament.get_package_prefix,
-                 'PackageNotFoundError': ament.PackageNotFoundError}
+                 'PackageNotFoundError': ament.PackageNotFoundError, 'yaml': yaml}
     code = compile(ast.Module(body=keep, type_ignores=[]), str(LAUNCH), 'exec')
     exec(code, namespace)   # noqa: S102 - the project's own launch file
+    namespace['TABLES_READ'] = [namespace[name] for name in TABLES]
     return namespace
 
 
@@ -103,6 +112,10 @@ def test_default_arguments_pass_the_check(tmp_path):
     ({'source': '/nonexistent.mp4'}, 'source /nonexistent.mp4 does not exist'),
     ({'use_sim_time': 'maybe'}, 'use_sim_time:=maybe is not true or false'),
     ({'rviz': 'true'}, "package 'rviz2' is not installed"),
+    ({'driver': 'zed', 'use_camera_source': 'false'},
+     'driver:=zed is not one of realsense2_camera, depthai_ros, usb_cam, v4l2_camera'),
+    ({'driver': 'usb_cam'}, 'driver:=usb_cam needs use_camera_source:=false'),
+    ({'rectified': 'yes'}, "rectified:=yes is not true or false (or '' for the params"),
 ])
 def test_bad_arguments_are_refused_before_anything_starts(
         tmp_path, monkeypatch, changes, expected):
@@ -136,6 +149,45 @@ def test_bad_arguments_are_refused_before_anything_starts(
     assert raises and raises[0] < max(calls)
 
 
+def test_arguments_left_at_their_default_override_nothing(tmp_path):
+    functions = _pure_functions()
+    values = _values(tmp_path)
+    assert functions['node_overrides'](values, {}) == {}
+    assert functions['topic_remappings'](values, {}) == [
+        ('image', 'image'), ('image/compressed', 'image/compressed'),
+        ('camera_info', 'camera_info')]
+    assert functions['rviz_fixed_frame'](values, {}) == 'camera_optical_frame'
+    given = _values(tmp_path, depth_topic='/d', depth_camera_info_topic='/d/info',
+                    tf_prefix='left', rectified='true', compressed='false',
+                    image_topic='/cam/image_rect', rviz_fixed_frame='base_link')
+    assert functions['node_overrides'](given, {}) == {
+        'input.depth_topic': '/d', 'input.depth_camera_info_topic': '/d/info',
+        'output.tf_prefix': 'left', 'input.rectified': True, 'input.compressed': False}
+    assert ('image/compressed', '/cam/image_rect/compressed') in functions[
+        'topic_remappings'](given, {})
+    assert functions['rviz_fixed_frame'](given, {}) == 'base_link'
+
+
+@pytest.mark.parametrize('driver', ['realsense2_camera', 'depthai_ros', 'usb_cam',
+                                    'v4l2_camera'])
+def test_driver_presets_name_their_topics_and_frames(tmp_path, driver):
+    functions = _pure_functions()
+    assert driver in functions['DRIVERS']
+    preset = functions['driver_preset'](driver, str(ROOT / 'config'))
+    assert set(preset) == set(functions['PRESET_KEYS'])
+    values = _values(tmp_path, driver=driver, use_camera_source='false')
+    remaps = dict(functions['topic_remappings'](values, preset))
+    assert remaps['image'] == preset['image_topic'] and remaps['image'].startswith('/')
+    assert remaps['camera_info'] == preset['camera_info_topic']
+    assert functions['rviz_fixed_frame'](values, preset) == preset['camera_frame']
+    overrides = functions['node_overrides'](values, preset)
+    assert overrides['input.rectified'] is False
+    assert overrides.get('input.depth_topic', '') == preset['depth_topic']
+    # An argument given on the command line wins over the preset.
+    mine = _values(tmp_path, driver=driver, use_camera_source='false', image_topic='/mine')
+    assert dict(functions['topic_remappings'](mine, preset))['image'] == '/mine'
+
+
 def test_log_level_names_only_our_nodes_loggers():
     logger_name = _pure_functions()['logger_name']
     assert logger_name('', 'hand_mesh_node') == 'hand_mesh_node'
@@ -151,7 +203,7 @@ def test_the_launch_sets_namespace_sim_time_and_waits_for_the_node():
         assert _keyword(call, 'namespace') is not None
     text = LAUNCH.read_text()
     assert "'wait_for_subscribers': 1" in text
-    assert text.count("'use_sim_time': sim_time") == 3
+    assert text.count("'use_sim_time': sim_time") == 2 and 'use_sim_time=sim_time' in text
 
 
 def test_named_executables_exist_as_console_scripts_and_scripts():
@@ -175,8 +227,8 @@ def test_named_executables_exist_as_console_scripts_and_scripts():
 def test_named_config_files_exist_and_are_valid():
     names = [n.value for n in ast.walk(TREE) if isinstance(n, ast.Constant)
              and isinstance(n.value, str) and n.value.endswith(('.yaml', '.rviz'))]
-    assert set(names) == {'hand_mesh.yaml', 'hand_mesh.rviz'}
-    for name in names:
+    assert set(names) == {'hand_mesh.yaml', 'hand_mesh.rviz', '.yaml'}
+    for name in set(names) - {'.yaml'}:   # ('.yaml': config/drivers/<driver>.yaml)
         assert (ROOT / 'config' / name).is_file()
     rviz = yaml.safe_load((ROOT / 'config' / 'hand_mesh.rviz').read_text())
     manager = rviz['Visualization Manager']

@@ -250,7 +250,7 @@ def test_images_too_small_for_the_pipeline_are_counted_not_published(node):
 def test_a_burst_of_bad_frames_logs_a_handful_of_lines_not_one_per_frame(node):
     before = node.counter('bad_input.image_unknown_encoding')
     lines_before = len(node.log_lines('image_unknown_encoding'))
-    node.send_bad(lambda: image_msg(4, 4, 'yuv422', b'\0' * 32, 8), repeats=100)
+    node.send_bad(lambda: image_msg(4, 4, 'nv21', b'\0' * 32, 8), repeats=100)
     counted = node.wait_counter('bad_input.image_unknown_encoding', before + 50) - before
     lines = len(node.log_lines('image_unknown_encoding')) - lines_before
     assert lines <= 2 < counted

@@ -28,6 +28,7 @@ from typing import Optional
 from hand_mesh_ros.core.camera.camera import CameraModel, DEFAULT_HFOV_DEG
 from hand_mesh_ros.core.camera.decision import decide_camera
 from hand_mesh_ros.core.errors import CameraModelError
+from hand_mesh_ros.ros.rectified_input import rectified_fields
 from hand_mesh_ros.ros.stamp_cache import NS_PER_S, StampCache
 
 #: CameraResolution.status values.
@@ -74,8 +75,11 @@ def camera_info_fields(msg):
              bool(roi.do_rectify)))
 
 
-def camera_model_from_msg(msg):
+def camera_model_from_msg(msg, rectified=False):
     """Build a validated CameraModel from a sensor_msgs/CameraInfo.
+
+    ``rectified``: the image is rectified (P, no D or R; see
+    :mod:`hand_mesh_ros.ros.rectified_input`); else raw (K and D).
 
     Raises:
         CameraModelError: the camera_info is unusable.
@@ -86,6 +90,8 @@ def camera_model_from_msg(msg):
         if value and value[0] == 'too_long':
             raise CameraModelError('camera_info %s has %d elements (at most %d)' % (
                 name, value[1], MAX_D_LENGTH if name == 'd' else MAX_MODEL_NAME_LENGTH))
+    if rectified:
+        return CameraModel.from_camera_info_fields(*rectified_fields(fields), rectified=True)
     return CameraModel.from_camera_info_fields(*fields)
 
 
@@ -114,8 +120,11 @@ class CameraResolver:
 
     def __init__(self, capacity=10, fallback_mode='assumed_fov',
                  assumed_hfov_deg=DEFAULT_HFOV_DEG,
-                 stale_after_s=0.0, clock_ns=time.monotonic_ns):
+                 stale_after_s=0.0, clock_ns=time.monotonic_ns, rectified=False):
         """Create a resolver with a cache of ``capacity`` camera_info messages.
+
+        ``rectified``: images are rectified (camera models from P, see
+        :func:`camera_model_from_msg`).
 
         ``stale_after_s``: seconds without camera_info after which the latest one is stale
         (0: never); ``clock_ns``: the monotonic clock used for arrivals (nanoseconds).
@@ -125,6 +134,7 @@ class CameraResolver:
         self.assumed_hfov_deg = float(assumed_hfov_deg)
         self.stale_after_s = float(stale_after_s)
         self._clock_ns = clock_ns
+        self.rectified = bool(rectified)
         self._last_info_ns = None     # arrival (clock_ns) of the latest camera_info
         self._models = OrderedDict()   # fields tuple -> CameraModel or CameraModelError
 
@@ -151,7 +161,7 @@ class CameraResolver:
         cached = self._models.get(key)
         if cached is None:
             try:
-                cached = camera_model_from_msg(msg)
+                cached = camera_model_from_msg(msg, rectified=self.rectified)
             except CameraModelError as exc:
                 cached = exc
             self._models[key] = cached

@@ -8,7 +8,8 @@ Parameters (all read at start-up):
   package://); '' = no calibration: an UNCALIBRATED CameraInfo (image size, K, R, P all zero)
   is published, as camera drivers do, so hand_mesh_node runs in its assumed-FOV fallback and
   reports every position as assumed (logged clearly here too).
-- ``frame_id`` (default 'camera_optical_frame'), ``encoding`` ('rgb8' or 'bgr8').
+- ``frame_id`` (default 'camera_optical_frame'), ``encoding`` ('rgb8', 'bgr8', or a YUV
+  4:2:2 encoding as USB cameras publish: 'yuv422_yuy2', 'yuyv', 'uyvy', 'yuv422').
 - ``rate_hz``: publishing rate; 0 = the video's own rate (30 Hz for folders, as fast as the
   device delivers for webcams).
 - ``loop``: start again at the end; ``max_frames``: stop after this many (0 = all).
@@ -30,7 +31,7 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.ros import calibration as calib
-from hand_mesh_ros.ros.image_conversion import rgb_to_image
+from hand_mesh_ros.ros.image_conversion import rgb_to_image, WRITABLE_ENCODINGS
 from hand_mesh_ros.ros.spin import run_node
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -132,8 +133,9 @@ class CameraSourceNode(Node):
         self.max_frames = int(self.declare_parameter('max_frames', 0).value)
         reliable = bool(self.declare_parameter('reliable', False).value)
         self.wait_for_subscribers = int(self.declare_parameter('wait_for_subscribers', 0).value)
-        if self.encoding not in ('rgb8', 'bgr8'):
-            raise ValueError("encoding must be 'rgb8' or 'bgr8', got %r" % self.encoding)
+        if self.encoding not in WRITABLE_ENCODINGS:
+            raise ValueError('encoding must be one of %s, got %r'
+                             % (', '.join(WRITABLE_ENCODINGS), self.encoding))
         self.reader = FrameReader(source)
         self.calibration = calib.load_calibration(url) if url else None
         if self.calibration is None:

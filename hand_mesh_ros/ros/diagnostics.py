@@ -166,11 +166,12 @@ class NodeStats:
 
 
 def diagnostic_array(snapshot, header, backend, name='hand_mesh_node: pipeline',
-                     previous=None):
+                     previous=None, frame_clashes=()):
     """Return a diagnostic_msgs/DiagnosticArray with one status built from ``snapshot``.
 
     The level is WARN when the camera is not fully known or when bad input or errors were
-    counted since ``previous`` (the snapshot of the last report), else OK.
+    counted since ``previous`` (the snapshot of the last report), else OK; ERROR while
+    ``frame_clashes`` (sentences: TF frames that clash with another node's) is not empty.
     """
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
     mode, status, problem = snapshot['last_camera']
@@ -200,6 +201,11 @@ def diagnostic_array(snapshot, header, backend, name='hand_mesh_node: pipeline',
     if new_problems:
         level = DiagnosticStatus.WARN
         message = 'new %s; %s' % (' and '.join(new_problems), message)
+    for index, clash in enumerate(frame_clashes):
+        values.append(('tf_frame_clash.%d' % index, clash))
+    if frame_clashes:
+        level = DiagnosticStatus.ERROR
+        message = 'TF frame clash: %s; %s' % (frame_clashes[0], message)
     status_msg = DiagnosticStatus(level=level, name=name, message=message,
                                   hardware_id=header.frame_id,
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values])

@@ -30,9 +30,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from hand_mesh_ros.core.fusion.observation import in_frame, observation_problem
 from hand_mesh_ros.core.fusion.sync import choose_cameras, STALE
 from hand_mesh_ros.core.fusion.tracker import HandFuser
-from hand_mesh_ros.ros import collision_objects, fusion_messages, fusion_status, parameter_names
-from hand_mesh_ros.ros import parameters
-from hand_mesh_ros.ros.fusion_parameters import FUSION_PARAMETERS
+from hand_mesh_ros.ros import collision_objects, frame_names, fusion_messages, fusion_status
+from hand_mesh_ros.ros import parameter_names, parameters
+from hand_mesh_ros.ros.fusion_parameters import FUSED_TF_PREFIX, FUSION_PARAMETERS
 from hand_mesh_ros.ros.spin import run_until_signal
 from hand_mesh_ros.ros.tf_buffer import create_transform_lookup, TransformError
 from hand_mesh_ros.ros.tf_frames import HandFrameNames
@@ -177,7 +177,9 @@ class HandFusionNode(Node):
     def _publish(self, hands, stamp_ns, frame):
         values = self._values
         self._pose_pub.publish(fusion_messages.fused_pose_array_msg(hands, stamp_ns, frame))
-        prefixes = fusion_messages.hand_names(self._names, hands, values['output.tf_prefix'])
+        prefix = frame_names.tf_prefix(values['output.tf_prefix'], self.get_namespace(),
+                                       base=FUSED_TF_PREFIX)
+        prefixes = fusion_messages.hand_names(self._names, hands, prefix)
         if values['output.publish_tf'] and hands:
             self._tf_pub.publish(fusion_messages.fused_tf_message(hands, prefixes, stamp_ns,
                                                                   frame))

@@ -7,6 +7,8 @@ the fuser. ``config/fusion.yaml`` holds the same defaults (a test keeps the two 
 from hand_mesh_ros.ros.parameters import COLLISION_PARAMETERS, params_file_text, ParamSpec
 
 _RO = {'read_only': True}
+#: The fused hands' TF frame prefix (and the derived prefix's last part).
+FUSED_TF_PREFIX = 'fused'
 
 #: Every parameter of hand_fusion_node.
 FUSION_PARAMETERS = (
@@ -34,8 +36,9 @@ FUSION_PARAMETERS = (
               'velocity is fitted over (0 = no motion compensation).',
               min_value=0.0, max_value=5.0, **_RO),
     ParamSpec('output.publish_tf', True, 'Publish TF frames of the fused hands on /tf.', **_RO),
-    ParamSpec('output.tf_prefix', 'fused', 'Prefix of the fused TF frame names and collision '
-              'object ids: <prefix>_<side>[<n>]_<keypoint>.', **_RO),
+    ParamSpec('output.tf_prefix', FUSED_TF_PREFIX, 'Prefix of the fused TF frame names and '
+              "collision object ids: <prefix>_<side>[<n>]_<keypoint>; '' = fused after the "
+              "node's namespace (robot_fused in /robot).", **_RO),
     ParamSpec('output.diagnostics_period_s', 1.0, 'Period of /diagnostics in seconds.',
               min_value=0.1, max_value=60.0, **_RO),
 ) + COLLISION_PARAMETERS
@@ -44,7 +47,8 @@ FUSION_PARAMETERS = (
 def fusion_params_file_text():
     """Return the defaults as a ROS 2 params file (the content of config/fusion.yaml)."""
     return params_file_text('hand_fusion_node', FUSION_PARAMETERS,
-                            source='hand_mesh_ros/ros/fusion_parameters.py')
+                            source='hand_mesh_ros/ros/fusion_parameters.py',
+                            file_key='hand_fusion_node')
 
 
 if __name__ == '__main__':

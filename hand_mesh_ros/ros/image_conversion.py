@@ -1,9 +1,12 @@
 """sensor_msgs/Image and CompressedImage <-> numpy RGB (what the core pipeline consumes).
 
 ``image_to_rgb`` returns an (H, W, 3) uint8 RGB array that owns its memory, for the encodings
-rgb8, bgr8, rgba8, bgra8, mono8 and the 16-bit rgb16, bgr16, rgba16, bgra16, mono16 (scaled to
-8 bit by dropping the low byte, ``v >> 8``); mono is replicated to three channels and alpha is
-dropped. ``step`` (row padding) and ``is_bigendian`` (16-bit data) are honoured.
+rgb8, bgr8, rgba8, bgra8, mono8, the 16-bit rgb16, bgr16, rgba16, bgra16, mono16 (scaled to
+8 bit by dropping the low byte, ``v >> 8``) and the YUV 4:2:2 encodings USB cameras publish
+(usb_cam, v4l2_camera): ``yuv422_yuy2`` and ``yuyv`` (bytes Y0 U Y1 V), ``uyvy`` and
+``yuv422`` (ROS's name for U Y0 V Y1), converted with OpenCV (BT.601); their width must be
+even (two pixels share U and V). mono is replicated to three channels and alpha is dropped.
+``step`` (row padding) and ``is_bigendian`` (16-bit data) are honoured.
 
 cv_bridge is used for the 8-bit encodings when it is importable
 (``CvBridge().imgmsg_to_cv2(msg, 'rgb8')``); otherwise this module's own conversion, which
@@ -33,11 +36,22 @@ ENCODINGS = {
     'rgba16': (4, 2, 'rgba'),
     'bgra16': (4, 2, 'bgra'),
     'mono16': (1, 2, 'mono'),
+    'yuv422_yuy2': (2, 1, 'yuyv'),
+    'yuyv': (2, 1, 'yuyv'),
+    'uyvy': (2, 1, 'uyvy'),
+    'yuv422': (2, 1, 'uyvy'),
 }
+#: Data orders of the YUV 4:2:2 encodings (two pixels share one U and one V).
+YUV422_ORDERS = ('yuyv', 'uyvy')
 
 #: The OpenCV colour conversion (cv2 constant name) to RGB of each data order but rgb.
 _CV2_TO_RGB = {'bgr': 'COLOR_BGR2RGB', 'rgba': 'COLOR_RGBA2RGB', 'bgra': 'COLOR_BGRA2RGB',
-               'mono': 'COLOR_GRAY2RGB'}
+               'mono': 'COLOR_GRAY2RGB', 'yuyv': 'COLOR_YUV2RGB_YUY2',
+               'uyvy': 'COLOR_YUV2RGB_UYVY'}
+#: The OpenCV conversion from RGB of the encodings :func:`rgb_to_image` writes but rgb8.
+_CV2_FROM_RGB = {'bgr8': 'COLOR_RGB2BGR', 'yuv422_yuy2': 'COLOR_RGB2YUV_YUY2',
+                 'yuyv': 'COLOR_RGB2YUV_YUY2', 'uyvy': 'COLOR_RGB2YUV_UYVY',
+                 'yuv422': 'COLOR_RGB2YUV_UYVY'}
 
 _BRIDGE = []  # [CvBridge instance or None], filled on first use
 
@@ -71,7 +85,8 @@ def check_image_fields(encoding, width, height, step, data_bytes=None,
     Reads only the fields (never the data), so a frame can be refused on its header.
 
     Raises:
-        ImageConversionError: unknown encoding, zero or absurd size, step smaller than a row
+        ImageConversionError: unknown encoding, zero or absurd size, odd width of a YUV 4:2:2
+            image, step smaller than a row
             (or not a multiple of the channel size), ``data_bytes`` (when given) fewer
             than ``step * height``.
 
@@ -83,6 +98,9 @@ def check_image_fields(encoding, width, height, step, data_bytes=None,
     width, height, step = int(width), int(height), int(step)
     check_image_size(width, height, max_pixels)
     channels, depth_bytes, order = ENCODINGS[str(encoding).lower()]
+    if order in YUV422_ORDERS and width % 2:
+        raise ImageConversionError('%s image has an odd width %d (4:2:2 pairs pixels)'
+                                   % (encoding, width), 'odd_width')
     row_bytes = width * channels * depth_bytes
     if step < row_bytes:
         raise ImageConversionError(
@@ -116,7 +134,8 @@ def image_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS, use_cv_bridge=True):
     channels, depth_bytes, order = check_image_fields(
         msg.encoding, msg.width, msg.height, msg.step, data.size, max_pixels)
     width, height, step = int(msg.width), int(msg.height), int(msg.step)
-    bridge = _cv_bridge() if use_cv_bridge and depth_bytes == 1 else None
+    bridge = (_cv_bridge() if use_cv_bridge and depth_bytes == 1
+              and order not in YUV422_ORDERS else None)
     if bridge is not None:
         return np.ascontiguousarray(bridge.imgmsg_to_cv2(msg, 'rgb8'), dtype=np.uint8)
     return _convert(data, width, height, step, channels, depth_bytes, order,
@@ -173,26 +192,34 @@ def compressed_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
+#: Encodings :func:`rgb_to_image` writes.
+WRITABLE_ENCODINGS = ('rgb8',) + tuple(_CV2_FROM_RGB)
+
+
 def rgb_to_image(rgb, stamp=None, frame_id='', encoding='rgb8'):
-    """Return a sensor_msgs/Image holding ``rgb`` ((H, W, 3) uint8 RGB) as rgb8 or bgr8.
+    """Return a sensor_msgs/Image holding ``rgb`` ((H, W, 3) uint8 RGB) in ``encoding``.
 
     Args:
-        rgb: (H, W, 3) uint8 RGB image (not modified).
+        rgb: (H, W, 3) uint8 RGB image (not modified; even width for the YUV encodings).
         stamp: builtin_interfaces/Time for the header, or None.
         frame_id: header frame id.
-        encoding: 'rgb8' or 'bgr8' (the channels are reordered for bgr8).
+        encoding: one of :data:`WRITABLE_ENCODINGS`: rgb8, bgr8 (channels reordered) or a
+            YUV 4:2:2 encoding as a USB camera publishes it (yuv422_yuy2, yuyv, uyvy, yuv422).
 
     """
     from sensor_msgs.msg import Image
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError('rgb must be (H, W, 3) uint8, got %r %s' % (rgb.shape, rgb.dtype))
-    if encoding not in ('rgb8', 'bgr8'):
-        raise ValueError('encoding must be rgb8 or bgr8, got %r' % encoding)
+    if encoding not in WRITABLE_ENCODINGS:
+        raise ValueError('encoding must be one of %s, got %r'
+                         % (', '.join(WRITABLE_ENCODINGS), encoding))
+    if ENCODINGS[encoding][2] in YUV422_ORDERS and rgb.shape[1] % 2:
+        raise ValueError('%s needs an even width, got %d' % (encoding, rgb.shape[1]))
     pixels = rgb
-    if encoding == 'bgr8':
+    if encoding != 'rgb8':
         import cv2
-        pixels = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+        pixels = cv2.cvtColor(np.ascontiguousarray(rgb), getattr(cv2, _CV2_FROM_RGB[encoding]))
     msg = Image()
     if stamp is not None:
         msg.header.stamp = stamp
@@ -200,7 +227,7 @@ def rgb_to_image(rgb, stamp=None, frame_id='', encoding='rgb8'):
     msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
     msg.encoding = encoding
     msg.is_bigendian = 0
-    msg.step = 3 * msg.width
+    msg.step = ENCODINGS[encoding][0] * msg.width
     data = array.array('B')
     data.frombytes(np.ascontiguousarray(pixels).data)   # one copy (bytes -> array is slow)
     msg.data = data

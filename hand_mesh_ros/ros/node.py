@@ -7,6 +7,7 @@ Topics (relative names are remapped in launch files):
 - in  ``depth`` (``input.depth_topic``; sensor_msgs/Image 16UC1 mm / 32FC1 m registered to
   the colour image, paired by stamp within ``input.depth_pairing_tolerance_s``) and, for
   depth of another size, ``depth/camera_info``: optional; without depth nothing changes.
+- in  ``/tf``: watched for TF frames that clash with this node's (:mod:`.frame_names`).
 - out ``hand/poses`` (HandPoseArray) and ``hand/mesh`` (HandMeshArray): reliable, depth 10,
   one message per processed image, empty when no hand is seen; ``hand/markers``
   (MarkerArray); ``hand/debug_image`` (Image, drawn only while subscribed). These names are
@@ -40,19 +41,14 @@ from hand_mesh_ros.core.errors import HandMeshError, ImageConversionError
 from hand_mesh_ros.core.types import DepthStatus, Frame
 from hand_mesh_ros.log_levels import level_logger
 from hand_mesh_ros.ros import camera_info, collision_objects, depth_input, diagnostics
-from hand_mesh_ros.ros import image_cdr
-from hand_mesh_ros.ros import image_conversion
-from hand_mesh_ros.ros import messages, parameter_names, parameters
-from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder
+from hand_mesh_ros.ros import frame_names, image_cdr, params_file_check, rectified_input
+from hand_mesh_ros.ros import image_conversion, messages, parameter_names, parameters
+from hand_mesh_ros.ros.outputs import OUTPUT_TOPICS, OutputBuilder, wanted_outputs
 from hand_mesh_ros.ros.spin import run_node
 from hand_mesh_ros.ros.stamp_cache import stamp_to_ns
 from hand_mesh_ros.ros.worker import FrameWorker
 
 RESULT_QOS_DEPTH = 10
-
-#: Output name -> the parameter that switches it off (outputs not named are always on).
-OUTPUT_SWITCHES = {'tf': 'output.publish_tf', 'markers': 'output.publish_markers',
-                   'debug_image': 'output.debug_image'}
 
 
 def default_pipeline_factory(config, log=None):
@@ -94,15 +90,19 @@ class HandMeshNode(Node):
             capacity=values['input.camera_info_cache_size'],
             fallback_mode=values['camera.fallback_mode'],
             assumed_hfov_deg=values['camera.assumed_hfov_deg'],
-            stale_after_s=values['input.camera_info_timeout_s'])
+            stale_after_s=values['input.camera_info_timeout_s'],
+            rectified=values['input.rectified'])
         self._outputs = OutputBuilder(tf_prefix=values['output.tf_prefix'],
-                                      marker_lifetime_s=values['output.marker_lifetime_s'])
+                                      marker_lifetime_s=values['output.marker_lifetime_s'],
+                                      namespace=self.get_namespace())
         self._last_report = None
         self._depth = depth_input.DepthInput(capacity=values['input.camera_info_cache_size'])
         self._depth_seen = False
         self._params = parameters.ParameterHandler(self, values, self._apply_parameters)
         self._create_topics(values)
         self._collisions = collision_objects.create(self, values)   # None when off
+        rectified_input.warn_rect_topic(self._log.warning, self._image_sub.topic_name,
+                                        values['input.rectified'])
         self._closed = False
         self._worker = FrameWorker(self._process, self._on_worker_error)
         self._worker.start()
@@ -149,6 +149,7 @@ class HandMeshNode(Node):
             'markers': self.create_publisher(MarkerArray, OUTPUT_TOPICS['markers'], reliable),
             'debug_image': self.create_publisher(Image, OUTPUT_TOPICS['debug_image'],
                                                  QoSProfile(depth=1))}
+        self._frame_clashes = frame_names.watch_tf(self)
         self._diag_pub = self.create_publisher(DiagnosticArray, OUTPUT_TOPICS['diagnostics'],
                                                QoSProfile(depth=10))
 
@@ -168,7 +169,7 @@ class HandMeshNode(Node):
         if 'output.marker_lifetime_s' in changes:
             self._outputs.markers.lifetime_s = new_values['output.marker_lifetime_s']
         if 'output.tf_prefix' in changes:
-            self._outputs.tf_prefix = new_values['output.tf_prefix']
+            self._outputs.set_tf_prefix(new_values['output.tf_prefix'])
         self._values = new_values
         self._log.info('parameters changed: %s' % ', '.join(
             '%s=%r' % item for item in sorted(changes.items())))
@@ -319,10 +320,7 @@ class HandMeshNode(Node):
             return None
 
     def _published_hands(self, result):
-        """Return the result's finite hands; count the non-finite and the rejected ones.
-
-        The finite hands are counted by shape source.
-        """
+        """Return the result's finite hands; count them by shape source, and the others."""
         hands, non_finite = messages.finite_hands(result.hands)
         if non_finite:
             self._stats.count(self._stats.rejected_hands, 'non_finite', non_finite)
@@ -349,18 +347,11 @@ class HandMeshNode(Node):
 
         An output nobody subscribed to is not built (it would cost time and be dropped).
         """
+        self._frame_clashes.note_frames(frame_id, self._outputs.tf_prefix)
         built = self._outputs.build(messages.make_header(stamp_ns, frame_id), hands,
-                                    self._wanted_outputs(), rgb=rgb, camera=camera)
+                                    wanted_outputs(self._output_pubs, self._values),
+                                    rgb=rgb, camera=camera)
         return [(self._output_pubs[name], message) for name, message in built]
-
-    def _wanted_outputs(self):
-        """Return the names of the outputs switched on and subscribed to."""
-        wanted = set()
-        for name, publisher in self._output_pubs.items():
-            switch = OUTPUT_SWITCHES.get(name)
-            if (switch is None or self._values[switch]) and publisher.get_subscription_count():
-                wanted.add(name)
-        return wanted
 
     def _record_timing(self, timer, stamp_ns, received_wall_ns):
         """Record one published image's latency, age and step times in the node's stats."""
@@ -408,6 +399,7 @@ class HandMeshNode(Node):
         # two cameras must not report as one on the global /diagnostics.
         self._diag_pub.publish(diagnostics.diagnostic_array(
             snapshot, header, self._backend, previous=self._last_report,
+            frame_clashes=self._frame_clashes.problems(),
             name='%s: pipeline' % self.get_fully_qualified_name().lstrip('/')))
         self._last_report = snapshot
 
@@ -444,7 +436,9 @@ def main(argv=None):
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return run_node('hand_mesh_node', HandMeshNode, lambda node: stop.is_set(),
+        return run_node('hand_mesh_node',
+                        lambda: params_file_check.warned(HandMeshNode(), argv or sys.argv),
+                        lambda node: stop.is_set(),
                         (HandMeshError, InferenceError, ValueError, ParameterException),
                         events_executor=True)
     finally:

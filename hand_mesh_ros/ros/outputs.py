@@ -12,7 +12,7 @@ image with hands and once more to delete the markers of hands no longer seen;
 ``debug_image`` (Image) the input with the hands drawn.
 """
 
-from hand_mesh_ros.ros import debug_image, image_conversion, marker_serialization
+from hand_mesh_ros.ros import debug_image, frame_names, image_conversion, marker_serialization
 from hand_mesh_ros.ros import messages, tf_frames
 from hand_mesh_ros.ros.markers import MarkerBuilder
 
@@ -30,21 +30,47 @@ OUTPUT_TYPES = {'poses': 'hand_mesh_ros/msg/HandPoseArray',
 
 #: The outputs of one image, in the order they are built.
 IMAGE_OUTPUTS = ('mesh', 'poses', 'tf', 'markers', 'debug_image')
+#: Output name -> the parameter that switches it off (outputs not named are always on).
+OUTPUT_SWITCHES = {'tf': 'output.publish_tf', 'markers': 'output.publish_markers',
+                   'debug_image': 'output.debug_image'}
+#: Readers of an output inside hand_mesh_node (its TF frame clash monitor), not subscribers.
+OWN_READERS = {'tf': 1}
+
+
+def wanted_outputs(publishers, values):
+    """Return the names of the outputs switched on in ``values`` and subscribed to.
+
+    ``publishers``: output name -> the node's publisher of it.
+    """
+    wanted = set()
+    for name, publisher in publishers.items():
+        switch = OUTPUT_SWITCHES.get(name)
+        readers = publisher.get_subscription_count() - OWN_READERS.get(name, 0)
+        if (switch is None or values[switch]) and readers > 0:
+            wanted.add(name)
+    return wanted
 
 
 class OutputBuilder:
     """Build the output messages of a stream of images (one builder per stream)."""
 
-    def __init__(self, tf_prefix='hand', marker_lifetime_s=0.5):
+    def __init__(self, tf_prefix='', marker_lifetime_s=0.5, namespace='/'):
         """Start a stream: no TF names held, no markers shown.
 
-        ``tf_prefix``: the first part of every hand frame name (``output.tf_prefix``);
-        ``marker_lifetime_s``: each marker's lifetime (``output.marker_lifetime_s``).
+        ``tf_prefix``: ``output.tf_prefix``, the first part of every hand frame name ('' =
+        derived from the ROS ``namespace`` the stream is published in, see
+        :func:`~hand_mesh_ros.ros.frame_names.tf_prefix`); ``marker_lifetime_s``: each
+        marker's lifetime (``output.marker_lifetime_s``).
         """
-        self.tf_prefix = tf_prefix
+        self.namespace = namespace
+        self.tf_prefix = frame_names.tf_prefix(tf_prefix, namespace)
         self.tf_names = tf_frames.HandFrameNames()
         self.markers = MarkerBuilder(lifetime_s=marker_lifetime_s)
         self._fast_markers = marker_serialization.self_test()
+
+    def set_tf_prefix(self, parameter_value):
+        """Change the hand frame prefix to ``output.tf_prefix`` ``parameter_value``."""
+        self.tf_prefix = frame_names.tf_prefix(parameter_value, self.namespace)
 
     def build(self, header, hands, wanted, rgb=None, camera=None):
         """Return ``[(output name, message)]`` for one image, in ``IMAGE_OUTPUTS`` order.

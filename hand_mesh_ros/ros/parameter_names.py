@@ -69,7 +69,7 @@ def camera_list_problem(value, what='input.cameras'):
 #: Every string parameter without choices: name -> (pattern, max length, empty allowed).
 STRING_LIMITS = {
     'fusion.frame': (FRAME_ID_PATTERN, FRAME_ID_MAX_LENGTH, False),
-    'output.tf_prefix': (TF_PREFIX_PATTERN, TF_PREFIX_MAX_LENGTH, False),
+    'output.tf_prefix': (TF_PREFIX_PATTERN, TF_PREFIX_MAX_LENGTH, True),
     'input.default_frame_id': (FRAME_ID_PATTERN, FRAME_ID_MAX_LENGTH, False),
     'model.models_dir': (PATH_PATTERN, PATH_MAX_LENGTH, True),
     'model.mano_path': (PATH_PATTERN, PATH_MAX_LENGTH, True),

@@ -202,6 +202,9 @@ PARAMETERS = (
     # --- node input ---
     ParamSpec('input.compressed', False, 'Subscribe to image/compressed '
               '(sensor_msgs/CompressedImage) instead of image.', read_only=True),
+    ParamSpec('input.rectified', False, "The image is rectified (image_rect, a driver's "
+              'rectified stream): camera_info P gives the intrinsics and D and R are not '
+              'applied; false: a raw image with K and D.', read_only=True),
     ParamSpec('input.queue_size', 2, 'Depth of the image and camera_info subscriptions '
               '(sensor_data QoS); the node keeps only the latest image anyway.',
               read_only=True, min_value=1, max_value=100),
@@ -232,8 +235,9 @@ PARAMETERS = (
     ParamSpec('output.publish_markers', True, 'Publish RViz markers on /hand/markers.'),
     ParamSpec('output.debug_image', True, 'Publish /hand/debug_image (drawn only while it has '
               'subscribers).'),
-    ParamSpec('output.tf_prefix', 'hand', 'Prefix of the TF frame names: '
-              '<prefix>_<side>_<bone>.'),
+    ParamSpec('output.tf_prefix', '', 'Prefix of the TF frame names: '
+              "<prefix>_<side>_<bone>; '' = from the node's namespace (hand at the root, "
+              'cam_a_hand in /cam_a): unique per camera.'),
     ParamSpec('output.marker_lifetime_s', 0.5, 'Lifetime of each RViz marker in seconds '
               '(0 = until deleted).', min_value=0.0, max_value=60.0),
     ParamSpec('output.diagnostics_period_s', 1.0, 'Period of /diagnostics in seconds.',
@@ -363,13 +367,25 @@ def yaml_value(value):
     return repr(value)
 
 
+#: Key of the shipped params file: every node it is given to, in any namespace (a key
+#: ``hand_mesh_node:`` matches only ``/hand_mesh_node``).
+PARAMS_FILE_KEY = '/**'
+
+
 def params_file_text(node_name='hand_mesh_node', specs=PARAMETERS,
-                     source='hand_mesh_ros/ros/parameters.py'):
-    """Return the defaults of ``specs`` as a ROS 2 params file (config/hand_mesh.yaml)."""
+                     source='hand_mesh_ros/ros/parameters.py', file_key=PARAMS_FILE_KEY):
+    """Return the defaults of ``specs`` as a ROS 2 params file (config/hand_mesh.yaml).
+
+    ``file_key``: the file's node key; :data:`PARAMS_FILE_KEY` applies it to ``node_name``
+    in any namespace.
+    """
     lines = ['# Defaults of %s, generated from %s (a test keeps' % (node_name, source),
              '# the two equal). (read-only) parameters need a restart; the others can be',
-             '# changed at run time (ros2 param set) and are validated.',
-             '%s:' % node_name, '  ros__parameters:']
+             '# changed at run time (ros2 param set) and are validated.']
+    if file_key == PARAMS_FILE_KEY:
+        lines.append("# Keyed %s: applies in any namespace (or key it '/**/%s:')."
+                     % (file_key, node_name))
+    lines += ['%s:' % file_key, '  ros__parameters:']
     section = None
     for spec in specs:
         group, _, key = spec.name.partition('.')

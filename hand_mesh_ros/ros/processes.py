@@ -13,6 +13,7 @@ import sys
 import time
 
 from hand_mesh_ros.paths import _PACKAGE_DIR, data_dir
+from hand_mesh_ros.ros import dds_profile
 
 IMAGE_TOPIC = '/camera/image_raw'
 CAMERA_INFO_TOPIC = '/camera/camera_info'
@@ -28,31 +29,29 @@ def config_file(name):
     raise FileNotFoundError('config file %s not found in %s' % (name, candidates))
 
 
-#: The environment variables naming a Fast DDS XML profile file: Fast DDS 2.x (Humble 2.6,
-#: Jazzy 2.14) reads FASTRTPS_DEFAULT_PROFILES_FILE, Fast DDS 3.x (Kilted) reads
-#: FASTDDS_DEFAULT_PROFILES_FILE. Both are always set together.
-PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
-
-
 def dds_profile_variables(profile=None):
-    """Return {variable: path} setting the Fast DDS profile for Fast DDS 2.x and 3.x alike.
+    """Return {variable: path} naming the Fast DDS profile for the installed Fast DDS.
 
-    ``profile`` defaults to the package's shared-memory profile ``config/fastdds_shm.xml``.
+    ``profile`` defaults to the package's robot-cell profile ``config/fastdds_shm.xml``
+    (shared memory for large images beside UDPv4); the variable is the one the installed
+    Fast DDS reads (:func:`hand_mesh_ros.ros.dds_profile.profile_variables`).
     """
-    path = str(profile if profile is not None else config_file('fastdds_shm.xml'))
-    return {name: path for name in PROFILE_VARIABLES}
+    path = profile if profile is not None else config_file('fastdds_shm.xml')
+    return dds_profile.profile_variables(path)
 
 
 def dds_environment(base=None, shared_memory=True, profile=None):
-    """Return an environment for ROS child processes (shared-memory Fast DDS by default).
+    """Return an environment for ROS child processes (the robot-cell profile by default).
 
-    With ``shared_memory`` both profile variables (:data:`PROFILE_VARIABLES`) name
-    ``profile`` (default ``config/fastdds_shm.xml``); without it, the environment's own
-    settings are kept (so children and this process use the same transports).
+    With ``shared_memory`` the profile variable of the installed Fast DDS names ``profile``
+    (default ``config/fastdds_shm.xml``; the other name is removed); without it, the
+    environment's own settings are kept (so children and this process use the same
+    transports).
     """
     env = dict(os.environ if base is None else base)
     if shared_memory:
-        env.update(dds_profile_variables(profile))
+        env = dds_profile.with_profile(
+            env, profile if profile is not None else config_file('fastdds_shm.xml'))
     env.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '1')
     return env
 
@@ -64,9 +63,11 @@ def apply_dds_profile(env, target=None):
     DDS reads the variables when this process creates its first participant (rclpy.init).
     """
     target = os.environ if target is None else target
-    for name in PROFILE_VARIABLES:
+    for name in dds_profile.PROFILE_VARIABLES:
         if name in env:
             target[name] = env[name]
+        else:
+            target.pop(name, None)
 
 
 def _ros_args(params=None, remaps=None, params_file=None):

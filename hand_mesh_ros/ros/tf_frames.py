@@ -6,7 +6,7 @@ Frame names (documented in the README): ``<prefix>_<side>[<n>]_<bone>``, e.g.
 that side seen while the first is still tracked gets ``<prefix>_<side>2`` (then 3, ...), and
 neither name changes while both tracks go on. A name is released when a published frame no
 longer has its track (or the track's side changes); the next new hand of that side takes the
-smallest free number. ``<prefix>`` is the parameter ``output.tf_prefix`` (default 'hand').
+smallest free number. ``<prefix>`` comes from :func:`hand_mesh_ros.ros.frame_names.tf_prefix`.
 
 Fingertips (MediaPipe keypoints 4, 8, 12, 16, 20) get one more frame each,
 ``<prefix>_<side>_<finger>_tip``, child of the finger's distal bone (``<finger>_distal``) with

@@ -86,7 +86,7 @@ def bag_topic(output):
 class ResultWriter:
     """Write every output of one run; :meth:`close` leaves valid files (also after Ctrl-C)."""
 
-    def __init__(self, out_dir, storage='mcap', video=True, fps=25.0, tf_prefix='hand'):
+    def __init__(self, out_dir, storage='mcap', video=True, fps=25.0, tf_prefix=''):
         """Create the output directory and open the bag, JSON lines and CSV files.
 
         Raises:

@@ -1,0 +1,93 @@
+"""RViz or a controller on another computer receives every output; local images stay lossless.
+
+camera_source and hand_mesh_node run with the robot-cell profile (``config/fastdds_shm.xml``:
+shared memory beside UDPv4, named in the variable the installed Fast DDS reads). Two
+subscriber processes whose participants have UDPv4 only (``config/fastdds_remote_udp.xml``,
+the stand-in for another host: shared memory cannot reach them) count /hand/poses and
+/hand/mesh; this process, with the cell's profile, counts the same topics and the images. The
+remote subscribers get the node's outputs at the node's rate.
+"""
+
+import time
+
+from dds_cell import isolated_environment, require_models
+import pytest
+
+from hand_mesh_ros.ros import processes
+from hand_mesh_ros.tools.bench import middleware_probe as probe
+
+rclpy = pytest.importorskip('rclpy', reason='ROS 2 (rclpy) is not installed')
+
+FRAMES = 60
+RATE_HZ = 10.0
+
+
+def _local_counts(domain, children, remotes, timeout_s):
+    """Count /hand/poses, /hand/mesh and /image here until the remote subscribers finish."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+    from hand_mesh_ros.msg import HandMeshArray, HandPoseArray
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    node = rclpy.create_node('cell_probe', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    stamps = {'poses': set(), 'mesh': set(), 'image': set(), 'poses_with_hands': set()}
+
+    def keep(kind):
+        def on_message(msg):
+            stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+            stamps[kind].add(stamp)
+            if kind == 'poses' and msg.hands:
+                stamps['poses_with_hands'].add(stamp)
+        return on_message
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    node.create_subscription(HandPoseArray, '/hand/poses', keep('poses'), reliable)
+    node.create_subscription(HandMeshArray, '/hand/mesh', keep('mesh'), reliable)
+    node.create_subscription(Image, processes.IMAGE_TOPIC, keep('image'),
+                             qos_profile_sensor_data)
+    # (camera_source waits for two readers of its image and camera_info: the node and this)
+    node.create_subscription(CameraInfo, processes.CAMERA_INFO_TOPIC, lambda msg: None,
+                             qos_profile_sensor_data)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and any(r.poll() is None for r in remotes):
+            executor.spin_once(timeout_sec=0.1)
+            dead = [c.name for c in children if c.name == 'node' and not c.running()]
+            assert not dead, children[0].log_tail()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    return {kind: len(values) for kind, values in stamps.items()}
+
+
+@pytest.mark.slow
+def test_udp_only_subscribers_get_poses_and_meshes_at_the_node_rate(tmp_path):
+    require_models()
+    env, domain = isolated_environment(shared_memory=True)
+    remote_env = probe.remote_environment(env)
+    timeout_s = 120.0
+    remotes = [probe.start_subscriber(remote_env, timeout_s, '/hand/' + topic, topic)
+               for topic in ('poses', 'mesh')]
+    children = [processes.ManagedProcess('node', processes.node_command(), tmp_path / 'n.log',
+                                         env),
+                processes.ManagedProcess('source', processes.source_command(params={
+                    'rate_hz': RATE_HZ, 'max_frames': FRAMES, 'wait_for_subscribers': 2}),
+                    tmp_path / 's.log', env)]
+    try:
+        local = _local_counts(domain, children, remotes, timeout_s)
+        remote = {topic: probe.subscriber_figures(sub)['received']
+                  for topic, sub in zip(('poses', 'mesh'), remotes)}
+    finally:
+        for child in children:
+            child.stop()
+        for sub in remotes:
+            if sub.poll() is None:
+                sub.kill()
+    log = children[0].log_path.read_text()
+    assert local['image'] >= 0.95 * FRAMES, (local, log[-2000:])
+    assert local['poses_with_hands'] >= 0.5 * FRAMES, (local, log[-2000:])
+    for topic in ('poses', 'mesh'):
+        assert remote[topic] >= 0.95 * local[topic] and remote[topic] > 0, (remote, local)
