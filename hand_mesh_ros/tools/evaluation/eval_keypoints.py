@@ -7,7 +7,6 @@ the median pixel error against the golden per-frame keypoints, with per-stage ti
 references are MediaPipe Hands (full model) outputs, not human annotation.
 """
 
-import argparse
 import json
 from pathlib import Path
 import sys
@@ -19,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from hand_mesh_ros.core.tracking.hand_tracking import HandTracker, STAGES
 from hand_mesh_ros.paths import data_dir, models_dir as default_models_dir
+from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser
 
 SAMPLE_PHOTO = 'hands.jpg'
 SAMPLE_PHOTO_EXPECTED = 'hands_expected_keypoints.json'
@@ -214,8 +214,7 @@ def _fmt(value):
 
 def main(argv=None):
     """Run ``hand-mesh eval keypoints [INPUT] [--variant ...] [--json]``; return exit code."""
-    parser = argparse.ArgumentParser(prog='hand-mesh eval keypoints',
-                                     description=__doc__.split('\n')[0])
+    parser = figures_parser('hand-mesh eval keypoints', __doc__)
     parser.add_argument('input', nargs='?', default=None,
                         help='image or video (default: the sample video, plus the photo)')
     parser.add_argument('--expected', default=None, help='golden keypoints JSON for INPUT')
@@ -232,7 +231,6 @@ def main(argv=None):
                         help='frames between palm-detector runs while hands are missing')
     parser.add_argument('--max-frames', type=int, default=None,
                         help='use the first N video frames (default: all)')
-    parser.add_argument('--json', action='store_true', help='print one JSON object last')
     args = parser.parse_args(argv)
     variants = ('full', 'lite') if args.variant == 'both' else (args.variant,)
     results = {}

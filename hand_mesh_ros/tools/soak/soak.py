@@ -18,7 +18,6 @@ With ``--json`` the last line of output is one JSON object ``{"overload": {...},
 {...}}``. The exit code is 1 when the node died, answered nothing, or published a NaN/inf.
 """
 
-import argparse
 import json
 from pathlib import Path
 import sys
@@ -28,6 +27,7 @@ import time
 import numpy as np
 
 from hand_mesh_ros.paths import data_dir
+from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser
 from hand_mesh_ros.tools.soak.soak_probe import camera_info_for, load_frames, NodeProbe
 
 RSS_PERIOD_S = 0.5
@@ -234,7 +234,7 @@ def failed(report):
 
 def main(argv=None):
     """Run the soak checks and print their figures (JSON last with --json)."""
-    parser = argparse.ArgumentParser(prog='hand-mesh soak', description=__doc__.split('\n')[0])
+    parser = figures_parser('hand-mesh soak', __doc__)
     parser.add_argument('--mode', choices=('overload', 'long', 'both'), default='both',
                         help='overload run, long run or both (default: both)')
     parser.add_argument('--duration', type=float, default=60.0,
@@ -249,7 +249,6 @@ def main(argv=None):
                         help='resize the video frames by this factor (default 1)')
     parser.add_argument('--log-dir', type=Path, default=None,
                         help='where the node logs go (default: a temporary folder)')
-    parser.add_argument('--json', action='store_true', help='print one JSON object last')
     args = parser.parse_args(argv)
     report = {}
     with tempfile.TemporaryDirectory() as tmp:
