@@ -241,7 +241,8 @@ def _fitted_estimate(model, joints, verts, t, camera, covariance_m2):
         'pose_coefficients': pose, 'shape_coefficients': model.zero_shape(),
         'hand_model': 'anny', 'hand_scale_m': 0.1, 'hand_length_m': 0.1,
         'reprojection_error_px': 0.0, 'position_mode': 'full_intrinsics', 'confidence': 0.5,
-        'position_covariance_m2': covariance_m2, 'keypoints_m': joints}
+        'position_covariance_m2': covariance_m2, 'keypoints_m': joints,
+        'shape_source': 'network'}
     names = [f.name for f in dataclasses.fields(HandEstimate)]
     return HandEstimate(**{name: values[name] for name in names})
 
