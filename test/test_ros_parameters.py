@@ -42,7 +42,7 @@ def test_every_pipeline_setting_has_exactly_one_spec():
 
 def test_yaml_holds_exactly_the_table_defaults():
     data = yaml.safe_load(YAML_PATH.read_text())
-    flat = _flatten(data[prm.PARAMS_FILE_KEY]['ros__parameters'])
+    flat = _flatten(data[prm.PARAMS_FILE_KEY + 'hand_mesh_node']['ros__parameters'])
     defaults = prm.defaults()
     hint = 'regenerate: python -m hand_mesh_ros.ros.parameters > config/hand_mesh.yaml'
     assert set(flat) == set(defaults), hint
@@ -54,8 +54,10 @@ def test_yaml_holds_exactly_the_table_defaults():
 
 def test_yaml_parses_with_rclpy_into_typed_parameters():
     from rclpy.parameter import parameter_dict_from_yaml_file
+    # rclpy's own parser reads keys literally; rcl (the node) matches /**/hand_mesh_node in
+    # any namespace (test_params_namespace).
     params = parameter_dict_from_yaml_file(str(YAML_PATH), use_wildcard=True,
-                                           target_nodes=['/cam_a/hand_mesh_node'])
+                                           target_nodes=['/**/hand_mesh_node'])
     assert set(params) == set(prm.defaults())
     assert params['tailor.w_limits'].value.double_value == prm.defaults()['tailor.w_limits']
     assert params['detection.max_hands'].value.integer_value == 2

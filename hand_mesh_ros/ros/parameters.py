@@ -367,9 +367,10 @@ def yaml_value(value):
     return repr(value)
 
 
-#: Key of the shipped params file: every node it is given to, in any namespace (a key
-#: ``hand_mesh_node:`` matches only ``/hand_mesh_node``).
-PARAMS_FILE_KEY = '/**'
+#: Key of the shipped params file: ``/**/<node name>`` applies in any namespace (a key
+#: ``hand_mesh_node:`` matches only ``/hand_mesh_node``), and a command-line ``-p`` still
+#: overrides it (rcl lets a plain ``/**`` file entry win over ``-p``).
+PARAMS_FILE_KEY = '/**/'
 
 
 def params_file_text(node_name='hand_mesh_node', specs=PARAMETERS,
@@ -383,8 +384,8 @@ def params_file_text(node_name='hand_mesh_node', specs=PARAMETERS,
              '# the two equal). (read-only) parameters need a restart; the others can be',
              '# changed at run time (ros2 param set) and are validated.']
     if file_key == PARAMS_FILE_KEY:
-        lines.append("# Keyed %s: applies in any namespace (or key it '/**/%s:')."
-                     % (file_key, node_name))
+        file_key += node_name
+        lines.append('# Keyed %s: applies in any namespace.' % file_key)
     lines += ['%s:' % file_key, '  ros__parameters:']
     section = None
     for spec in specs:
