@@ -5,8 +5,9 @@ import pytest
 
 from hand_mesh_ros.core.fusion.association import gate_distance2, mahalanobis2
 from hand_mesh_ros.core.fusion.fuse import fuse_positions
+from hand_mesh_ros.core.fusion.motion import fit_velocity
 from hand_mesh_ros.core.fusion.observation import observation_problem
-from hand_mesh_ros.core.fusion.sync import choose_cameras
+from hand_mesh_ros.core.fusion.sync import choose_cameras, output_due
 from hand_mesh_ros.core.fusion.tracker import HandFuser
 from hand_mesh_ros.tools.bench.bench_fusion import line_truth, offset_error_m, wrist_errors
 from hand_mesh_ros.tools.bench.fusion_scenes import (
@@ -149,6 +150,34 @@ def test_choose_cameras_leaves_out_stale_and_out_of_sync_cameras():
     assert left_out == {'b': 'out_of_sync', 'c': 'stale'}
     common, used, left_out = choose_cameras(stamps, 1_010_000_000, 0.0, 0.1)
     assert used == ['a', 'b'] and left_out == {'c': 'out_of_sync'}
+
+
+def test_an_output_waits_for_every_live_camera_up_to_max_wait():
+    ms = 1_000_000
+    both_new = {'a': 100 * ms, 'b': 110 * ms}
+    one_new = {'a': 100 * ms, 'b': None}
+    assert output_due(both_new, 111 * ms, 0.05)
+    assert not output_due({'a': None, 'b': None}, 500 * ms, 0.05)
+    assert not output_due(one_new, 140 * ms, 0.05)     # b is 40 ms late: wait for it
+    assert output_due(one_new, 150 * ms, 0.05)         # waited 50 ms: go without b
+    assert output_due(one_new, 100 * ms, 0.0)          # 0: never wait
+
+
+def test_velocity_weights_each_position_by_its_information():
+    """A one-camera output, off along that camera's ray, barely moves the slope there."""
+    stamps = np.arange(5) * 33_333_333
+    truth_v = np.array([0.2, -0.1, 0.0])
+    positions = np.outer(stamps * 1e-9, truth_v)
+    tight = np.eye(3) * 0.003 ** 2
+    covariances = np.array([tight] * 5)
+    positions[4, 0] += 0.07                               # 2 sigma of a 35 mm depth sigma
+    covariances[4] = np.diag([0.035 ** 2, 0.003 ** 2, 0.003 ** 2])
+    velocity, covariance = fit_velocity(stamps, positions, covariances, 0.2, stamps[-1])
+    assert np.linalg.norm(velocity - truth_v) < 0.05
+    # The slope's covariance is the fit's: equal covariances give C / sum((t - mean t)^2).
+    _, equal = fit_velocity(stamps, positions, np.array([tight] * 5), 0.2, stamps[-1])
+    t = stamps * 1e-9
+    np.testing.assert_allclose(equal, tight / np.sum((t - t.mean()) ** 2), rtol=1e-9)
 
 
 @pytest.mark.parametrize('change, reason', [

@@ -10,8 +10,9 @@ Topics:
   :mod:`hand_mesh_ros.ros.fusion_messages`), ``/diagnostics`` (a status per camera and one
   for the fusion), and ``/collision_object`` when ``output.collision_objects`` is on.
 
-Every ``1 / fusion.rate_hz`` seconds, if a camera sent new hands: the cameras that are not
-stale and not out of sync are chosen (:mod:`hand_mesh_ros.core.fusion.sync`), a camera
+Every ``1 / fusion.rate_hz`` seconds, once every camera that is not stale sent new hands (or
+the oldest new message waited ``fusion.max_wait_s``): the cameras that are not stale and not
+out of sync are chosen (:mod:`hand_mesh_ros.core.fusion.sync`), a camera
 claiming the frame id of a camera listed before it is left out, each camera's hands are
 transformed into ``fusion.frame`` at their own stamp (a camera without a transform is left
 out), and the fuser (:class:`hand_mesh_ros.core.fusion.tracker.HandFuser`) brings them to
@@ -22,13 +23,14 @@ non-finite is published.
 
 from collections import Counter
 import sys
+import time
 
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from hand_mesh_ros.core.fusion.observation import in_frame, observation_problem
-from hand_mesh_ros.core.fusion.sync import choose_cameras, STALE
+from hand_mesh_ros.core.fusion.sync import choose_cameras, output_due, STALE
 from hand_mesh_ros.core.fusion.tracker import HandFuser
 from hand_mesh_ros.ros import collision_objects, frame_names, fusion_messages, fusion_status
 from hand_mesh_ros.ros import parameter_names, parameters
@@ -106,15 +108,19 @@ class HandFusionNode(Node):
                 camera.refused[problem] += 1
             else:
                 observations.append(obs)
-        camera.offer(fusion_messages.stamp_ns(header.stamp), header.frame_id, observations)
+        camera.offer(fusion_messages.stamp_ns(header.stamp), header.frame_id, observations,
+                     time.monotonic_ns())
 
     # ------------------------------------------------------------------ fusion
     def _fuse(self):
         """Choose cameras, bring their hands into the fusion frame, fuse, publish."""
         values = self._values
         now_ns = self.get_clock().now().nanoseconds
-        stamp_ns, used = self._choose(now_ns)
+        stamp_ns, used, live = self._choose(now_ns)
         if stamp_ns is None or not any(self._cameras[k].has_new for k in used):
+            return
+        if not output_due({k: self._cameras[k].new_since_ns for k in live},
+                          time.monotonic_ns(), values['fusion.max_wait_s']):
             return
         if stamp_ns < self._last_stamp_ns:   # the leading camera dropped out: skip these
             self._counts['stamp_backwards'] += 1
@@ -133,7 +139,10 @@ class HandFusionNode(Node):
         self._publish(finite, stamp_ns, values['fusion.frame'])
 
     def _choose(self, now_ns):
-        """Return ``(common stamp or None, used keys)``; set every camera's ``left_out``."""
+        """Return ``(common stamp or None, used keys, live keys)``; set each ``left_out``.
+
+        Live cameras are those not stale (an output waits for their new hands).
+        """
         values = self._values
         latest = {key: c.latest.stamp_ns for key, c in self._cameras.items()
                   if c.latest is not None}
@@ -157,7 +166,8 @@ class HandFusionNode(Node):
                     left_out[key], ((stamp_ns or now_ns) - camera.latest.stamp_ns) * 1e-9)
             else:   # in this output unless its transform fails (as it did last time)
                 camera.left_out = camera.tf_problem
-        return stamp_ns, [key for key in used if key not in duplicates]
+        live = [key for key in latest if left_out.get(key) != STALE and key not in duplicates]
+        return stamp_ns, [key for key in used if key not in duplicates], live
 
     def _in_fusion_frame(self, camera):
         """Return the camera's newest hands in the fusion frame ([] when TF has no answer)."""

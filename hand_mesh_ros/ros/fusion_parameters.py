@@ -24,6 +24,9 @@ FUSION_PARAMETERS = (
     ParamSpec('fusion.sync_tolerance_s', 0.1, "Largest time a camera's hands are moved (with "
               "their track's motion) to the common stamp; a camera further behind is left "
               'out of that output.', min_value=0.0, max_value=10.0, **_RO),
+    ParamSpec('fusion.max_wait_s', 0.05, "Longest a camera's new hands wait for the other "
+              'live cameras before an output is made without them (0 = an output as soon as '
+              'any camera sent new hands).', min_value=0.0, max_value=1.0, **_RO),
     ParamSpec('fusion.stale_after_s', 0.5, 'A camera whose newest hands are older than this '
               '(node clock) is left out as stale (0 = never stale).',
               min_value=0.0, max_value=60.0, **_RO),

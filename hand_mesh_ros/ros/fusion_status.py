@@ -34,12 +34,18 @@ class CameraInput:
         self.left_out = ''        # why the last output did without this camera ('' = used)
         self.tf_problem = ''      # why its last transform lookup failed ('' = it worked)
         self.fused_seq = -1       # seq of the newest message used in an output
+        self._new_since_ns = None  # arrival (monotonic ns) of the oldest unfused message
 
-    def offer(self, stamp_ns, frame_id, observations):
-        """Keep a new message's hands; return '' or why the message is refused."""
+    def offer(self, stamp_ns, frame_id, observations, received_ns):
+        """Keep a new message's hands; return '' or why the message is refused.
+
+        ``received_ns``: the message's arrival (monotonic clock).
+        """
         if self.latest is not None and stamp_ns < self.latest.stamp_ns:
             self.refused['stamp_backwards'] += 1
             return 'stamp_backwards'
+        if not self.has_new:
+            self._new_since_ns = int(received_ns)
         self.received += 1
         self.latest = CameraHands(stamp_ns, frame_id, observations, self.received)
         return ''
@@ -48,6 +54,11 @@ class CameraInput:
     def has_new(self):
         """Return True when a message arrived since the last output that used this camera."""
         return self.latest is not None and self.latest.seq > self.fused_seq
+
+    @property
+    def new_since_ns(self):
+        """Return the arrival of the oldest message not fused yet, or None when none is new."""
+        return self._new_since_ns if self.has_new else None
 
 
 def duplicate_frames(cameras, keys):

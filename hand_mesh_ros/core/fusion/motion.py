@@ -1,10 +1,11 @@
 """A fused track's wrist motion: velocity from its recent fused positions, and shifts in time.
 
 Cameras are not synchronised: each camera's hand is brought to the common stamp of a fused
-output with the velocity of the fused track it belongs to. The velocity is the least-squares
-slope of the track's fused wrist positions over a short window, whose uncertainty follows
-from the positions' covariances and the spread of their stamps (the slope of a line fitted
-to N points with covariance C at times t_i has covariance C / sum((t_i - mean t)^2)).
+output with the velocity of the fused track it belongs to. The velocity is the slope of a
+line fitted to the track's fused wrist positions over a short window, each position weighted
+by its information (inverse covariance): an output that one camera made alone is weak along
+that camera's ray, and moves the slope along that ray little. The slope's covariance is the
+velocity block of the inverse of the fit's normal matrix.
 """
 
 from dataclasses import replace
@@ -29,7 +30,7 @@ def fit_velocity(stamps_ns, positions_m, covariances_m2, window_s, stamp_ns):
     Args:
         stamps_ns: (N,) stamps of the positions (any order).
         positions_m: (N, 3) fused wrist positions.
-        covariances_m2: (N, 3, 3) their covariances.
+        covariances_m2: (N, 3, 3) their covariances (positive definite).
         window_s: only positions at most this much older than ``stamp_ns`` are used;
             0 turns motion off (zero velocity, zero covariance).
         stamp_ns: the stamp the velocity is wanted at.
@@ -43,16 +44,30 @@ def fit_velocity(stamps_ns, positions_m, covariances_m2, window_s, stamp_ns):
         return zero
     age_s = (int(stamp_ns) - stamps) * 1e-9
     use = (age_s >= 0.0) & (age_s <= window_s)
-    if np.count_nonzero(use) < MIN_VELOCITY_SAMPLES:
-        return zero
     t = -age_s[use]
-    spread = float(np.sum((t - t.mean()) ** 2))
-    if spread <= 0.0:
+    if np.count_nonzero(use) < MIN_VELOCITY_SAMPLES or np.ptp(t) <= 0.0:
         return zero
+    t = t - t.mean()
+    information = np.linalg.inv(np.asarray(covariances_m2, dtype=np.float64)[use])
     positions = np.asarray(positions_m, dtype=np.float64)[use]
-    velocity = ((t - t.mean()) @ (positions - positions.mean(axis=0))) / spread
-    covariance = np.mean(np.asarray(covariances_m2, dtype=np.float64)[use], axis=0) / spread
-    return velocity, covariance
+    normal, rhs = _line_normal_equations(t, positions, information)
+    try:
+        inverse = np.linalg.inv(normal)
+    except np.linalg.LinAlgError:
+        return zero
+    velocity = (inverse @ rhs)[3:]
+    covariance = inverse[3:, 3:]
+    return velocity, 0.5 * (covariance + covariance.T)
+
+
+def _line_normal_equations(t, positions, information):
+    """Return the (6, 6) normal matrix and (6,) right side of a line p + v t (weighted)."""
+    sum_w = information.sum(axis=0)
+    sum_wt = np.einsum('n,nij->ij', t, information)
+    sum_wtt = np.einsum('n,nij->ij', t * t, information)
+    w_x = np.einsum('nij,nj->ni', information, positions)
+    normal = np.block([[sum_w, sum_wt], [sum_wt, sum_wtt]])
+    return normal, np.concatenate([w_x.sum(axis=0), t @ w_x])
 
 
 def predicted_covariance(covariance_m2, velocity_covariance, dt_s,

@@ -5,6 +5,11 @@ Each camera offers its newest hands. A camera whose newest stamp is older than
 common stamp is the newest stamp of the others; a camera more than ``sync_tolerance_s``
 behind it is *out of sync* (its hands would have to be moved too far in time). Both are
 left out of that output and named with their reason.
+
+An output is made once every camera taking part has sent hands since the last output, or
+when the oldest of those new messages has waited ``max_wait_s`` (:func:`output_due`): a
+camera whose message is a few milliseconds late is waited for rather than left to a
+one-camera output, and a silent or slow camera delays outputs by ``max_wait_s`` at most.
 """
 
 #: Reasons a camera is left out of a fused output.
@@ -39,3 +44,21 @@ def choose_cameras(latest_stamps_ns, now_ns, stale_after_s, sync_tolerance_s):
         else:
             used.append(camera)
     return common_ns, used, left_out
+
+
+def output_due(new_since_ns, now_ns, max_wait_s):
+    """Return True when a fused output is due.
+
+    Args:
+        new_since_ns: {camera taking part: arrival time (ns, same clock as ``now_ns``) of
+            its oldest message not yet fused, or None when it sent nothing new}.
+        now_ns: the clock of the arrival times.
+        max_wait_s: longest a new message waits for the other cameras (0 = never waits).
+
+    """
+    arrivals = [t for t in new_since_ns.values() if t is not None]
+    if not arrivals:
+        return False
+    if len(arrivals) == len(new_since_ns):
+        return True
+    return now_ns - min(arrivals) >= max_wait_s * 1e9
