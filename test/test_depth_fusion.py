@@ -272,24 +272,45 @@ def test_an_outlying_length_is_not_fed_to_the_track(model):
     assert 1e3 * np.linalg.norm(fused.joints_m[0] - 1.1 * t) < 6.0
 
 
-def test_fused_covariance_combines_the_fit_and_the_depth(model):
-    """The fused wrist covariance combines the fit's and the depth's (information form).
+def test_fused_covariance_is_the_fusions_own_not_the_fit_counted_twice(model):
+    """The fused covariance is the fusion's own, published as it is.
 
-    It is no larger than either in any direction and keeps the fit's lateral certainty (the
-    camera terms) instead of replacing it with the depth's.
+    The fusion solves the 2D, the depth and the size prior together; the colour fit's
+    covariance (the same 2D, the same prior) is not added to it again.
     """
     joints, verts, t, depth, camera = _scene(model, 1.1)
-    fit_cov = np.diag([1e-8, 2e-8, 1e-2])   # sure across the ray, unsure along it
-    est = _fitted_estimate(model, joints, verts, t, camera, fit_cov)
     tailor = HandTailor(model)
-    fused, result = HandDepthFusion(model).apply(
-        est, depth, camera, camera, DepthConfig(articulated=False), MetricLength(),
-        tailor.size, tailor.free_bones)
-    assert result.fused
-    combined = fused.position_covariance_m2
-    for other in (fit_cov, result.covariance_m2):
-        assert np.linalg.eigvalsh(other - combined).min() > -1e-12
-    assert combined[0, 0] <= fit_cov[0, 0] and combined[1, 1] <= fit_cov[1, 1]
-    assert combined[0, 0] > 0.5 * fit_cov[0, 0] and combined[1, 1] > 0.5 * fit_cov[1, 1]
-    assert combined[2, 2] <= result.covariance_m2[2, 2]
-    assert fused.confidence >= uncertainty.hand_confidence(1.0, result.covariance_m2)
+    published = []
+    for fit_cov in (np.diag([1e-8, 2e-8, 1e-2]), np.eye(3) * 1e-4):
+        est = _fitted_estimate(model, joints, verts, t, camera, fit_cov)
+        fused, result = HandDepthFusion(model).apply(
+            est, depth, camera, camera, DepthConfig(articulated=False), MetricLength(),
+            tailor.size, tailor.free_bones)
+        assert result.fused
+        np.testing.assert_allclose(fused.position_covariance_m2, result.covariance_m2)
+        assert fused.confidence == pytest.approx(
+            uncertainty.hand_confidence(est.score, result.covariance_m2))
+        published.append(fused.position_covariance_m2)
+    np.testing.assert_allclose(published[0], published[1])
+
+
+def test_wrist_lever_covariance_reads_a_tilt_off_the_residuals():
+    """A tilt the residuals show becomes the wrist's covariance; noise alone gives about 0.
+
+    A patch tilted by a about an axis across the rays leaves residuals a x: the wrist, L
+    from the patch's centre, gets a^2 / 2 (|L|^2 I - L L^T).
+    """
+    grid = np.stack(np.meshgrid(np.linspace(-0.04, 0.04, 9), np.linspace(-0.04, 0.04, 9)),
+                    axis=-1).reshape(-1, 2)
+    rel = np.column_stack([grid, np.zeros(len(grid))]) + [0.0, -0.08, 0.0]
+    tilt = np.radians(6.0)
+    wrist_from_centre = np.array([0.0, 0.08, 0.0])
+    expected = 0.5 * tilt ** 2 * (wrist_from_centre @ wrist_from_centre * np.eye(3)
+                                  - np.outer(wrist_from_centre, wrist_from_centre))
+    lever = depth_fusion.wrist_lever_covariance(rel, tilt * grid[:, 0] + 0.004)
+    np.testing.assert_allclose(lever, expected, rtol=1e-9, atol=1e-15)
+    noise = np.random.default_rng(0).normal(scale=0.002, size=len(rel))
+    noisy = depth_fusion.wrist_lever_covariance(rel, tilt * grid[:, 0] + noise)
+    np.testing.assert_allclose(noisy, expected, rtol=0.2, atol=1e-7)
+    calm = depth_fusion.wrist_lever_covariance(rel, noise)
+    assert np.sqrt(np.trace(calm)) < 0.1 * np.sqrt(np.trace(expected))

@@ -33,7 +33,7 @@ import math
 import numpy as np
 from scipy.linalg import lapack
 
-from hand_mesh_ros.core.depth.depth_fusion import depth_sigma_m
+from hand_mesh_ros.core.depth.depth_fusion import depth_sigma_m, wrist_lever_covariance
 from hand_mesh_ros.core.depth.surface_correspondence import match_points, visible_points
 from hand_mesh_ros.core.fitting.tailor_steps import side_mirror
 from hand_mesh_ros.core.fitting.tailor_terms import gram_matrix
@@ -356,6 +356,7 @@ def _result(fit, state, pose0, shape, t0, size, n_points):
     dof = max(rows - fit.n, 1)
     covariance = last_block_covariance(hess, max(ev.cost, float(dof)), rows, t)
     residual_m = ev.r[:n_matched] / np.maximum(problem.depth_w, 1e-12)
+    covariance = covariance + wrist_lever_covariance(problem.points - t, residual_m)
     new_shape = size.with_length(shape, k * size.length_m(shape))
     return DepthFitResult(True, '', pose, new_shape, t.copy(), k, covariance, n_points,
                           n_matched, 1e3 * float(np.sqrt(np.mean(residual_m ** 2))), steps,

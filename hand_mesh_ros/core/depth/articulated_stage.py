@@ -4,10 +4,10 @@
 (:mod:`hand_mesh_ros.core.depth.depth_fusion`) has set, segments its depth points
 (:func:`~hand_mesh_ros.core.depth.surface_correspondence.segment_hand_points`), fits pose,
 size and position to them (:func:`~hand_mesh_ros.core.depth.articulated_fit.fit_hand_to_depth`)
-and returns the hand posed anew. Its wrist covariance combines the colour fit's with the depth
-fit's (information form, :func:`~hand_mesh_ros.core.fitting.uncertainty.combine_covariances_m2`),
-as the distance-and-size fusion does. A hand the fit cannot use (too few depth points on its
-visible surface) is returned unchanged.
+and returns the hand posed anew. Its wrist covariance is the depth fit's own (the 2D
+keypoints, the depth points and the priors it fits to, with pose and size marginalised); it
+is not combined with the colour fit's, which holds the same 2D. A hand the fit cannot use
+(too few depth points on its visible surface) is returned unchanged.
 """
 
 from dataclasses import replace
@@ -19,7 +19,7 @@ from hand_mesh_ros.core.depth.surface_correspondence import MAX_POINTS, segment_
 from hand_mesh_ros.core.depth.surface_model import HandSurface
 from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.tailor_steps import side_mirror
-from hand_mesh_ros.core.fitting.uncertainty import combine_covariances_m2, hand_confidence
+from hand_mesh_ros.core.fitting.uncertainty import hand_confidence
 from hand_mesh_ros.core.types import POSITION_DEPTH_FUSED
 
 
@@ -38,8 +38,7 @@ class ArticulatedDepthStage:
             self._surface = HandSurface(self.hand_model, free_bones)
         return self._surface
 
-    def apply(self, estimate, depth_m, depth_camera, camera, config, free_bones, size,
-              colour_covariance_m2):
+    def apply(self, estimate, depth_m, depth_camera, camera, config, free_bones, size):
         """Return (estimate, DepthFitResult): ``estimate`` fitted to the depth when it can be.
 
         Args:
@@ -51,8 +50,6 @@ class ArticulatedDepthStage:
             free_bones: (F,) the bones whose rotations the fit changes.
             size: the hand-length measure
                 (:class:`~hand_mesh_ros.core.hand.hand_size.HandLength`).
-            colour_covariance_m2: (3, 3) wrist covariance of the colour fit, combined with
-                the depth fit's.
 
         """
         surface = self.surface(free_bones)
@@ -74,8 +71,7 @@ class ArticulatedDepthStage:
             noise_coeff_per_m=config.noise_coeff_per_m)
         if not result.fitted:
             return estimate, result
-        covariance = combine_covariances_m2(colour_covariance_m2, result.covariance_m2)
-        return self.posed_estimate(estimate, result, camera, covariance), result
+        return self.posed_estimate(estimate, result, camera, result.covariance_m2), result
 
     def posed_estimate(self, estimate, result, camera, covariance_m2):
         """Return ``estimate`` with the pose, shape and position of ``result``.

@@ -18,7 +18,11 @@ that the hand ``t + k r``:
 
 The four unknowns enter linearly, so the solve is iteratively reweighted least squares on a
 4x4 system; the covariance of ``t`` is the inverse of its information (depth information
-capped to a number of independent samples: sensor noise is spatially correlated).
+capped to a number of independent samples: sensor noise is spatially correlated), plus the
+wrist's own uncertainty within the hand (:func:`wrist_lever_covariance`): the fusion moves
+and scales the fitted hand rigidly, so a hand whose tilt is wrong puts its wrist wrong by
+the tilt times the wrist's distance from the measured surface; the tilt is read off the
+depth residuals that the rigid fit leaves (their slope across the rays).
 
 Which pixels are trusted: vertices hidden by the hand itself are removed with a z-buffer of
 the fitted mesh splatted on a coarse grid; vertices on the silhouette (one grid cell from
@@ -32,7 +36,7 @@ Units: metres, pixels of the depth image (which may differ from the colour image
 its own camera model), camera optical frame of the colour camera (registered depth).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import functools
 import math
 
@@ -344,7 +348,44 @@ def fuse_depth(keypoints_m, vertices_m, translation_m, depth_image_m, depth_came
         return unfused('too_few_depth_inliers', n_samples, n_inliers)
     reason, fused = _final_solve(system.weighted(weights), prior_scale, prior_sigma,
                                  min_depth_m, max_depth_m, n_samples, n_inliers)
-    return unfused(reason, n_samples, n_inliers) if fused is None else fused
+    if fused is None:
+        return unfused(reason, n_samples, n_inliers)
+    inliers = weights > 0.5
+    lever = wrist_lever_covariance(
+        fused.scale * rel[inliers], depth[inliers] - (fused.translation_m[2]
+                                                      + fused.scale * rel[inliers, 2]))
+    return replace(fused, covariance_m2=fused.covariance_m2 + lever)
+
+
+def wrist_lever_covariance(rel_m, residual_m):
+    """Return the (3, 3) covariance of the wrist from a tilt the rigid fit cannot remove.
+
+    Args:
+        rel_m: (N, 3) the fused hand's surface samples relative to its wrist.
+        residual_m: (N,) their depth residuals after the fit (measured minus fitted).
+
+    A hand tilted by a small angle against its model leaves depth residuals that grow
+    linearly across the rays: the plane ``a x + b y + c`` fitted to them gives the tilt
+    (``a``, ``b`` in radians, less the slope variance the residuals' scatter alone gives).
+    The tilt's axis is unknown, so each axis gets the variance ``(a^2 + b^2) / 2``; the
+    wrist, ``L`` from the samples' centre, moves with covariance
+    ``(a^2 + b^2) / 2 (|L|^2 I - L L^T)``.
+    """
+    if len(rel_m) < 4:
+        return np.zeros((3, 3))
+    centre = rel_m.mean(axis=0)
+    across = rel_m[:, :2] - centre[:2]
+    design = np.column_stack([across, np.ones(len(rel_m))])
+    coeffs, *_ = np.linalg.lstsq(design, residual_m, rcond=None)
+    scatter2 = float(np.mean((residual_m - design @ coeffs) ** 2))
+    spread = np.sum(across ** 2, axis=0)
+    if spread.min() <= 0.0:
+        return np.zeros((3, 3))
+    tilt2 = 0.5 * float(np.sum(coeffs[:2] ** 2 - scatter2 / spread))
+    if tilt2 <= 0.0:
+        return np.zeros((3, 3))
+    lever = -centre
+    return tilt2 * (float(lever @ lever) * np.eye(3) - np.outer(lever, lever))
 
 
 def _unfused(t0, reason, n_samples=0, n_inliers=0):

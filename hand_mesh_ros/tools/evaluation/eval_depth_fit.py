@@ -32,6 +32,9 @@ from hand_mesh_ros.tools.evaluation.figures_cli import figures_parser
 
 DISTANCES_M = (0.5, 0.8, 1.2)
 VARIANTS = ('rgb', 'fused', 'articulated')
+#: The 95 % quantile of chi-square with 3 degrees of freedom: a wrist whose squared
+#: Mahalanobis distance under its covariance exceeds it lies outside its 95 % ellipsoid.
+CHI2_3_95 = 7.815
 #: 2D keypoint noise (1 sigma) as a fraction of the hand's box diagonal in pixels.
 KEYPOINT_NOISE_REL = 0.01
 
@@ -81,7 +84,7 @@ def evaluate_hand(pipeline, case_id, base, camera, rng, args, rays):
         keypoint_noise_px=args.keypoint_noise_rel * float(np.linalg.norm(extent)), side=side,
         rays=rays)
     estimate = tailor_estimate(pipeline, case_id, case, camera)
-    errors = {'rgb': _errors_mm(estimate.joints_m, case.true_joints_m)}
+    errors = {'rgb': _errors_mm(estimate, case.true_joints_m)}
     stage_ms = {}
     for variant in ('fused', 'articulated'):
         config = DepthConfig(noise_coeff_per_m=args.noise_coeff,
@@ -91,13 +94,16 @@ def evaluate_hand(pipeline, case_id, base, camera, rng, args, rays):
         fused, fusion = stage.apply(estimate, case.depth_m, camera, camera, config,
                                     MetricLength(), size, pipeline.tailor.free_bones)
         stage_ms[variant] = (time.perf_counter() - start) * 1e3
-        errors[variant] = _errors_mm(fused.joints_m, case.true_joints_m)
+        errors[variant] = _errors_mm(fused, case.true_joints_m)
     return errors, stage_ms['articulated'] - stage_ms['fused'], fusion.fused
 
 
-def _errors_mm(joints_m, true_joints_m):
-    err = 1e3 * np.linalg.norm(np.asarray(joints_m) - true_joints_m, axis=1)
-    return float(err[0]), float(err.mean())
+def _errors_mm(estimate, true_joints_m):
+    """Return (wrist error mm, mean joint error mm, wrist error's squared Mahalanobis)."""
+    offset = np.asarray(estimate.joints_m) - true_joints_m
+    err = 1e3 * np.linalg.norm(offset, axis=1)
+    mahalanobis2 = offset[0] @ np.linalg.solve(estimate.position_covariance_m2, offset[0])
+    return float(err[0]), float(err.mean()), float(mahalanobis2)
 
 
 def summarise(rows):
@@ -106,7 +112,9 @@ def summarise(rows):
     for variant in VARIANTS:
         wrist = np.array([r[0][variant][0] for r in rows])
         joints = np.array([r[0][variant][1] for r in rows])
+        mahalanobis2 = np.array([r[0][variant][2] for r in rows])
         out[variant] = {'wrist_median_mm': float(np.median(wrist)),
+                        'wrist_within_95_fraction': float(np.mean(mahalanobis2 <= CHI2_3_95)),
                         'wrist_p95_mm': float(np.percentile(wrist, 95)),
                         'joint_mean_median_mm': float(np.median(joints)),
                         'joint_mean_mean_mm': float(np.mean(joints))}
@@ -152,9 +160,10 @@ def print_figures(figures):
         for variant in VARIANTS:
             v = block[variant]
             print('  %-12s wrist median %5.1f mm  p95 %5.1f mm   mean joint error median '
-                  '%5.1f mm  mean %5.1f mm' % (variant, v['wrist_median_mm'],
-                                               v['wrist_p95_mm'], v['joint_mean_median_mm'],
-                                               v['joint_mean_mean_mm']))
+                  '%5.1f mm  mean %5.1f mm   wrists inside their 95 %% ellipsoid %.2f' % (
+                      variant, v['wrist_median_mm'], v['wrist_p95_mm'],
+                      v['joint_mean_median_mm'], v['joint_mean_mean_mm'],
+                      v['wrist_within_95_fraction']))
 
 
 def main(argv=None):
