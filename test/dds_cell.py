@@ -26,3 +26,27 @@ def isolated_environment(shared_memory=True):
     if shared_memory:
         processes.apply_dds_profile(env)
     return env, domain
+
+
+def read_parameters(fqn, names, domain):
+    """Return {name: value} of ``names`` read over the parameter services of node ``fqn``."""
+    import rclpy
+    from rclpy.parameter import parameter_value_to_python
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter_client import AsyncParameterClient
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    node = rclpy.create_node('params_reader', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        client = AsyncParameterClient(node, fqn)
+        assert client.wait_for_services(timeout_sec=90.0), 'no parameter services on ' + fqn
+        future = client.get_parameters(list(names))
+        executor.spin_until_future_complete(future, timeout_sec=20.0)
+        assert future.done()
+        return {n: parameter_value_to_python(v) for n, v in zip(names, future.result().values)}
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)

@@ -42,7 +42,7 @@ def pure_functions():
 
 def values(tmp_path, **changes):
     params = tmp_path / 'fusion.yaml'
-    params.write_text('hand_fusion_node:\n  ros__parameters: {}\n')
+    params.write_text('/**/hand_fusion_node:\n  ros__parameters: {}\n')
     out = {name: (default.value if isinstance(default, ast.Constant) else '')
            for name, (default, _) in declared_arguments().items()}
     out.update(params_file=str(params), cameras='cam_left,cam_right')
@@ -97,7 +97,7 @@ def test_no_eval_exec_or_subprocess_and_the_executable_exists():
 def test_fusion_yaml_holds_exactly_the_table_defaults():
     assert YAML_PATH.read_text() == fusion_parameters.fusion_params_file_text(), (
         'regenerate: python -m hand_mesh_ros.ros.fusion_parameters > config/fusion.yaml')
-    data = yaml.safe_load(YAML_PATH.read_text())['hand_fusion_node']['ros__parameters']
+    data = yaml.safe_load(YAML_PATH.read_text())['/**/hand_fusion_node']['ros__parameters']
     flat = {'%s.%s' % (group, key): value for group, entries in data.items()
             for key, value in entries.items()}
     specs = {spec.name: spec for spec in fusion_parameters.FUSION_PARAMETERS}

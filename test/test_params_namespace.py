@@ -1,4 +1,4 @@
-"""A tuned params file reaches hand_mesh_node in a namespace; one keyed for another node warns.
+"""Tuned params files reach hand_mesh_node and hand_fusion_node in a namespace; others warn.
 
 The node runs as its own process in ``/cam_a`` (``-r __ns:=/cam_a``), as a launch file or a
 user starts it, and this process reads every parameter back over the node's parameter
@@ -7,7 +7,7 @@ services (``/cam_a/hand_mesh_node/get_parameters``), value for value.
 
 import sys
 
-from dds_cell import isolated_environment, require_models
+from dds_cell import isolated_environment, read_parameters, require_models
 import pytest
 import yaml
 
@@ -70,28 +70,6 @@ def test_shipped_params_file_applies_in_any_namespace():
         assert check.unmatched_file_warnings(argv, fqn) == []
 
 
-def _read_parameters(fqn, names, domain):
-    from rclpy.parameter import parameter_value_to_python
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.parameter_client import AsyncParameterClient
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
-    node = rclpy.create_node('params_reader', context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    try:
-        client = AsyncParameterClient(node, fqn)
-        assert client.wait_for_services(timeout_sec=90.0), 'no parameter services on ' + fqn
-        future = client.get_parameters(list(names))
-        executor.spin_until_future_complete(future, timeout_sec=20.0)
-        assert future.done()
-        return {n: parameter_value_to_python(v) for n, v in zip(names, future.result().values)}
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
-
-
 def _run_node_in_namespace(tmp_path, params_file, name):
     env, domain = isolated_environment(shared_memory=False)
     argv = [sys.executable, '-m', 'hand_mesh_ros.ros.node', '--ros-args',
@@ -108,7 +86,7 @@ def test_tuned_file_is_applied_in_a_namespace_value_for_value(tmp_path, key):
     child, domain = _run_node_in_namespace(tmp_path, tuned, 'tuned')
     try:
         names = sorted(prm.SPECS)
-        got = _read_parameters('/cam_a/hand_mesh_node', names, domain)
+        got = read_parameters('/cam_a/hand_mesh_node', names, domain)
     finally:
         child.stop()
     expected = dict(prm.defaults(), **TUNED)
@@ -123,10 +101,47 @@ def test_file_keyed_for_another_node_name_warns_and_names_the_key(tmp_path):
     old.write_text(_params_yaml('hand_mesh_node', TUNED))
     child, domain = _run_node_in_namespace(tmp_path, old, 'old_key')
     try:
-        got = _read_parameters('/cam_a/hand_mesh_node', ['detection.max_hands'], domain)
+        got = read_parameters('/cam_a/hand_mesh_node', ['detection.max_hands'], domain)
     finally:
         child.stop()
     log = child.log_path.read_text()
     assert got == {'detection.max_hands': prm.defaults()['detection.max_hands']}
     assert ("params file %s is keyed for 'hand_mesh_node', not for this node "
             '/cam_a/hand_mesh_node' % old) in log, log[-2000:]
+
+
+def test_shipped_fusion_params_file_applies_in_any_namespace():
+    shipped = processes.config_file('fusion.yaml')
+    argv = ['--ros-args', '--params-file', str(shipped)]
+    for fqn in ('/hand_fusion_node', '/robot/hand_fusion_node', '/cell/a/hand_fusion_node'):
+        assert check.unmatched_file_warnings(argv, fqn) == []
+
+
+def test_tuned_fusion_file_is_applied_in_a_namespace(tmp_path):
+    """hand_fusion_node in /robot takes a tuned copy of config/fusion.yaml, value for value.
+
+    A second file keyed for the node outside any namespace is named in a warning.
+    """
+    tuned_values = {'input.cameras': 'cam_a,cam_b', 'fusion.frame': 'base_link',
+                    'fusion.max_wait_s': 0.02, 'output.collision_objects': True}
+    shipped = yaml.safe_load(processes.config_file('fusion.yaml').read_text())
+    for name, value in tuned_values.items():
+        section, _, key = name.partition('.')
+        shipped['/**/hand_fusion_node']['ros__parameters'][section][key] = value
+    tuned = tmp_path / 'fusion.yaml'
+    tuned.write_text(yaml.safe_dump(shipped))
+    old = tmp_path / 'old.yaml'   # keyed for the node outside any namespace: warned
+    old.write_text(_params_yaml('hand_fusion_node', {'fusion.frame': 'odom'}))
+    env, domain = isolated_environment(shared_memory=False)
+    argv = [sys.executable, '-m', 'hand_mesh_ros.ros.fusion_node', '--ros-args',
+            '--params-file', str(tuned), '--params-file', str(old), '-r', '__ns:=/robot']
+    child = processes.ManagedProcess('fusion', argv, tmp_path / 'fusion.log', env)
+    try:
+        got = read_parameters('/robot/hand_fusion_node', sorted(tuned_values), domain)
+    finally:
+        child.stop()
+    assert got == tuned_values
+    log = child.log_path.read_text()
+    assert ("params file %s is keyed for 'hand_fusion_node', not for this node "
+            '/robot/hand_fusion_node' % old) in log, log[-2000:]
+    assert 'params file %s' % tuned not in log

@@ -33,7 +33,7 @@ from hand_mesh_ros.core.fusion.observation import in_frame, observation_problem
 from hand_mesh_ros.core.fusion.sync import choose_cameras, output_due, STALE
 from hand_mesh_ros.core.fusion.tracker import HandFuser
 from hand_mesh_ros.ros import collision_objects, frame_names, fusion_messages, fusion_status
-from hand_mesh_ros.ros import parameter_names, parameters
+from hand_mesh_ros.ros import parameter_names, parameters, params_file_check
 from hand_mesh_ros.ros.fusion_parameters import FUSED_TF_PREFIX, FUSION_PARAMETERS
 from hand_mesh_ros.ros.spin import run_until_signal
 from hand_mesh_ros.ros.tf_buffer import create_transform_lookup, TransformError
@@ -229,8 +229,10 @@ def _pose_matrix(rotation, position):
 def main(argv=None):
     """Run hand_fusion_node until Ctrl-C or SIGTERM (collision objects REMOVEd); exit code."""
     from rclpy.exceptions import ParameterException
-    return run_until_signal('hand_fusion_node', HandFusionNode,
-                            (ValueError, ParameterException), argv)
+    return run_until_signal(
+        'hand_fusion_node',
+        lambda: params_file_check.warned(HandFusionNode(), argv or sys.argv),
+        (ValueError, ParameterException), argv)
 
 
 if __name__ == '__main__':

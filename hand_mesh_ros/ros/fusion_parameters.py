@@ -1,7 +1,8 @@
 """The parameters of hand_fusion_node: one table (the same machinery as hand_mesh_node's).
 
 Every entry needs a restart (read-only): they shape the node's subscriptions, timers and
-the fuser. ``config/fusion.yaml`` holds the same defaults (a test keeps the two equal).
+the fuser. ``config/fusion.yaml`` holds the same defaults (a test keeps the two equal),
+keyed ``/**/hand_fusion_node`` so that it applies in any namespace.
 """
 
 from hand_mesh_ros.ros.parameters import COLLISION_PARAMETERS, params_file_text, ParamSpec
@@ -50,8 +51,7 @@ FUSION_PARAMETERS = (
 def fusion_params_file_text():
     """Return the defaults as a ROS 2 params file (the content of config/fusion.yaml)."""
     return params_file_text('hand_fusion_node', FUSION_PARAMETERS,
-                            source='hand_mesh_ros/ros/fusion_parameters.py',
-                            file_key='hand_fusion_node')
+                            source='hand_mesh_ros/ros/fusion_parameters.py')
 
 
 if __name__ == '__main__':
