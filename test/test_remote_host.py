@@ -22,8 +22,26 @@ FRAMES = 60
 RATE_HZ = 10.0
 
 
-def _local_counts(domain, children, remotes, timeout_s):
-    """Count /hand/poses, /hand/mesh and /image here until the remote subscribers finish."""
+def _wait_for_graph(node, executor, timeout_s=60.0):
+    """Wait until the node publishes the outputs and the remote subscribers are discovered.
+
+    Each output topic then has two subscriptions: this process's and a remote one.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(node.count_publishers(t) >= 1 and node.count_subscribers(t) >= 2
+               for t in ('/hand/poses', '/hand/mesh')):
+            return
+        executor.spin_once(timeout_sec=0.1)
+    raise AssertionError('hand_mesh_node or a remote subscriber was not discovered')
+
+
+def _local_counts(domain, children, remotes, start_source, timeout_s):
+    """Count /hand/poses, /hand/mesh and /image here until the remote subscribers finish.
+
+    The camera source starts (``start_source()``) once the node's outputs and the remote
+    subscribers are discovered, so that no frame is lost to discovery.
+    """
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
@@ -50,8 +68,11 @@ def _local_counts(domain, children, remotes, timeout_s):
     # (camera_source waits for two readers of its image and camera_info: the node and this)
     node.create_subscription(CameraInfo, processes.CAMERA_INFO_TOPIC, lambda msg: None,
                              qos_profile_sensor_data)
-    deadline = time.monotonic() + timeout_s
     try:
+        _wait_for_graph(node, executor)
+        time.sleep(1.0)   # the node's own matching with the remote readers
+        children.append(start_source())
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and any(r.poll() is None for r in remotes):
             executor.spin_once(timeout_sec=0.1)
             dead = [c.name for c in children if c.name == 'node' and not c.running()]
@@ -72,12 +93,14 @@ def test_udp_only_subscribers_get_poses_and_meshes_at_the_node_rate(tmp_path):
     remotes = [probe.start_subscriber(remote_env, timeout_s, '/hand/' + topic, topic)
                for topic in ('poses', 'mesh')]
     children = [processes.ManagedProcess('node', processes.node_command(), tmp_path / 'n.log',
-                                         env),
-                processes.ManagedProcess('source', processes.source_command(params={
-                    'rate_hz': RATE_HZ, 'max_frames': FRAMES, 'wait_for_subscribers': 2}),
-                    tmp_path / 's.log', env)]
+                                         env)]
+
+    def start_source():
+        return processes.ManagedProcess('source', processes.source_command(params={
+            'rate_hz': RATE_HZ, 'max_frames': FRAMES, 'wait_for_subscribers': 2}),
+            tmp_path / 's.log', env)
     try:
-        local = _local_counts(domain, children, remotes, timeout_s)
+        local = _local_counts(domain, children, remotes, start_source, timeout_s)
         remote = {topic: probe.subscriber_figures(sub)['received']
                   for topic, sub in zip(('poses', 'mesh'), remotes)}
     finally:
