@@ -16,7 +16,7 @@ from hand_mesh_ros.core.depth.surface_correspondence import (segment_hand_points
 from hand_mesh_ros.core.depth.surface_model import HandSurface
 from hand_mesh_ros.core.fitting.tailor import HandTailor
 from hand_mesh_ros.core.fitting.tailor_terms import rotation_log
-from hand_mesh_ros.core.fitting.uncertainty import hand_confidence
+from hand_mesh_ros.core.fitting.uncertainty import camera_covariance_m2, hand_confidence
 from hand_mesh_ros.core.hand.hand_model import load_hand_model
 from hand_mesh_ros.core.hand.rotations import axis_angle_to_matrix
 from hand_mesh_ros.core.track import MetricLength, Track
@@ -136,11 +136,12 @@ def test_stage_switch_changes_the_fused_hand(parts):
     assert results[True][0] < results[False][0]
 
 
-def test_stage_covariance_is_the_depth_fits_own(parts):
-    """The fitted hand's wrist covariance is the depth fit's own.
+def test_stage_covariance_is_the_depth_fits_own_plus_the_camera_terms(parts):
+    """The fitted hand's wrist covariance is the depth fit's own plus the camera's terms.
 
     It holds the fit's 2D, depth and priors and is not combined with the colour fit's (the
-    same 2D): the colour covariance does not change it.
+    same 2D): the colour covariance does not change it. The camera mode's terms do: an
+    assumed-FOV camera's uncertain principal point widens it across the ray.
     """
     model, tailor, _ = parts
     camera = _camera()
@@ -150,13 +151,19 @@ def test_stage_covariance_is_the_depth_fits_own(parts):
         estimate = dataclasses.replace(case.estimate, position_covariance_m2=colour)
         fitted, result = ArticulatedDepthStage(model).apply(
             estimate, case.depth_m, camera, camera, DepthConfig(), tailor.free_bones,
-            tailor.size)
+            tailor.size, 'full_intrinsics')
         assert result.fitted
-        np.testing.assert_allclose(fitted.position_covariance_m2, result.covariance_m2)
-        assert fitted.confidence == pytest.approx(
-            hand_confidence(estimate.score, result.covariance_m2))
-        published.append(result.covariance_m2)
+        expected = result.covariance_m2 + camera_covariance_m2(result.translation_m,
+                                                               'full_intrinsics')
+        np.testing.assert_allclose(fitted.position_covariance_m2, expected)
+        assert fitted.confidence == pytest.approx(hand_confidence(estimate.score, expected))
+        published.append(fitted.position_covariance_m2)
     np.testing.assert_allclose(published[0], published[1])
+    assumed, _ = ArticulatedDepthStage(model).apply(
+        case.estimate, case.depth_m, camera, camera, DepthConfig(), tailor.free_bones,
+        tailor.size, 'assumed_fov')
+    widened = assumed.position_covariance_m2 - published[0]
+    assert widened[0, 0] > 1e-4 and widened[1, 1] > 1e-4
 
 
 @pytest.mark.parametrize('articulated', [False, True])

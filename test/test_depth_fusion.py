@@ -272,26 +272,45 @@ def test_an_outlying_length_is_not_fed_to_the_track(model):
     assert 1e3 * np.linalg.norm(fused.joints_m[0] - 1.1 * t) < 6.0
 
 
-def test_fused_covariance_is_the_fusions_own_not_the_fit_counted_twice(model):
-    """The fused covariance is the fusion's own, published as it is.
+def test_fused_covariance_is_the_fusions_own_plus_the_camera_terms(model):
+    """The fused covariance is the fusion's own plus the camera model's terms.
 
     The fusion solves the 2D, the depth and the size prior together; the colour fit's
-    covariance (the same 2D, the same prior) is not added to it again.
+    covariance (the same 2D, the same prior) is not added to it again. The camera's terms
+    are: an assumed-FOV camera's principal point widens the fused position across the ray.
     """
     joints, verts, t, depth, camera = _scene(model, 1.1)
     tailor = HandTailor(model)
-    published = []
-    for fit_cov in (np.diag([1e-8, 2e-8, 1e-2]), np.eye(3) * 1e-4):
-        est = _fitted_estimate(model, joints, verts, t, camera, fit_cov)
+    published = {}
+    for mode, fit_cov in (('full_intrinsics', np.diag([1e-8, 2e-8, 1e-2])),
+                          ('full_intrinsics', np.eye(3) * 1e-4), ('assumed_fov', None)):
+        est = _fitted_estimate(model, joints, verts, t, camera,
+                               np.eye(3) * 1e-4 if fit_cov is None else fit_cov)
+        est = dataclasses.replace(est, position_mode=mode)
         fused, result = HandDepthFusion(model).apply(
             est, depth, camera, camera, DepthConfig(articulated=False), MetricLength(),
             tailor.size, tailor.free_bones)
         assert result.fused
-        np.testing.assert_allclose(fused.position_covariance_m2, result.covariance_m2)
+        expected = result.covariance_m2 + uncertainty.camera_covariance_m2(
+            result.translation_m, mode)
+        np.testing.assert_allclose(fused.position_covariance_m2, expected)
         assert fused.confidence == pytest.approx(
-            uncertainty.hand_confidence(est.score, result.covariance_m2))
-        published.append(fused.position_covariance_m2)
-    np.testing.assert_allclose(published[0], published[1])
+            uncertainty.hand_confidence(est.score, expected))
+        published.setdefault(mode, []).append(fused.position_covariance_m2)
+    np.testing.assert_allclose(*published['full_intrinsics'])
+    widened = published['assumed_fov'][0] - published['full_intrinsics'][0]
+    assert widened[0, 0] > 1e-4 and widened[1, 1] > 1e-4
+
+
+def test_camera_terms_scale_depth_or_lateral_offsets():
+    p = np.array([0.2, -0.1, 1.0])
+    colour = uncertainty.camera_covariance_m2(p, 'assumed_fov', depth_measured=False)
+    depth = uncertainty.camera_covariance_m2(p, 'assumed_fov', depth_measured=True)
+    focal, principal = uncertainty.CAMERA_SIGMAS['assumed_fov']
+    assert colour[2, 2] == pytest.approx((focal * 1.0) ** 2)
+    assert depth[2, 2] == 0.0
+    assert depth[0, 0] == pytest.approx((focal * 0.2) ** 2 + principal ** 2)
+    assert depth[0, 1] == pytest.approx(focal ** 2 * 0.2 * -0.1)
 
 
 def test_wrist_lever_covariance_reads_a_tilt_off_the_residuals():

@@ -5,9 +5,10 @@
 (:func:`~hand_mesh_ros.core.depth.surface_correspondence.segment_hand_points`), fits pose,
 size and position to them (:func:`~hand_mesh_ros.core.depth.articulated_fit.fit_hand_to_depth`)
 and returns the hand posed anew. Its wrist covariance is the depth fit's own (the 2D
-keypoints, the depth points and the priors it fits to, with pose and size marginalised); it
-is not combined with the colour fit's, which holds the same 2D. A hand the fit cannot use
-(too few depth points on its visible surface) is returned unchanged.
+keypoints, the depth points and the priors it fits to, with pose and size marginalised) plus
+the camera model's terms; it is not combined with the colour fit's, which holds the same 2D.
+A hand the fit cannot use (too few depth points on its visible surface) is returned
+unchanged.
 """
 
 from dataclasses import replace
@@ -19,7 +20,7 @@ from hand_mesh_ros.core.depth.surface_correspondence import MAX_POINTS, segment_
 from hand_mesh_ros.core.depth.surface_model import HandSurface
 from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
 from hand_mesh_ros.core.fitting.tailor_steps import side_mirror
-from hand_mesh_ros.core.fitting.uncertainty import hand_confidence
+from hand_mesh_ros.core.fitting.uncertainty import camera_covariance_m2, hand_confidence
 from hand_mesh_ros.core.types import POSITION_DEPTH_FUSED
 
 
@@ -38,7 +39,8 @@ class ArticulatedDepthStage:
             self._surface = HandSurface(self.hand_model, free_bones)
         return self._surface
 
-    def apply(self, estimate, depth_m, depth_camera, camera, config, free_bones, size):
+    def apply(self, estimate, depth_m, depth_camera, camera, config, free_bones, size,
+              camera_mode):
         """Return (estimate, DepthFitResult): ``estimate`` fitted to the depth when it can be.
 
         Args:
@@ -50,6 +52,9 @@ class ArticulatedDepthStage:
             free_bones: (F,) the bones whose rotations the fit changes.
             size: the hand-length measure
                 (:class:`~hand_mesh_ros.core.hand.hand_size.HandLength`).
+            camera_mode: the colour fit's CameraMode, whose camera terms
+                (:func:`~hand_mesh_ros.core.fitting.uncertainty.camera_covariance_m2`) the
+                covariance adds.
 
         """
         surface = self.surface(free_bones)
@@ -71,7 +76,9 @@ class ArticulatedDepthStage:
             noise_coeff_per_m=config.noise_coeff_per_m)
         if not result.fitted:
             return estimate, result
-        return self.posed_estimate(estimate, result, camera, result.covariance_m2), result
+        covariance = result.covariance_m2 + camera_covariance_m2(result.translation_m,
+                                                                 camera_mode)
+        return self.posed_estimate(estimate, result, camera, covariance), result
 
     def posed_estimate(self, estimate, result, camera, covariance_m2):
         """Return ``estimate`` with the pose, shape and position of ``result``.

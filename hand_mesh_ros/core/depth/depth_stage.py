@@ -5,11 +5,13 @@ depth image is paired with the frame (``Frame.depth``). The maths is in
 :mod:`hand_mesh_ros.core.depth.depth_fusion`; this module applies its result to a
 :class:`HandEstimate` (position, size, covariance) and feeds the track's metric hand length
 (``Track.metric_length``, which the tailor reads too) so frames without depth stay metric.
-The fused position's covariance is the fusion's own: it solves the 2D keypoints, the depth
-and the size prior together, so the colour fit's covariance (the same 2D, the same prior) is
-not added to it again. With ``depth.articulated`` the fused hand is then fitted to its depth
-surface (:class:`~hand_mesh_ros.core.depth.articulated_stage.ArticulatedDepthStage`): pose,
-size and position, with that fit's own covariance.
+The fused position's covariance is the fusion's own plus the camera model's terms
+(:func:`~hand_mesh_ros.core.fitting.uncertainty.camera_covariance_m2`, for the colour fit's
+camera mode): the fusion solves the 2D keypoints, the depth and the size prior together, so
+the colour fit's covariance (the same 2D, the same prior) is not added to it again. With
+``depth.articulated`` the fused hand is then fitted to its depth surface
+(:class:`~hand_mesh_ros.core.depth.articulated_stage.ArticulatedDepthStage`): pose, size and
+position, with that fit's own covariance plus the same camera terms.
 """
 
 from dataclasses import replace
@@ -22,7 +24,7 @@ from hand_mesh_ros.core.depth import depth_fusion
 from hand_mesh_ros.core.depth.articulated_stage import ArticulatedDepthStage
 from hand_mesh_ros.core.errors import InputError
 from hand_mesh_ros.core.fitting.least_squares import mean_reprojection_error_px
-from hand_mesh_ros.core.fitting.uncertainty import hand_confidence
+from hand_mesh_ros.core.fitting.uncertainty import camera_covariance_m2, hand_confidence
 from hand_mesh_ros.core.hand import hand_size
 from hand_mesh_ros.core.types import POSITION_DEPTH_FUSED
 
@@ -122,11 +124,13 @@ class HandDepthFusion:
         observe_metric_length(metric_length, known, result.scale_observed * length_fit,
                               result.scale_observed_sigma * length_fit)
         shape = size.with_length(shape, result.scale * length_fit)
+        covariance = result.covariance_m2 + camera_covariance_m2(result.translation_m,
+                                                                 estimate.position_mode)
         fused = scaled_estimate(estimate, wrist_m, result.translation_m, result.scale,
-                                camera, result.covariance_m2, shape)
+                                camera, covariance, shape)
         if config.articulated:
             fused = self.articulated.apply(fused, depth_m, depth_camera, camera, config,
-                                           free_bones, size)[0]
+                                           free_bones, size, estimate.position_mode)[0]
         return fused, result
 
 

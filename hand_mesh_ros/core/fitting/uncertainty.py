@@ -14,9 +14,10 @@ through
 :data:`CAMERA_SIGMAS` holds ``(s_f, s_c)`` per position mode; they are inputs of
 :func:`wrist_covariance_m2`, not constants baked into it.
 
-A hand fused with a registered depth image combines this covariance with the depth fusion's
-in information form (:func:`combine_covariances_m2`): never larger than either, and the
-fit's camera terms stay.
+A hand fused with a registered depth image is published with the depth stage's own
+covariance (its solve holds the same 2D and size prior, so this one is not added again) plus
+the camera's terms for a measured depth (:func:`camera_covariance_m2`): the focal length
+then scales the offsets across the optical axis instead of the depth.
 
 The confidence is the detector's hand score times the probability that the wrist lies
 within :data:`CONFIDENCE_RADIUS_M` of the published position under that covariance.
@@ -58,12 +59,40 @@ def wrist_covariance_m2(translation_m, fit_covariance_m2, length_rel_sigma, foca
     p = np.asarray(translation_m, dtype=np.float64)
     z = max(float(p[2]), 1e-6)
     rel = (float(depth_sigma_m) / z) if depth_sigma_m is not None else float(length_rel_sigma)
-    cov = np.array(fit_covariance_m2, dtype=np.float64) + rel ** 2 * np.outer(p, p)
-    cov[2, 2] += (float(focal_rel_sigma) * z) ** 2
+    cov = (np.array(fit_covariance_m2, dtype=np.float64) + rel ** 2 * np.outer(p, p)
+           + _camera_terms(p, focal_rel_sigma, principal_rel_sigma, depth_measured=False))
+    return 0.5 * (cov + cov.T)
+
+
+def _camera_terms(p, focal_rel_sigma, principal_rel_sigma, depth_measured):
+    """Return the (3, 3) covariance an uncertain focal length and principal point add at p."""
+    z = max(float(p[2]), 1e-6)
+    cov = np.zeros((3, 3))
+    if depth_measured:   # x = (u - c) z / f: the focal length scales the lateral offsets
+        lateral = np.array([p[0], p[1], 0.0])
+        cov += float(focal_rel_sigma) ** 2 * np.outer(lateral, lateral)
+    else:                # the hand's size in pixels gives z through f
+        cov[2, 2] += (float(focal_rel_sigma) * z) ** 2
     shift = (float(principal_rel_sigma) * z) ** 2
     cov[0, 0] += shift
     cov[1, 1] += shift
-    return 0.5 * (cov + cov.T)
+    return cov
+
+
+def camera_covariance_m2(translation_m, mode, depth_measured=True):
+    """Return the (3, 3) covariance the camera model of ``mode`` adds to a wrist position.
+
+    ``mode`` is a CameraMode (or its value) whose sigmas (:data:`CAMERA_SIGMAS`) apply; an
+    unknown mode counts as weak perspective. With ``depth_measured`` (a depth image gave the
+    depth) the focal length scales the offsets across the optical axis; without it, the
+    depth. The principal point shifts x and y either way.
+    """
+    return _camera_terms(np.asarray(translation_m, dtype=np.float64),
+                         *_mode_sigmas(mode), depth_measured=depth_measured)
+
+
+def _mode_sigmas(mode):
+    return CAMERA_SIGMAS.get(getattr(mode, 'value', str(mode)), CAMERA_SIGMAS['weak_perspective'])
 
 
 def last_block_covariance(hessian, cost, n_residuals, translation_m):
@@ -117,20 +146,6 @@ def position_covariance_m2(translation_m, fit_covariance_m2, length_m, length_sd
     ``mode`` is a CameraMode (or its value) whose focal and principal-point sigmas
     (:data:`CAMERA_SIGMAS`) apply; an unknown mode counts as weak perspective.
     """
-    focal_sd, principal_sd = CAMERA_SIGMAS.get(
-        getattr(mode, 'value', str(mode)), CAMERA_SIGMAS['weak_perspective'])
+    focal_sd, principal_sd = _mode_sigmas(mode)
     return wrist_covariance_m2(translation_m, fit_covariance_m2,
                                length_sd_m / max(float(length_m), 1e-6), focal_sd, principal_sd)
-
-
-def combine_covariances_m2(first_m2, second_m2):
-    """Return the (3, 3) covariance of two independent estimates of one position combined.
-
-    Information form: ``(A^-1 + B^-1)^-1``; never larger than either (in every direction).
-    A direction one of them does not observe (a singular covariance is taken as infinitely
-    certain there, so pass a regular one) keeps the other's variance.
-    """
-    info = np.linalg.inv(np.asarray(first_m2, dtype=np.float64)) + np.linalg.inv(
-        np.asarray(second_m2, dtype=np.float64))
-    combined = np.linalg.inv(info)
-    return 0.5 * (combined + combined.T)
