@@ -45,8 +45,14 @@ def _environment(setting):
 
 
 def _result_qos():
+    """Return reliable QoS with room for 100 samples.
+
+    A counting subscriber starved of CPU for a second (Python builds a HandPoseArray's
+    nested messages slowly) must not drop from its own history what the transport
+    delivered.
+    """
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    return QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    return QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def _mesh_message():
@@ -143,7 +149,7 @@ def run_subscriber(idle_s=2.0, timeout_s=30.0, topic='probe_image', message='ima
     node.destroy_node()
     rclpy.shutdown()
     latency_ms.sort()
-    return {'received': len(received),
+    return {'received': len(received), 'stamps_ns': sorted(stamp for stamp, _ in received),
             'latency_p50_ms': latency_ms[len(latency_ms) // 2] if latency_ms else None}
 
 
