@@ -133,6 +133,11 @@ BUILD="$STAMPS/build"
 mkdir -p "$BUILD"
 build_ros_package() {  # build_ros_package SRC_DIR BUILD_DIR [CMAKE_ARGS...]
   local src="$1" bld="$2"; shift 2
+  # A build folder configured from another checkout (a venv reused by a new clone): CMake
+  # refuses to reuse it, so start it afresh.
+  if [ -f "$bld/CMakeCache.txt" ] && ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$src" "$bld/CMakeCache.txt"; then
+    rm -rf "$bld"
+  fi
   cmake -S "$src" -B "$bld" -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PYBIN" \
     -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release "$@" > "$bld.log" 2>&1 \
     && cmake --build "$bld" -j "$(nproc)" >> "$bld.log" 2>&1 \
@@ -179,11 +184,13 @@ if [ "$(cat "$STAMPS/messages" 2>/dev/null)" != "$msg_hash" ] || [ ! -d "$OVERLA
 else
   log "messages up to date"
 fi
-if [ ! -x "$VENV/bin/hand-mesh" ] || [ "$(cat "$STAMPS/package" 2>/dev/null)" != "$(hash_of "$ROOT/setup.py")" ]; then
+# The stamp names the checkout too: a venv reused by another clone must point at that clone.
+package_stamp="$(hash_of "$ROOT/setup.py") $ROOT"
+if [ ! -x "$VENV/bin/hand-mesh" ] || [ "$(cat "$STAMPS/package" 2>/dev/null)" != "$package_stamp" ]; then
   log "installing hand_mesh_ros (editable) and its console scripts"
   "$PYBIN" -m pip install --quiet --no-deps --no-build-isolation \
     --config-settings editable_mode=compat -e "$ROOT"
-  hash_of "$ROOT/setup.py" > "$STAMPS/package"
+  echo "$package_stamp" > "$STAMPS/package"
 else
   log "package up to date"
 fi
