@@ -184,7 +184,7 @@ def test_depth_covariance_holds_most_wrists_of_perturbed_hands(parts, articulate
         assert fusion.fused
         error = fused.joints_m[0] - case.true_joints_m[0]
         inside.append(error @ np.linalg.solve(fused.position_covariance_m2, error) <= 7.815)
-    # Measured: 11 and 15 of 16; the translation-only covariance of the distance fusion
+    # Measured: 13 and 15 of 16; the translation-only covariance of the distance fusion
     # held 6 of 16.
     assert np.mean(inside) >= (0.8 if articulated else 0.6)
 
