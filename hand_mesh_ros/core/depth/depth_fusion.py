@@ -333,9 +333,8 @@ def fuse_depth(keypoints_m, vertices_m, translation_m, depth_image_m, depth_came
     rel = verts[index] - t0
     weights, sigma_i, s0 = initial_depth_weights(depth, verts[index, 2], rel, length, t0[2],
                                                  noise_coeff_per_m)
-    if keypoint_sigma_px is None:   # relative to the hand's size in colour pixels
-        keypoint_sigma_px = (KEYPOINT_SIGMA_REL * float(np.linalg.norm(np.ptp(px, axis=0)))
-                             * focal_px / max(depth_camera.fx, 1e-9))
+    if keypoint_sigma_px is None:
+        keypoint_sigma_px = _relative_keypoint_sigma_px(px, focal_px, depth_camera.fx)
     system = DepthSystem(
         keypoint_ray_rows(joints, t0, focal_px / (s0 * joints[:, 2] * keypoint_sigma_px)),
         depth, rel, sigma_i)
@@ -348,12 +347,20 @@ def fuse_depth(keypoints_m, vertices_m, translation_m, depth_image_m, depth_came
         return unfused('too_few_depth_inliers', n_samples, n_inliers)
     reason, fused = _final_solve(system.weighted(weights), prior_scale, prior_sigma,
                                  min_depth_m, max_depth_m, n_samples, n_inliers)
-    if fused is None:
-        return unfused(reason, n_samples, n_inliers)
-    inliers = weights > 0.5
-    lever = wrist_lever_covariance(
-        fused.scale * rel[inliers], depth[inliers] - (fused.translation_m[2]
-                                                      + fused.scale * rel[inliers, 2]))
+    return (unfused(reason, n_samples, n_inliers) if fused is None
+            else _with_tilt_covariance(fused, rel[weights > 0.5], depth[weights > 0.5]))
+
+
+def _relative_keypoint_sigma_px(px, focal_px, depth_fx):
+    """Return the 2D keypoint sigma in colour pixels: relative to the hand's size there."""
+    return (KEYPOINT_SIGMA_REL * float(np.linalg.norm(np.ptp(px, axis=0)))
+            * focal_px / max(depth_fx, 1e-9))
+
+
+def _with_tilt_covariance(fused, rel, depth):
+    """Return ``fused`` with the wrist covariance of the tilt its inlier residuals show."""
+    residual = depth - (fused.translation_m[2] + fused.scale * rel[:, 2])
+    lever = wrist_lever_covariance(fused.scale * rel, residual)
     return replace(fused, covariance_m2=fused.covariance_m2 + lever)
 
 
